@@ -1,0 +1,1 @@
+"""blockwatch analysis."""

@@ -1,0 +1,95 @@
+"""The collector's exception hierarchy: one root, structured subclasses.
+
+Each subclass carries the fields a caller needs to act (which record, which
+field, which row) so handlers never parse messages.
+"""
+
+from __future__ import annotations
+
+
+class CollectorError(Exception):
+    """Root of every error the collector raises on purpose."""
+
+
+class ConfigError(CollectorError):
+    """The configuration is invalid; `field` names the offending setting."""
+
+    def __init__(self, message: str, *, field: str = "", source: str = "") -> None:
+        self.field = field
+        self.source = source
+        where = f"{source}: " if source else ""
+        at = f"{field}: " if field else ""
+        super().__init__(f"{where}{at}{message}")
+
+
+class StorageError(CollectorError):
+    """ClickHouse refused or failed an operation (schema, query, insert)."""
+
+
+class StorageUnavailable(StorageError):
+    """A write did not complete; the data was not acknowledged and must be resent."""
+
+
+class MigrationError(StorageError):
+    """A schema migration could not be applied; `version` names it."""
+
+    def __init__(self, message: str, *, version: int) -> None:
+        self.version = version
+        super().__init__(f"migration {version:04d}: {message}")
+
+
+class RegistryError(CollectorError):
+    """The probe/analyst registry (SQLite) could not be read or written."""
+
+
+class PrincipalExists(RegistryError):
+    """A probe or analyst with this name is already registered."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"{name!r} is already registered (use --rotate to issue a new token)")
+
+
+class UnknownPrincipal(RegistryError):
+    """No active probe or analyst has this name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"{name!r} is not registered")
+
+
+class AuthError(CollectorError):
+    """A caller could not be authenticated (`denied` False) or lacks the role (True)."""
+
+    def __init__(self, message: str, *, denied: bool = False) -> None:
+        self.denied = denied
+        super().__init__(message)
+
+
+class ValidationError(CollectorError):
+    """A batch is malformed; `record_index` (-1: the batch) and `field` locate it."""
+
+    def __init__(self, message: str, *, record_index: int = -1, field: str = "") -> None:
+        self.reason = message
+        self.record_index = record_index
+        self.field = field
+        where = f"record {record_index} " if record_index >= 0 else ""
+        at = f"{field}: " if field else ""
+        super().__init__(f"{where}{at}{message}")
+
+
+class BatchTooLarge(ValidationError):
+    """A batch exceeds the collector's limits; the probe should split it."""
+
+
+class OrdersError(CollectorError):
+    """An orders/targets file is invalid; `row` (1-based, 0: file) and `field` locate it."""
+
+    def __init__(self, message: str, *, source: str = "", row: int = 0, field: str = "") -> None:
+        self.source = source
+        self.row = row
+        self.field = field
+        where = f"{source}: " if source else ""
+        at_row = f"row {row}: " if row else ""
+        at = f"{field}: " if field else ""
+        super().__init__(f"{where}{at_row}{at}{message}")

@@ -1,0 +1,228 @@
+"""The probe agent: rounds on a schedule, spooling and uploading as it goes.
+
+Sockets live in runner/udp/streams, the spool in spool.py, the collector in
+upload.py; this module only decides what happens when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from blockwatch.probe.config import DEFAULT_QTYPES, ProbeConfig
+from blockwatch.probe.errors import ConfigError, ProbeError, SpoolFullError, UploadError
+from blockwatch.probe.observation import Measurement
+from blockwatch.probe.resolvers import ResolverSpec
+from blockwatch.probe.runner import Limits, RoundRunner, RoundSummary, expand
+from blockwatch.probe.sink import SpoolSink
+from blockwatch.probe.spool import Spool
+from blockwatch.probe.targets import (
+    Target,
+    make_targets,
+    plan_queries,
+    queries_per_resolver,
+    read_target_file,
+)
+from blockwatch.probe.upload import Uploader, UploadStats
+from blockwatch.probe.wire import Assignment
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], Callable[[int], None] | None]  # (total, resolvers) -> advance
+
+
+@dataclass(slots=True)
+class RoundPlan:
+    targets: list[Target]
+    resolvers: list[ResolverSpec]
+    qtypes: list[int]
+
+
+@dataclass(slots=True)
+class OnceResult:
+    summary: RoundSummary
+    measurements: list[Measurement] = field(default_factory=list)
+    upload: UploadStats | None = None
+    left_in_spool: int = 0
+
+
+def limits_of(config: ProbeConfig) -> Limits:
+    lim = config.limits
+    return Limits(lim.qps, lim.concurrency, lim.timeout_s, lim.listen_window_s)
+
+
+def local_targets(config: ProbeConfig) -> list[Target]:
+    targets = make_targets(config.targets.domains, config.targets.controls)
+    if config.targets.file:
+        known = {t.domain for t in targets}
+        targets += [t for t in read_target_file(Path(config.targets.file))
+                    if t.domain not in known]
+    return targets
+
+
+def plan_round(config: ProbeConfig, assignment: Assignment | None,
+               cli_domains: list[str] | None = None) -> RoundPlan:
+    """Local choices win over the collector's: a name given on the command line or in
+    the config is what the operator asked for."""
+    if cli_domains:
+        targets = make_targets(cli_domains)
+    else:
+        targets = local_targets(config)
+        if not targets and assignment is not None:
+            targets = assignment.targets
+    if not targets:
+        raise ConfigError("nothing to measure: give names, [targets] in the config, "
+                          "or a collector that assigns targets", field="targets")
+    resolvers = config.resolver_specs() if (config.resolvers or assignment is None
+                                           or not assignment.resolvers) else assignment.resolvers
+    qtypes = config.qtype_numbers()
+    if not qtypes:
+        qtypes = assignment.qtypes if assignment and assignment.qtypes else DEFAULT_QTYPES
+    return RoundPlan(targets, resolvers, qtypes)
+
+
+async def measure(config: ProbeConfig, plan: RoundPlan, sink: Callable[[Measurement], None],
+                  progress: Progress | None = None) -> RoundSummary:
+    endpoints = expand(plan.resolvers, config.resolv_conf)
+    runner = RoundRunner(endpoints, limits_of(config), keep_wire=config.keep_wire)
+    per_resolver = queries_per_resolver(plan.targets, plan.qtypes,
+                                        identity=config.identity_checks)
+    advance = progress(per_resolver * len(endpoints), len(endpoints)) if progress else None
+    return await runner.run(
+        lambda: plan_queries(plan.targets, plan.qtypes, identity=config.identity_checks),
+        sink, progress=advance)
+
+
+def open_spool(config: ProbeConfig) -> Spool:
+    return Spool(config.spool_path(), max_bytes=int(config.spool.max_mb * 1024 * 1024),
+                 on_full=config.spool.on_full)
+
+
+async def once(config: ProbeConfig, domains: list[str] | None, *,
+               progress: Progress | None = None, upload_timeout_s: float = 60.0) -> OnceResult:
+    """One round. Measurements are spooled and uploaded when a collector is configured."""
+    collected: list[Measurement] = []
+    if config.collector is None:
+        plan = plan_round(config, None, domains)
+        summary = await measure(config, plan, collected.append, progress)
+        return OnceResult(summary, collected)
+
+    uploader_stop = asyncio.Event()
+    with open_spool(config) as spool:
+        uploader = Uploader(spool, config.collector, config.token(), config.name)
+        assignment = None
+        if not domains and not local_targets(config):
+            assignment = await uploader.check_in()
+        plan = plan_round(config, assignment, domains)
+        spool_sink = SpoolSink(spool, on_commit=uploader.new_data.set)
+
+        def sink(m: Measurement) -> None:
+            collected.append(m)
+            spool_sink(m)
+
+        upload_task = asyncio.create_task(uploader.run(uploader_stop, drain=False))
+        try:
+            summary = await measure(config, plan, sink, progress)
+            spool_sink.close()
+        finally:
+            uploader_stop.set()
+            with contextlib.suppress(ProbeError):
+                await upload_task
+        # The round is on disk; now deliver what is left, within the time allowed.
+        stop = asyncio.Event()
+        try:
+            stats = await uploader.run(stop, drain=True, give_up_after_s=upload_timeout_s)
+        except UploadError as exc:
+            log.error("upload incomplete: %s", exc)
+            stats = uploader.stats
+        return OnceResult(summary, collected, stats, spool.pending())
+
+
+class Agent:
+    """`blockwatch-probe run`: rounds on the schedule until stopped."""
+
+    def __init__(self, config: ProbeConfig, progress: Progress | None = None) -> None:
+        self.config = config
+        self.progress = progress
+        self.rounds = 0
+        self._assignment: Assignment | None = None
+
+    async def run(self, stop: asyncio.Event, *, max_rounds: int | None = None) -> None:
+        config = self.config
+        with open_spool(config) as spool:
+            uploader = None
+            upload_task: asyncio.Task[None] | None = None
+            if config.collector is not None:
+                uploader = Uploader(spool, config.collector, config.token(), config.name)
+                upload_task = asyncio.create_task(self._upload_forever(uploader, stop))
+            sink = SpoolSink(spool, on_commit=uploader.new_data.set if uploader else None)
+            try:
+                while not stop.is_set():
+                    await self._one_round(spool, sink, uploader, stop)
+                    if max_rounds is not None and self.rounds >= max_rounds:
+                        break
+                    await self._sleep_until_next(stop)
+            finally:
+                sink.close()  # whatever was measured is on disk before we exit
+                stop.set()
+                if upload_task is not None:
+                    await asyncio.gather(upload_task, return_exceptions=True)
+            log.info("stopped after %d rounds; %d measurements wait in the spool",
+                     self.rounds, spool.pending())
+
+    async def _one_round(self, spool: Spool, sink: SpoolSink, uploader: Uploader | None,
+                         stop: asyncio.Event) -> None:
+        try:
+            spool.check_room()
+        except SpoolFullError as exc:
+            log.error("%s", exc)
+            return
+        if uploader is not None and not local_targets(self.config):
+            try:
+                self._assignment = await asyncio.wait_for(uploader.check_in(), 60)
+            except (UploadError, TimeoutError) as exc:
+                log.warning("check-in failed (%s); using the last assignment", exc)
+        try:
+            plan = plan_round(self.config, self._assignment)
+        except ConfigError as exc:
+            log.error("%s", exc)
+            return
+        round_task = asyncio.create_task(measure(self.config, plan, sink, self.progress))
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({round_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not round_task.done():
+            round_task.cancel()  # stopping: unfinished queries are not measurements
+            with contextlib.suppress(asyncio.CancelledError):
+                await round_task
+            return
+        summary = round_task.result()
+        sink.flush()
+        self.rounds += 1
+        log.info("round %s: %d measurements in %.1fs, failures %s", summary.round_id,
+                 summary.measurements, summary.elapsed_s, summary.failures or "none")
+
+    async def _upload_forever(self, uploader: Uploader, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await uploader.run(stop)
+            except UploadError as exc:
+                # Not transient (e.g. a revoked token): say so and try again later;
+                # the spool keeps everything meanwhile.
+                log.error("upload stopped: %s; retrying in 60s", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 60)
+
+    async def _sleep_until_next(self, stop: asyncio.Event) -> None:
+        schedule = self.config.schedule
+        interval, jitter = schedule.interval_s, schedule.jitter_s
+        if self._assignment is not None and self._assignment.interval_s:
+            interval, jitter = self._assignment.interval_s, self._assignment.jitter_s
+        delay = interval + random.uniform(-jitter, jitter) if jitter else interval
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(0.0, delay))

@@ -1,0 +1,122 @@
+"""What a probe records: observations, never verdicts.
+
+These dataclasses are the probe's own vocabulary; the protobuf classes appear
+only in `wire.py`. The enum values equal the wire contract's numbers.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Transport(enum.IntEnum):
+    UDP = 1
+    TCP = 2
+    DOT = 3
+    DOH = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Failure(enum.IntEnum):
+    """Closed failure taxonomy; see docs/failures.md."""
+
+    NONE = 0
+    TIMEOUT = 1
+    CONNECTION_REFUSED = 2
+    CONNECTION_RESET = 3
+    NETWORK_UNREACHABLE = 4
+    HOST_UNREACHABLE = 5
+    TLS_ERROR = 6
+    TLS_CERTIFICATE = 7
+    HTTP_ERROR = 8
+    MALFORMED_RESPONSE = 9
+    OS_ERROR = 10
+    UNKNOWN = 11
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Purpose(enum.IntEnum):
+    TARGET = 1
+    CONTROL = 2
+    IDENTITY = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class ResolverRef:
+    """The resolver a measurement went to, as the probe addressed it."""
+
+    name: str
+    address: str
+    port: int
+    transport: Transport
+    tls_name: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    name: str
+    rtype: int
+    ttl: int
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedError:
+    """RFC 8914 Extended DNS Error; `text` is EXTRA-TEXT verbatim."""
+
+    code: int
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """One DNS response as it arrived."""
+
+    arrival_us: int
+    rcode: int
+    flags: int
+    answers: tuple[Record, ...] = ()
+    cname_chain: tuple[str, ...] = ()
+    authority_count: int = 0
+    additional_count: int = 0
+    edns: bool = False
+    extended_errors: tuple[ExtendedError, ...] = ()
+    nsid: bytes = b""
+    wire: bytes = b""
+    size: int = 0
+    parse_error: str = ""
+
+
+@dataclass(slots=True)
+class Measurement:
+    """One (name, qtype, resolver) query and everything that came back."""
+
+    measurement_id: bytes
+    round_id: str
+    started_at_us: int
+    duration_us: int
+    domain: str
+    qtype: int
+    qclass: int
+    purpose: Purpose
+    resolver: ResolverRef
+    failure: Failure = Failure.NONE
+    failure_text: str = ""
+    responses: list[Response] = field(default_factory=list)
+
+    @property
+    def first(self) -> Response | None:
+        """The response a stub resolver would have used."""
+        return self.responses[0] if self.responses else None

@@ -1,0 +1,36 @@
+"""Fast construction of query bytes.
+
+Building a query with dnspython costs ~40 µs; the probe sends thousands per
+second, so it writes the few fixed fields itself. `tests/unit` checks the
+result equals dnspython's own encoding byte for byte.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import dns.name
+from blockwatch.probe.dnswire import EDNS_PAYLOAD
+
+_HEADER = struct.Struct("!HHHHHH")
+_QUESTION_TAIL = struct.Struct("!HH")
+_RD = 0x0100
+_NSID_OPTION = struct.pack("!HH", 3, 0)  # NSID requested: option code 3, empty
+
+
+def _opt_record(nsid: bool) -> bytes:
+    options = _NSID_OPTION if nsid else b""
+    # root owner, TYPE OPT(41), CLASS = UDP payload size, TTL = ext-rcode/version/flags
+    return b"\x00" + struct.pack("!HHIH", 41, EDNS_PAYLOAD, 0, len(options)) + options
+
+
+_OPT_NSID = _opt_record(True)
+_OPT_PLAIN = _opt_record(False)
+
+
+def encode_query(domain: str, qtype: int, qclass: int = 1, *, nsid: bool = True) -> bytes:
+    """A recursive query (RD set, id 0) with an EDNS(0) OPT record."""
+    header = _HEADER.pack(0, _RD, 1, 0, 0, 1)
+    qname = dns.name.from_text(domain).to_wire()
+    assert qname is not None
+    return header + qname + _QUESTION_TAIL.pack(qtype, qclass) + (_OPT_NSID if nsid else _OPT_PLAIN)

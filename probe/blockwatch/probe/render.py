@@ -1,0 +1,151 @@
+"""How a round looks to a person (rich tables) and to a program (JSON lines)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import dns.flags
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+from blockwatch.probe.observation import Failure, Measurement, Purpose, Response
+from rich.console import Console
+from rich.table import Table
+
+# RFC 8914 code names, for people; the number is what is recorded.
+EDE_NAMES = {
+    0: "Other", 1: "Unsupported DNSKEY Algorithm", 2: "Unsupported DS Digest Type",
+    3: "Stale Answer", 4: "Forged Answer", 5: "DNSSEC Indeterminate", 6: "DNSSEC Bogus",
+    7: "Signature Expired", 8: "Signature Not Yet Valid", 9: "DNSKEY Missing",
+    10: "RRSIGs Missing", 11: "No Zone Key Bit Set", 12: "NSEC Missing", 13: "Cached Error",
+    14: "Not Ready", 15: "Blocked", 16: "Censored", 17: "Filtered", 18: "Prohibited",
+    19: "Stale NXDOMAIN Answer", 20: "Not Authoritative", 21: "Not Supported",
+    22: "No Reachable Authority", 23: "Network Error", 24: "Invalid Data",
+}
+
+
+def rcode_text(rcode: int) -> str:
+    try:
+        return dns.rcode.to_text(dns.rcode.Rcode(rcode))
+    except ValueError:
+        return str(rcode)
+
+
+def qtype_text(qtype: int) -> str:
+    return dns.rdatatype.to_text(dns.rdatatype.RdataType.make(qtype))
+
+
+def flags_text(flags: int) -> list[str]:
+    return dns.flags.to_text(flags).split()
+
+
+def _nsid_text(nsid: bytes) -> str:
+    text = nsid.decode("ascii", "replace")
+    return text if nsid.isascii() and text.isprintable() else nsid.hex()
+
+
+def response_dict(r: Response) -> dict[str, Any]:
+    return {
+        "arrival_ms": round(r.arrival_us / 1000, 3),
+        "rcode": rcode_text(r.rcode),
+        "flags": flags_text(r.flags),
+        "answers": [{"name": a.name, "type": qtype_text(a.rtype), "ttl": a.ttl, "data": a.data}
+                    for a in r.answers],
+        "cname_chain": list(r.cname_chain),
+        "authority_count": r.authority_count,
+        "additional_count": r.additional_count,
+        "edns": r.edns,
+        "extended_errors": [{"code": e.code, "name": EDE_NAMES.get(e.code, ""), "text": e.text}
+                            for e in r.extended_errors],
+        "nsid": _nsid_text(r.nsid),
+        "size": r.size,
+        "parse_error": r.parse_error or None,
+        **({"wire": r.wire.hex()} if r.wire else {}),
+    }
+
+
+def measurement_dict(m: Measurement, probe: str = "") -> dict[str, Any]:
+    started = dt.datetime.fromtimestamp(m.started_at_us / 1e6, dt.UTC)
+    res = m.resolver
+    return {
+        "measurement_id": str(uuid.UUID(bytes=m.measurement_id)),
+        "round_id": m.round_id,
+        "probe": probe,
+        "started_at": started.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "duration_ms": round(m.duration_us / 1000, 3),
+        "domain": m.domain,
+        "qtype": qtype_text(m.qtype),
+        "qclass": dns.rdataclass.to_text(dns.rdataclass.RdataClass.make(m.qclass)),
+        "purpose": m.purpose.label,
+        "resolver": {"name": res.name, "address": res.address, "port": res.port,
+                     "transport": res.transport.label, "tls_name": res.tls_name, "url": res.url},
+        "failure": None if m.failure is Failure.NONE else m.failure.label,
+        "failure_text": m.failure_text or None,
+        "responses": [response_dict(r) for r in m.responses],
+    }
+
+
+def json_line(m: Measurement, probe: str = "") -> str:
+    return json.dumps(measurement_dict(m, probe), ensure_ascii=False, separators=(",", ":"))
+
+
+def _outcome(m: Measurement) -> str:
+    if m.failure is not Failure.NONE:
+        return f"[red]{m.failure.label}[/red]"
+    first = m.responses[0]
+    text = rcode_text(first.rcode)
+    if not first.flags & dns.flags.RA:
+        text += " [yellow](no RA)[/yellow]"
+    if len(m.responses) > 1:
+        text += f" [bold red]⚠ {len(m.responses)} replies[/bold red]"
+    return text
+
+
+def _answers(m: Measurement) -> str:
+    if not m.responses:
+        return (m.failure_text or "")[:60]
+    lines = [a.data for a in m.responses[0].answers]
+    return "\n".join(lines[:4] + ([f"… {len(lines) - 4} more"] if len(lines) > 4 else []))
+
+
+def _ede(m: Measurement) -> str:
+    if not m.responses:
+        return ""
+    return "\n".join(f"{e.code} {EDE_NAMES.get(e.code, '')}: {e.text}".rstrip(": ")
+                     for e in m.responses[0].extended_errors)
+
+
+def round_table(measurements: Iterable[Measurement]) -> Table:
+    table = Table(title="What each resolver answered", show_lines=False)
+    for column in ("name", "type", "resolver", "outcome", "answers", "EDE", "ms"):
+        table.add_column(column, justify="right" if column == "ms" else "left")
+    rows = sorted((m for m in measurements if m.purpose is not Purpose.IDENTITY),
+                  key=lambda m: (m.domain, m.qtype, m.resolver.name))
+    for m in rows:
+        resolver = f"{m.resolver.name} ({m.resolver.transport.label})"
+        table.add_row(m.domain, qtype_text(m.qtype), resolver, _outcome(m), _answers(m), _ede(m),
+                      f"{m.duration_us / 1000:.1f}")
+    return table
+
+
+def identity_table(measurements: Iterable[Measurement]) -> Table:
+    table = Table(title="Who answered (identity checks)")
+    for column in ("resolver", "query", "answer", "NSID"):
+        table.add_column(column)
+    for m in sorted((m for m in measurements if m.purpose is Purpose.IDENTITY),
+                    key=lambda m: (m.resolver.name, m.domain)):
+        first = m.first
+        answer = _answers(m) if first and first.answers else _outcome(m)
+        nsid = _nsid_text(first.nsid) if first else ""
+        table.add_row(m.resolver.name, f"{m.domain} {qtype_text(m.qtype)}", answer, nsid)
+    return table
+
+
+def print_round(console: Console, measurements: list[Measurement], *, identity: bool) -> None:
+    console.print(round_table(measurements))
+    if identity and any(m.purpose is Purpose.IDENTITY for m in measurements):
+        console.print(identity_table(measurements))

@@ -1,0 +1,242 @@
+"""The probe's durable spool: SQLite in WAL mode.
+
+Every measurement is committed here before it is offered to the collector and
+is deleted only when the collector acknowledges its batch. Batch membership is
+written down too, so after a crash the same batch goes out again under the same
+id and the collector can recognise a retry.
+
+Durability: WAL with synchronous=NORMAL survives the process being killed at
+any point (kill -9, OOM); `fsync = True` also survives a power cut, at the
+price of an fsync per commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from blockwatch.probe.errors import SpoolError, SpoolFullError
+from blockwatch.probe.ids import uuid7
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS measurements (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    payload  BLOB NOT NULL,      -- one serialized blockwatch.v1.Measurement
+    batch_id TEXT                -- fixed once the row is put in a batch
+);
+CREATE INDEX IF NOT EXISTS measurements_batch ON measurements(batch_id);
+CREATE TABLE IF NOT EXISTS rejected (
+    seq         INTEGER PRIMARY KEY,
+    batch_id    TEXT NOT NULL,
+    payload     BLOB NOT NULL,
+    reason      TEXT NOT NULL,
+    rejected_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledBatch:
+    batch_id: str
+    payloads: list[bytes]
+
+    @property
+    def size(self) -> int:
+        return len(self.payloads)
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolStats:
+    pending: int
+    batched: int
+    bytes: int
+    dropped: int
+    rejected: int
+
+
+class Spool:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int = 0,
+        on_full: Literal["pause", "drop-oldest"] = "pause",
+        fsync: bool = False,
+    ) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.on_full = on_full
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT COALESCE(SUM(length(payload)), 0) FROM measurements")
+            self._bytes = int(row.fetchone()[0])
+        except sqlite3.Error as exc:
+            raise SpoolError(f"cannot open spool {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def add(self, payloads: list[bytes]) -> None:
+        """Commit measurements in one transaction. With on_full="drop-oldest" a bounded
+        spool first drops its oldest unbatched rows (loudly); with "pause" the write
+        always succeeds and `is_full` tells the agent to start no new round."""
+        if not payloads:
+            return
+        incoming = sum(len(p) for p in payloads)
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            if (self.on_full == "drop-oldest" and self.max_bytes
+                    and self._bytes + incoming > self.max_bytes):
+                self._make_room(incoming)
+            self._db.executemany("INSERT INTO measurements(payload) VALUES (?)",
+                                 [(p,) for p in payloads])
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise SpoolError(f"cannot write spool {self.path}: {exc}") from exc
+        self._bytes += incoming
+
+    def is_full(self) -> bool:
+        return bool(self.max_bytes) and self._bytes >= self.max_bytes
+
+    def check_room(self) -> None:
+        """Raise SpoolFullError when a paused, bounded spool is full."""
+        if self.on_full == "pause" and self.is_full():
+            raise SpoolFullError(
+                f"spool {self.path} holds {self._bytes} bytes, bound is {self.max_bytes}: "
+                "no new round until the collector takes some"
+            )
+
+    def _make_room(self, incoming: int) -> None:
+        need = self._bytes + incoming - self.max_bytes
+        freed = dropped = 0
+        # Oldest first, but never rows of a batch that may be on the wire now.
+        rows = self._db.execute(
+            "SELECT seq, length(payload) FROM measurements WHERE batch_id IS NULL ORDER BY seq"
+        )
+        victims: list[int] = []
+        for seq, size in rows:
+            if freed >= need:
+                break
+            victims.append(seq)
+            freed += size
+            dropped += 1
+        self._db.executemany("DELETE FROM measurements WHERE seq = ?", [(s,) for s in victims])
+        self._bump("dropped", dropped)
+        self._bytes -= freed
+        log.error(
+            "SPOOL FULL: dropped %d oldest measurements (%d bytes) from %s to stay under "
+            "%d bytes; the collector has not taken them", dropped, freed, self.path,
+            self.max_bytes,
+        )
+
+    def next_batch(self, max_items: int, exclude: set[str] | frozenset[str] = frozenset()
+                   ) -> SpooledBatch | None:
+        """The oldest batch not in `exclude`; forms a new one from unbatched rows if needed."""
+        try:
+            placeholders = ",".join("?" * len(exclude))
+            query = "SELECT batch_id FROM measurements WHERE batch_id IS NOT NULL"
+            if exclude:
+                query += f" AND batch_id NOT IN ({placeholders})"
+            row = self._db.execute(query + " ORDER BY seq LIMIT 1", tuple(exclude)).fetchone()
+            if row is not None:
+                return self._load(row[0])
+            self._db.execute("BEGIN IMMEDIATE")
+            seqs = [r[0] for r in self._db.execute(
+                "SELECT seq FROM measurements WHERE batch_id IS NULL ORDER BY seq LIMIT ?",
+                (max_items,))]
+            if not seqs:
+                self._db.execute("COMMIT")
+                return None
+            batch_id = str(uuid7())
+            self._db.execute(
+                "UPDATE measurements SET batch_id = ? WHERE batch_id IS NULL AND seq BETWEEN ? AND ?",
+                (batch_id, seqs[0], seqs[-1]))
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise SpoolError(f"cannot read spool {self.path}: {exc}") from exc
+        return self._load(batch_id)
+
+    def _load(self, batch_id: str) -> SpooledBatch:
+        rows = self._db.execute(
+            "SELECT payload FROM measurements WHERE batch_id = ? ORDER BY seq", (batch_id,))
+        return SpooledBatch(batch_id, [r[0] for r in rows])
+
+    def acknowledge(self, batch_id: str) -> int:
+        """The collector stored the batch: forget it. Returns rows removed."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            size = self._db.execute(
+                "SELECT COALESCE(SUM(length(payload)), 0) FROM measurements WHERE batch_id = ?",
+                (batch_id,)).fetchone()[0]
+            removed = self._db.execute("DELETE FROM measurements WHERE batch_id = ?",
+                                       (batch_id,)).rowcount
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise SpoolError(f"cannot update spool {self.path}: {exc}") from exc
+        self._bytes -= int(size)
+        return int(removed)
+
+    def reject(self, batch_id: str, reason: str) -> int:
+        """The collector refused the batch as invalid: keep it aside for inspection,
+        out of the upload queue, never silently gone."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            size = self._db.execute(
+                "SELECT COALESCE(SUM(length(payload)), 0) FROM measurements WHERE batch_id = ?",
+                (batch_id,)).fetchone()[0]
+            self._db.execute(
+                "INSERT OR REPLACE INTO rejected(seq, batch_id, payload, reason, rejected_at) "
+                "SELECT seq, batch_id, payload, ?, ? FROM measurements WHERE batch_id = ?",
+                (reason, time.time(), batch_id))
+            moved = self._db.execute("DELETE FROM measurements WHERE batch_id = ?",
+                                     (batch_id,)).rowcount
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise SpoolError(f"cannot update spool {self.path}: {exc}") from exc
+        self._bytes -= int(size)
+        return int(moved)
+
+    def stats(self) -> SpoolStats:
+        pending, batched = self._db.execute(
+            "SELECT COUNT(*), COUNT(batch_id) FROM measurements").fetchone()
+        rejected = self._db.execute("SELECT COUNT(*) FROM rejected").fetchone()[0]
+        return SpoolStats(int(pending), int(batched), self._bytes, self._counter("dropped"),
+                          int(rejected))
+
+    def pending(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0])
+
+    def _counter(self, name: str) -> int:
+        row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump(self, name: str, by: int) -> None:
+        self._db.execute(
+            "INSERT INTO counters(name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", (name, by))
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")

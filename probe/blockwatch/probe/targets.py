@@ -1,0 +1,99 @@
+"""Target names and the plan of a round: which name, which type, which resolver.
+
+Pure logic: no sockets, no clocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.rdataclass
+import dns.rdatatype
+from blockwatch.probe.dnswire import normalize_domain
+from blockwatch.probe.errors import ConfigError
+from blockwatch.probe.observation import Purpose
+
+CH = int(dns.rdataclass.CH)
+IN = int(dns.rdataclass.IN)
+TXT = int(dns.rdatatype.TXT)
+A = int(dns.rdatatype.A)
+
+# Who answers? Each name is answered specially by one operator or server
+# software; an unexpected answer means someone else answers that address.
+IDENTITY_QUERIES: tuple[tuple[str, int, int], ...] = (
+    ("id.server", TXT, CH),                # RFC 4892, most server software
+    ("hostname.bind", TXT, CH),            # BIND, unbound, knot
+    ("whoami.cloudflare", TXT, CH),        # Cloudflare: the client address it saw
+    ("o-o.myaddr.l.google.com", TXT, IN),  # Google: the resolver's egress address
+    ("whoami.akamai.net", A, IN),          # Akamai: the resolver's egress address
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    domain: str
+    purpose: Purpose = Purpose.TARGET
+    site: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    domain: str
+    qtype: int
+    qclass: int
+    purpose: Purpose
+
+
+def make_targets(domains: Iterable[str], controls: Iterable[str] = ()) -> list[Target]:
+    """Validated, normalised, de-duplicated targets (first mention wins)."""
+    seen: dict[str, Target] = {}
+    for purpose, names in ((Purpose.TARGET, domains), (Purpose.CONTROL, controls)):
+        for name in names:
+            try:
+                domain = normalize_domain(name)
+            except ValueError as exc:
+                raise ConfigError(str(exc), field="targets") from None
+            seen.setdefault(domain, Target(domain, purpose))
+    return list(seen.values())
+
+
+def read_target_file(path: Path) -> list[Target]:
+    """One name per line; `name,control` marks a control; `#` starts a comment."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", source=str(path)) from exc
+    targets: list[Target] = []
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        name, _, kind = (part.strip() for part in text.partition(","))
+        if kind not in {"", "target", "control"}:
+            raise ConfigError(f"line {number}: unknown kind {kind!r} (target or control)",
+                              source=str(path))
+        try:
+            domain = normalize_domain(name)
+        except ValueError as exc:
+            raise ConfigError(f"line {number}: {exc}", source=str(path)) from None
+        targets.append(Target(domain, Purpose.CONTROL if kind == "control" else Purpose.TARGET))
+    return targets
+
+
+def plan_queries(
+    targets: list[Target], qtypes: list[int], *, identity: bool
+) -> Iterator[Query]:
+    """The queries one resolver gets in a round: identity checks first, so a round
+    cut short still says who was answering."""
+    if identity:
+        for domain, qtype, qclass in IDENTITY_QUERIES:
+            yield Query(domain, qtype, qclass, Purpose.IDENTITY)
+    for target in targets:
+        for qtype in qtypes:
+            yield Query(target.domain, qtype, IN, target.purpose)
+
+
+def queries_per_resolver(targets: list[Target], qtypes: list[int], *, identity: bool) -> int:
+    return len(targets) * len(qtypes) + (len(IDENTITY_QUERIES) if identity else 0)

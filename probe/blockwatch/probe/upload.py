@@ -1,0 +1,256 @@
+"""Deliver spooled measurements to the collector over one long-lived Submit stream.
+
+A bounded window of batches is in flight; a batch leaves the spool only when
+its ack arrives (the collector acks after a durable insert). On UNAVAILABLE,
+DEADLINE_EXCEEDED or a silent stream the uploader reconnects with exponential
+backoff and jitter, and resends unacknowledged batches under their old ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import grpc.aio
+from blockwatch.probe import __version__
+from blockwatch.probe.config import CollectorConfig
+from blockwatch.probe.errors import ConfigError, UploadError
+from blockwatch.probe.spool import Spool
+from blockwatch.probe.wire import (
+    CHECKIN_METHOD,
+    SUBMIT_METHOD,
+    Assignment,
+    decode_submit_response,
+    encode_checkin,
+    encode_submit_request,
+    rejection_fields,
+)
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+log = logging.getLogger(__name__)
+
+STREAM_LIFETIME_S = 3600.0  # a deadline on the long-lived stream too; then reconnect
+_RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+              grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED,
+              grpc.StatusCode.INTERNAL, grpc.StatusCode.CANCELLED}
+# Client pings every 60 s; the collector permits pings at 30 s intervals, so
+# it never answers with GOAWAY "too_many_pings".
+CHANNEL_OPTIONS: list[tuple[str, int | str]] = [
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.max_send_message_length", 64 << 20),
+    ("grpc.max_receive_message_length", 16 << 20),
+    ("grpc.enable_retries", 0),  # retries are ours: they must go through the spool
+]
+_CODE_INVALID, _CODE_UNAVAILABLE, _CODE_TOO_LARGE = 1, 2, 3
+
+
+class CollectorUnavailable(UploadError):
+    """Transient: the collector or its database cannot take data now."""
+
+
+@dataclass(slots=True)
+class UploadStats:
+    batches_acked: int = 0
+    measurements_acked: int = 0
+    duplicates: int = 0
+    batches_rejected: int = 0
+    reconnects: int = 0
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+class Uploader:
+    def __init__(self, spool: Spool, config: CollectorConfig, token: str, probe_name: str,
+                 *, on_ack: Callable[[int], None] | None = None) -> None:
+        self.spool = spool
+        self.config = config
+        self.probe_name = probe_name
+        self.stats = UploadStats()
+        self._metadata = (("authorization", f"Bearer {token}"),)
+        self._on_ack = on_ack
+        self._address_index = 0
+        self._batch_size = config.batch_size
+        self.new_data = asyncio.Event()
+
+    def _credentials(self) -> grpc.ChannelCredentials | None:
+        if not self.config.tls:
+            return None
+        def read(path: str) -> bytes | None:
+            if not path:
+                return None
+            try:
+                return Path(path).read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"cannot read {path}: {exc.strerror}", field="collector") from exc
+        return grpc.ssl_channel_credentials(
+            root_certificates=read(self.config.ca_file),
+            private_key=read(self.config.client_key),
+            certificate_chain=read(self.config.client_cert),
+        )
+
+    def _open_channel(self) -> grpc.aio.Channel:
+        address = self.config.addresses[self._address_index % len(self.config.addresses)]
+        credentials = None if address.startswith("unix:") else self._credentials()
+        if credentials is None:
+            return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        return grpc.aio.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
+
+    async def check_in(self) -> Assignment:
+        """Tell the collector who we are; get the assignment. Retries transient errors."""
+        async for attempt in self._retrying(self.config.timeout_s * 4):
+            with attempt:
+                channel = self._open_channel()
+                try:
+                    call = channel.unary_unary(CHECKIN_METHOD, request_serializer=_identity,
+                                               response_deserializer=_identity)
+                    reply = await call(encode_checkin(self.probe_name, __version__),
+                                       metadata=self._metadata, timeout=self.config.timeout_s)
+                except grpc.aio.AioRpcError as exc:
+                    raise self._translate(exc) from exc
+                finally:
+                    await channel.close(None)
+                return Assignment(reply)
+        raise AssertionError("unreachable")
+
+    async def run(self, stop: asyncio.Event, *, drain: bool = False,
+                  give_up_after_s: float | None = None) -> UploadStats:
+        """Upload until `stop` is set (or, with drain, until the spool is empty)."""
+        async for attempt in self._retrying(give_up_after_s):
+            with attempt:
+                if stop.is_set():
+                    break
+                await self._session(stop, drain)
+        return self.stats
+
+    def _retrying(self, give_up_after_s: float | None) -> AsyncRetrying:
+        return AsyncRetrying(
+            retry=retry_if_exception_type(CollectorUnavailable),
+            wait=wait_exponential_jitter(initial=0.2, max=30.0, jitter=1.0),
+            stop=stop_after_delay(give_up_after_s) if give_up_after_s else (lambda _: False),
+            before_sleep=self._before_retry,
+            reraise=True,
+        )
+
+    def _before_retry(self, state: object) -> None:
+        self.stats.reconnects += 1
+        self._address_index += 1  # try the next collector address, if there is one
+        outcome = getattr(state, "outcome", None)
+        error = outcome.exception() if outcome is not None else None
+        log.warning("collector unavailable (%s); retrying", error)
+
+    def _translate(self, exc: grpc.aio.AioRpcError) -> UploadError:
+        code = exc.code()
+        detail = exc.details() or code.name
+        if code in _RETRYABLE:
+            return CollectorUnavailable(f"{code.name}: {detail}")
+        if code is grpc.StatusCode.UNAUTHENTICATED:
+            return UploadError(f"the collector did not accept this probe's token: {detail}")
+        if code is grpc.StatusCode.PERMISSION_DENIED:
+            return UploadError(f"the collector refused this probe: {detail}")
+        return UploadError(f"{code.name}: {detail}")
+
+    async def _session(self, stop: asyncio.Event, drain: bool) -> None:
+        channel = self._open_channel()
+        call = channel.stream_stream(SUBMIT_METHOD, request_serializer=_identity,
+                                     response_deserializer=decode_submit_response)(
+            metadata=self._metadata, timeout=STREAM_LIFETIME_S)  # type: ignore[call-arg]
+        in_flight: dict[str, tuple[int, float]] = {}  # batch id -> (size, sent at)
+        window_open = asyncio.Event()
+        window_open.set()
+
+        async def send() -> None:
+            while not stop.is_set():
+                if len(in_flight) >= self.config.window:
+                    window_open.clear()
+                    await _wait_any(window_open, stop, timeout=1.0)
+                    continue
+                batch = self.spool.next_batch(self._batch_size, exclude=set(in_flight))
+                if batch is None:
+                    if drain and not in_flight:
+                        break
+                    self.new_data.clear()
+                    await _wait_any(self.new_data, stop, timeout=0.5 if drain else 5.0)
+                    continue
+                in_flight[batch.batch_id] = (batch.size, time.monotonic())
+                await call.write(encode_submit_request(batch.batch_id, batch.payloads))
+            await call.done_writing()
+
+        async def receive() -> None:
+            async for response in call:
+                kind, batch_id, code, detail, index = rejection_fields(response)
+                size, _ = in_flight.pop(batch_id, (0, 0.0))
+                window_open.set()
+                if kind == "ack":
+                    self.spool.acknowledge(batch_id)
+                    self.stats.batches_acked += 1
+                    self.stats.measurements_acked += size
+                    self.stats.duplicates += response.ack.duplicates
+                    if self._on_ack is not None:
+                        self._on_ack(size)
+                elif code == _CODE_INVALID:
+                    moved = self.spool.reject(batch_id, detail)
+                    self.stats.batches_rejected += 1
+                    log.error("collector REJECTED batch %s (%d measurements, record %d): %s; "
+                              "kept in the spool's rejected table", batch_id, moved, index, detail)
+                elif code == _CODE_TOO_LARGE:
+                    self._batch_size = max(1, self._batch_size // 2)
+                    log.warning("batch %s too large (%s); batches now %d", batch_id, detail,
+                                self._batch_size)
+                    raise CollectorUnavailable(f"batch too large: {detail}")
+                else:
+                    raise CollectorUnavailable(f"collector could not store batch: {detail}")
+
+        async def watchdog() -> None:
+            # A stream that takes batches but never answers is as good as down.
+            while True:
+                await asyncio.sleep(1.0)
+                now = time.monotonic()
+                if any(now - sent > self.config.timeout_s for _, sent in in_flight.values()):
+                    raise CollectorUnavailable(
+                        f"no ack within {self.config.timeout_s:g}s; reconnecting")
+
+        sender, receiver, _watchdog = tasks = [
+            asyncio.create_task(coro) for coro in (send(), receive(), watchdog())]
+        try:
+            pending: set[asyncio.Task[None]] = set(tasks)
+            while receiver in pending:
+                # once the sender is done, the collector has timeout_s to answer the rest
+                timeout = None if sender in pending else self.config.timeout_s
+                done, pending = await asyncio.wait(
+                    pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    raise CollectorUnavailable("collector did not finish the stream in time")
+                for task in done:
+                    task.result()
+        except grpc.aio.AioRpcError as exc:
+            raise self._translate(exc) from exc
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            call.cancel()
+            await channel.close(None)
+
+
+async def _wait_any(event: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

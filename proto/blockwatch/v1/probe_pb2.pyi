@@ -1,0 +1,277 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Transport(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRANSPORT_UNSPECIFIED: _ClassVar[Transport]
+    TRANSPORT_UDP: _ClassVar[Transport]
+    TRANSPORT_TCP: _ClassVar[Transport]
+    TRANSPORT_DOT: _ClassVar[Transport]
+    TRANSPORT_DOH: _ClassVar[Transport]
+
+class Failure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FAILURE_NONE: _ClassVar[Failure]
+    FAILURE_TIMEOUT: _ClassVar[Failure]
+    FAILURE_CONNECTION_REFUSED: _ClassVar[Failure]
+    FAILURE_CONNECTION_RESET: _ClassVar[Failure]
+    FAILURE_NETWORK_UNREACHABLE: _ClassVar[Failure]
+    FAILURE_HOST_UNREACHABLE: _ClassVar[Failure]
+    FAILURE_TLS_ERROR: _ClassVar[Failure]
+    FAILURE_TLS_CERTIFICATE: _ClassVar[Failure]
+    FAILURE_HTTP_ERROR: _ClassVar[Failure]
+    FAILURE_MALFORMED_RESPONSE: _ClassVar[Failure]
+    FAILURE_OS_ERROR: _ClassVar[Failure]
+    FAILURE_UNKNOWN: _ClassVar[Failure]
+
+class Purpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PURPOSE_UNSPECIFIED: _ClassVar[Purpose]
+    PURPOSE_TARGET: _ClassVar[Purpose]
+    PURPOSE_CONTROL: _ClassVar[Purpose]
+    PURPOSE_IDENTITY: _ClassVar[Purpose]
+TRANSPORT_UNSPECIFIED: Transport
+TRANSPORT_UDP: Transport
+TRANSPORT_TCP: Transport
+TRANSPORT_DOT: Transport
+TRANSPORT_DOH: Transport
+FAILURE_NONE: Failure
+FAILURE_TIMEOUT: Failure
+FAILURE_CONNECTION_REFUSED: Failure
+FAILURE_CONNECTION_RESET: Failure
+FAILURE_NETWORK_UNREACHABLE: Failure
+FAILURE_HOST_UNREACHABLE: Failure
+FAILURE_TLS_ERROR: Failure
+FAILURE_TLS_CERTIFICATE: Failure
+FAILURE_HTTP_ERROR: Failure
+FAILURE_MALFORMED_RESPONSE: Failure
+FAILURE_OS_ERROR: Failure
+FAILURE_UNKNOWN: Failure
+PURPOSE_UNSPECIFIED: Purpose
+PURPOSE_TARGET: Purpose
+PURPOSE_CONTROL: Purpose
+PURPOSE_IDENTITY: Purpose
+
+class Resolver(_message.Message):
+    __slots__ = ("name", "address", "port", "transport", "tls_name", "url")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    TLS_NAME_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    address: str
+    port: int
+    transport: Transport
+    tls_name: str
+    url: str
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., port: _Optional[int] = ..., transport: _Optional[_Union[Transport, str]] = ..., tls_name: _Optional[str] = ..., url: _Optional[str] = ...) -> None: ...
+
+class ResourceRecord(_message.Message):
+    __slots__ = ("name", "rtype", "ttl", "data")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RTYPE_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    rtype: int
+    ttl: int
+    data: str
+    def __init__(self, name: _Optional[str] = ..., rtype: _Optional[int] = ..., ttl: _Optional[int] = ..., data: _Optional[str] = ...) -> None: ...
+
+class ExtendedError(_message.Message):
+    __slots__ = ("code", "text")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    text: str
+    def __init__(self, code: _Optional[int] = ..., text: _Optional[str] = ...) -> None: ...
+
+class Response(_message.Message):
+    __slots__ = ("arrival_us", "rcode", "flags", "answers", "cname_chain", "authority_count", "additional_count", "edns", "extended_errors", "nsid", "wire", "size", "parse_error")
+    ARRIVAL_US_FIELD_NUMBER: _ClassVar[int]
+    RCODE_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    CNAME_CHAIN_FIELD_NUMBER: _ClassVar[int]
+    AUTHORITY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ADDITIONAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EDNS_FIELD_NUMBER: _ClassVar[int]
+    EXTENDED_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    NSID_FIELD_NUMBER: _ClassVar[int]
+    WIRE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    PARSE_ERROR_FIELD_NUMBER: _ClassVar[int]
+    arrival_us: int
+    rcode: int
+    flags: int
+    answers: _containers.RepeatedCompositeFieldContainer[ResourceRecord]
+    cname_chain: _containers.RepeatedScalarFieldContainer[str]
+    authority_count: int
+    additional_count: int
+    edns: bool
+    extended_errors: _containers.RepeatedCompositeFieldContainer[ExtendedError]
+    nsid: bytes
+    wire: bytes
+    size: int
+    parse_error: str
+    def __init__(self, arrival_us: _Optional[int] = ..., rcode: _Optional[int] = ..., flags: _Optional[int] = ..., answers: _Optional[_Iterable[_Union[ResourceRecord, _Mapping]]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., authority_count: _Optional[int] = ..., additional_count: _Optional[int] = ..., edns: _Optional[bool] = ..., extended_errors: _Optional[_Iterable[_Union[ExtendedError, _Mapping]]] = ..., nsid: _Optional[bytes] = ..., wire: _Optional[bytes] = ..., size: _Optional[int] = ..., parse_error: _Optional[str] = ...) -> None: ...
+
+class Measurement(_message.Message):
+    __slots__ = ("measurement_id", "round_id", "started_at_us", "duration_us", "domain", "qtype", "qclass", "purpose", "resolver", "failure", "failure_text", "responses")
+    MEASUREMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_US_FIELD_NUMBER: _ClassVar[int]
+    DURATION_US_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    QTYPE_FIELD_NUMBER: _ClassVar[int]
+    QCLASS_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    RESOLVER_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    measurement_id: bytes
+    round_id: str
+    started_at_us: int
+    duration_us: int
+    domain: str
+    qtype: int
+    qclass: int
+    purpose: Purpose
+    resolver: Resolver
+    failure: Failure
+    failure_text: str
+    responses: _containers.RepeatedCompositeFieldContainer[Response]
+    def __init__(self, measurement_id: _Optional[bytes] = ..., round_id: _Optional[str] = ..., started_at_us: _Optional[int] = ..., duration_us: _Optional[int] = ..., domain: _Optional[str] = ..., qtype: _Optional[int] = ..., qclass: _Optional[int] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., resolver: _Optional[_Union[Resolver, _Mapping]] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_text: _Optional[str] = ..., responses: _Optional[_Iterable[_Union[Response, _Mapping]]] = ...) -> None: ...
+
+class Batch(_message.Message):
+    __slots__ = ("batch_id", "measurements")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    measurements: _containers.RepeatedCompositeFieldContainer[Measurement]
+    def __init__(self, batch_id: _Optional[str] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ...) -> None: ...
+
+class Ack(_message.Message):
+    __slots__ = ("stored", "duplicates")
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    stored: int
+    duplicates: int
+    def __init__(self, stored: _Optional[int] = ..., duplicates: _Optional[int] = ...) -> None: ...
+
+class Rejection(_message.Message):
+    __slots__ = ("code", "reason", "record_index", "field")
+    class Code(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        CODE_UNSPECIFIED: _ClassVar[Rejection.Code]
+        CODE_INVALID: _ClassVar[Rejection.Code]
+        CODE_UNAVAILABLE: _ClassVar[Rejection.Code]
+        CODE_TOO_LARGE: _ClassVar[Rejection.Code]
+    CODE_UNSPECIFIED: Rejection.Code
+    CODE_INVALID: Rejection.Code
+    CODE_UNAVAILABLE: Rejection.Code
+    CODE_TOO_LARGE: Rejection.Code
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    RECORD_INDEX_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    code: Rejection.Code
+    reason: str
+    record_index: int
+    field: str
+    def __init__(self, code: _Optional[_Union[Rejection.Code, str]] = ..., reason: _Optional[str] = ..., record_index: _Optional[int] = ..., field: _Optional[str] = ...) -> None: ...
+
+class SubmitRequest(_message.Message):
+    __slots__ = ("batch",)
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    batch: Batch
+    def __init__(self, batch: _Optional[_Union[Batch, _Mapping]] = ...) -> None: ...
+
+class SubmitResponse(_message.Message):
+    __slots__ = ("batch_id", "ack", "rejection")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    REJECTION_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    ack: Ack
+    rejection: Rejection
+    def __init__(self, batch_id: _Optional[str] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., rejection: _Optional[_Union[Rejection, _Mapping]] = ...) -> None: ...
+
+class CheckInRequest(_message.Message):
+    __slots__ = ("probe_name", "software_version", "transports")
+    PROBE_NAME_FIELD_NUMBER: _ClassVar[int]
+    SOFTWARE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORTS_FIELD_NUMBER: _ClassVar[int]
+    probe_name: str
+    software_version: str
+    transports: _containers.RepeatedScalarFieldContainer[Transport]
+    def __init__(self, probe_name: _Optional[str] = ..., software_version: _Optional[str] = ..., transports: _Optional[_Iterable[_Union[Transport, str]]] = ...) -> None: ...
+
+class Target(_message.Message):
+    __slots__ = ("domain", "site", "purpose")
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    domain: str
+    site: str
+    purpose: Purpose
+    def __init__(self, domain: _Optional[str] = ..., site: _Optional[str] = ..., purpose: _Optional[_Union[Purpose, str]] = ...) -> None: ...
+
+class ResolverSpec(_message.Message):
+    __slots__ = ("name", "transport", "address", "port", "tls_name", "url")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    TLS_NAME_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    transport: Transport
+    address: str
+    port: int
+    tls_name: str
+    url: str
+    def __init__(self, name: _Optional[str] = ..., transport: _Optional[_Union[Transport, str]] = ..., address: _Optional[str] = ..., port: _Optional[int] = ..., tls_name: _Optional[str] = ..., url: _Optional[str] = ...) -> None: ...
+
+class Schedule(_message.Message):
+    __slots__ = ("interval_s", "jitter_s")
+    INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    JITTER_S_FIELD_NUMBER: _ClassVar[int]
+    interval_s: int
+    jitter_s: int
+    def __init__(self, interval_s: _Optional[int] = ..., jitter_s: _Optional[int] = ...) -> None: ...
+
+class Assignment(_message.Message):
+    __slots__ = ("version", "targets", "resolvers", "qtypes", "schedule")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    RESOLVERS_FIELD_NUMBER: _ClassVar[int]
+    QTYPES_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    targets: _containers.RepeatedCompositeFieldContainer[Target]
+    resolvers: _containers.RepeatedCompositeFieldContainer[ResolverSpec]
+    qtypes: _containers.RepeatedScalarFieldContainer[int]
+    schedule: Schedule
+    def __init__(self, version: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ..., resolvers: _Optional[_Iterable[_Union[ResolverSpec, _Mapping]]] = ..., qtypes: _Optional[_Iterable[int]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ...) -> None: ...
+
+class CheckInResponse(_message.Message):
+    __slots__ = ("probe_name", "country", "asn", "assignment")
+    PROBE_NAME_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    ASN_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    probe_name: str
+    country: str
+    asn: int
+    assignment: Assignment
+    def __init__(self, probe_name: _Optional[str] = ..., country: _Optional[str] = ..., asn: _Optional[int] = ..., assignment: _Optional[_Union[Assignment, _Mapping]] = ...) -> None: ...
