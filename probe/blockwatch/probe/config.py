@@ -227,12 +227,17 @@ def parse_config(raw: dict[str, object], source: str = "") -> ProbeConfig:
     try:
         return msgspec.convert(raw, ProbeConfig)
     except msgspec.ValidationError as exc:
-        message, _, where = str(exc).rpartition(" - at `")
-        if not message:
-            raise ConfigError(str(exc), source=source) from None
+        text = str(exc)
+        message, at, where = text.rpartition(" - at `")
+        if not at:
+            message, where = text, ""
         path = where.rstrip("`").removeprefix("$").lstrip(".")
+        unknown = re.fullmatch(r"Object contains unknown field `(\w+)`", message)
+        if unknown:
+            path = f"{path}.{unknown[1]}" if path else unknown[1]
+            message = "unknown setting (check the spelling)"
         field, sep, detail = message.partition(": ")
-        if sep and re.fullmatch(r"[a-z_]+(\[\d+\])?", field):
+        if sep and re.fullmatch(r"[a-z_]+(\[\d+\])?(\.[a-z_]+)?", field):
             path = f"{path}.{field}" if path else field
             message = detail
         raise ConfigError(message, field=path, source=source) from None

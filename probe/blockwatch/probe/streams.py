@@ -1,8 +1,7 @@
 """DNS over TCP, TLS (DoT, RFC 7858) and HTTPS (DoH, RFC 8484).
 
-Each TCP/DoT query opens its own connection, so a reset or a failed TLS
-handshake is recorded against the query it hit. DoH keeps one HTTP/2 client
-per resolver, as browsers do.
+Every query opens its own connection, so a reset, a closed connection or a
+failed TLS handshake is recorded against the query it hit and no other.
 """
 
 from __future__ import annotations
@@ -74,7 +73,11 @@ async def query_stream(
 
 
 class DohClient:
-    """RFC 8484 POST queries to one DoH URL over a shared HTTP/2 connection."""
+    """RFC 8484 POST queries to one DoH URL, each on its own HTTP/2 connection.
+
+    Why not one shared connection: a resolver that drops a blocked query may
+    close the connection (unbound does), and every query multiplexed on it would
+    then record a reset it did not cause."""
 
     def __init__(self, url: str, ca_file: str | None, timeout: float) -> None:
         import httpx  # imported here: only probes that measure DoH pay for it
@@ -82,27 +85,23 @@ class DohClient:
         self.url = url
         self.timeout = timeout
         self._httpx = httpx
-        self._client = httpx.AsyncClient(
-            http2=True, verify=tls_context(ca_file), timeout=timeout,
-            headers={"accept": "application/dns-message",
-                     "content-type": "application/dns-message",
-                     "user-agent": "blockwatch-probe"},
-        )
-        # DNS messages are not worth compressing
-        self._client.headers.pop("accept-encoding", None)
+        self._tls = tls_context(ca_file)
 
     async def query(self, query: bytes) -> StreamOutcome:
+        httpx = self._httpx
         started = time.monotonic_ns()
+        headers = {"accept": "application/dns-message",
+                   "content-type": "application/dns-message", "user-agent": "blockwatch-probe"}
         try:
-            async with asyncio.timeout(self.timeout):
-                response = await self._client.post(self.url, content=query)
+            async with asyncio.timeout(self.timeout), httpx.AsyncClient(
+                    http2=True, verify=self._tls, timeout=self.timeout) as client:
+                client.headers.pop("accept-encoding", None)  # DNS is not worth compressing
+                response = await client.post(self.url, content=query, headers=headers)
                 body = await response.aread()
         except TimeoutError:
             return StreamOutcome(_since(started), failure=Failure.TIMEOUT,
                                  failure_text=f"no response within {self.timeout:g}s")
-        except self._httpx.HTTPError as exc:
-            return StreamOutcome(_since(started), failure=classify(exc), failure_text=describe(exc))
-        except (OSError, ssl.SSLError) as exc:
+        except (httpx.HTTPError, OSError, ssl.SSLError) as exc:
             return StreamOutcome(_since(started), failure=classify(exc), failure_text=describe(exc))
         if response.status_code != 200:
             return StreamOutcome(
@@ -115,7 +114,7 @@ class DohClient:
         return StreamOutcome(_since(started), reply=body)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        """Nothing is kept open between queries."""
 
 
 def _since(started_ns: int) -> int:

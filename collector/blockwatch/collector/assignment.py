@@ -1,0 +1,56 @@
+"""What a probe should measure: pure, from the orders and the collector's config.
+
+Every probe gets every ordered domain, whatever its country: blocking outside
+the ordered countries (spillover) is only visible if probes there ask too.
+Resolvers come from the config, filtered by the probe's country.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from blockwatch.collector.orders import OrderSet
+from blockwatch.collector.settings import AssignmentSettings, ResolverEntry
+
+PURPOSE_TARGET, PURPOSE_CONTROL = 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class TargetEntry:
+    domain: str
+    site: str
+    purpose: int
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    version: str
+    targets: tuple[TargetEntry, ...]
+    resolvers: tuple[ResolverEntry, ...]
+    qtypes: tuple[int, ...]
+    interval_s: int
+    jitter_s: int
+
+
+def build_assignment(country: str, orders: OrderSet, config: AssignmentSettings
+                     ) -> Assignment:
+    targets: dict[str, TargetEntry] = {}
+    for order in orders.orders:
+        for site in order.sites:
+            for d in site.domains:
+                targets.setdefault(d.domain, TargetEntry(d.domain, site.name, PURPOSE_TARGET))
+    for domain in orders.control_domains:
+        targets.setdefault(domain, TargetEntry(domain, "", PURPOSE_CONTROL))
+    resolvers = tuple(r for r in config.resolvers if not r.countries or country in r.countries)
+    ordered = tuple(sorted(targets.values(), key=lambda t: (t.purpose, t.site, t.domain)))
+    content = json.dumps({
+        "targets": [asdict(t) for t in ordered],
+        "resolvers": [[r.name, r.transport, r.address, r.port, r.tls_name, r.url]
+                      for r in resolvers],
+        "qtypes": config.qtypes, "interval": config.interval_s, "jitter": config.jitter_s,
+    }, sort_keys=True)
+    version = hashlib.sha256(content.encode()).hexdigest()[:16]
+    return Assignment(version, ordered, resolvers, config.qtypes, config.interval_s,
+                      config.jitter_s)

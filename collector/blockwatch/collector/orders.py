@@ -1,0 +1,315 @@
+"""Blocking orders and target lists: parsing and validation, no I/O beyond
+reading the text it is given.
+
+Two formats (docs/collector.md): YAML, one document with `orders:` and
+`control_domains:`, and CSV, one row per domain. Errors name the row (CSV
+line number) or the YAML path, and the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pycountry
+import yaml
+from blockwatch.collector.errors import OrdersError
+from blockwatch.collector.validation import valid_domain
+
+_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_SPLIT = re.compile(r"[;,\s]+")
+CSV_COLUMNS = ("order_id", "authority", "title", "issued", "deadline", "countries",
+               "intermediaries", "site", "domain", "kind", "added")
+_KINDS = ("domain", "mirror", "control")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDomain:
+    domain: str
+    kind: str          # "domain": named in the order; "mirror": added later
+    added: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    name: str
+    domains: tuple[OrderDomain, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    order_id: str
+    authority: str
+    title: str
+    issued: dt.date
+    deadline: dt.date
+    countries: tuple[str, ...]
+    intermediaries: tuple[str, ...]   # resolver names that must comply
+    sites: tuple[Site, ...]
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSet:
+    orders: tuple[Order, ...] = ()
+    control_domains: tuple[str, ...] = ()
+
+    def fingerprint(self) -> str:
+        """Canonical JSON: equal for equal content (idempotent imports compare it)."""
+        return json.dumps(asdict(self), sort_keys=True, default=str)
+
+
+@dataclass(slots=True)
+class _Where:
+    source: str
+    row: int = 0
+    path: str = ""
+
+    def error(self, message: str, name: str = "") -> OrdersError:
+        full = f"{self.path}.{name}" if self.path and name else (self.path or name)
+        return OrdersError(message, source=self.source, row=self.row, field=full)
+
+
+def parse_orders(text: str, *, source: str, fmt: str = "") -> OrderSet:
+    """Parse a YAML or CSV orders file; `fmt` defaults from the source's suffix."""
+    kind = fmt or ("csv" if source.lower().endswith(".csv") else "yaml")
+    if kind == "csv":
+        return _parse_csv(text, source)
+    if kind == "yaml":
+        return _parse_yaml(text, source)
+    raise OrdersError(f"unknown format {kind!r} (csv or yaml)", source=source)
+
+
+# -- field checks -----------------------------------------------------------
+
+def normalize_domain(value: object, where: _Where, name: str) -> str:
+    text = str(value).strip().rstrip(".")
+    try:
+        text = text.encode("idna").decode("ascii") if not text.isascii() else text
+    except UnicodeError as exc:
+        raise where.error(f"{value!r} is not a domain name ({exc})", name) from exc
+    text = text.lower()
+    if text.count(".") < 1 or not valid_domain(text):
+        raise where.error(f"{value!r} is not a domain name", name)
+    return text
+
+
+def _date(value: object, where: _Where, name: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise where.error(f"{value!r} is not a date (YYYY-MM-DD)", name) from exc
+
+
+def _country(value: object, where: _Where, name: str) -> str:
+    code = str(value).strip().upper()
+    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+        raise where.error(f"{value!r} is not an ISO 3166-1 alpha-2 country code", name)
+    return code
+
+
+def _text(value: object, where: _Where, name: str, *, required: bool = True,
+          limit: int = 512) -> str:
+    text = "" if value is None else str(value).strip()
+    if required and not text:
+        raise where.error("is required", name)
+    if len(text) > limit:
+        raise where.error(f"longer than {limit} characters", name)
+    return text
+
+
+def _list(value: object) -> list[object]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [v for v in _SPLIT.split(value) if v]
+    if isinstance(value, list):
+        return value
+    return [value]
+
+
+def _order_head(raw: Mapping[str, Any], where: _Where) -> dict[str, Any]:
+    order_id = _text(raw.get("id", raw.get("order_id")), where, "id")
+    if not _ID.fullmatch(order_id):
+        raise where.error(f"{order_id!r}: lower-case letters, digits, '.', '_', '-'", "id")
+    issued = _date(raw.get("issued"), where, "issued")
+    if raw.get("deadline") not in (None, ""):
+        deadline = _date(raw.get("deadline"), where, "deadline")
+    elif raw.get("deadline_days") not in (None, ""):
+        deadline = issued + dt.timedelta(days=int(raw["deadline_days"]))
+    else:
+        raise where.error("is required (or deadline_days)", "deadline")
+    if deadline < issued:
+        raise where.error(f"{deadline} is before the issue date {issued}", "deadline")
+    countries = tuple(_country(c, where, f"countries[{i}]")
+                      for i, c in enumerate(_list(raw.get("countries"))))
+    if not countries:
+        raise where.error("at least one country is required", "countries")
+    intermediaries = tuple(str(x) for x in _list(raw.get("intermediaries")))
+    if not intermediaries:
+        raise where.error("at least one intermediary (resolver name) is required",
+                          "intermediaries")
+    for i, name in enumerate(intermediaries):
+        if not _NAME.fullmatch(name):
+            raise where.error(f"{name!r} is not a resolver name", f"intermediaries[{i}]")
+    return {"order_id": order_id, "authority": _text(raw.get("authority"), where, "authority"),
+            "title": _text(raw.get("title"), where, "title", required=False),
+            "issued": issued, "deadline": deadline, "countries": countries,
+            "intermediaries": intermediaries}
+
+
+def _check_unique(orders: list[Order], source: str) -> None:
+    for order in orders:
+        seen: set[str] = set()
+        for site in order.sites:
+            for d in site.domains:
+                if d.domain in seen:
+                    raise OrdersError(f"{d.domain} is listed twice", source=source,
+                                      field=f"orders[{order.order_id}].domain")
+                seen.add(d.domain)
+                if d.added < order.issued:
+                    raise OrdersError(f"{d.domain} added {d.added}, before the order was "
+                                      f"issued ({order.issued})", source=source,
+                                      field=f"orders[{order.order_id}].added")
+
+
+# -- YAML ---------------------------------------------------------------------
+
+def _parse_yaml(text: str, source: str) -> OrderSet:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise OrdersError(f"not valid YAML: {exc}", source=source) from exc
+    if not isinstance(doc, dict) or not set(doc) <= {"orders", "control_domains"}:
+        raise OrdersError("expected a mapping with 'orders' and/or 'control_domains'",
+                          source=source)
+    orders: list[Order] = []
+    for i, raw in enumerate(doc.get("orders") or []):
+        where = _Where(source, path=f"orders[{i}]")
+        if not isinstance(raw, dict):
+            raise where.error("expected a mapping")
+        head = _order_head(raw, where)
+        sites: list[Site] = []
+        for j, raw_site in enumerate(raw.get("sites") or []):
+            site_where = _Where(source, path=f"orders[{i}].sites[{j}]")
+            if not isinstance(raw_site, dict):
+                raise site_where.error("expected a mapping")
+            name = _text(raw_site.get("name"), site_where, "name", limit=128)
+            entries: list[OrderDomain] = []
+            for kind, key in (("domain", "domains"), ("mirror", "mirrors")):
+                for k, entry in enumerate(raw_site.get(key) or []):
+                    entries.append(_yaml_domain(entry, kind, head["issued"],
+                                                _Where(source, path=f"{site_where.path}.{key}[{k}]")))
+            if not entries:
+                raise site_where.error("a site needs at least one domain", "domains")
+            sites.append(Site(name, tuple(entries)))
+        if not sites:
+            raise where.error("an order needs at least one site", "sites")
+        orders.append(Order(sites=tuple(sites), source=source, **head))
+    controls = tuple(normalize_domain(d, _Where(source, path=f"control_domains[{k}]"), "")
+                     for k, d in enumerate(doc.get("control_domains") or []))
+    _check_unique(orders, source)
+    _check_ids(orders, source)
+    return OrderSet(tuple(orders), tuple(sorted(set(controls))))
+
+
+def _yaml_domain(entry: object, kind: str, issued: dt.date, where: _Where) -> OrderDomain:
+    if isinstance(entry, dict):
+        domain = normalize_domain(entry.get("domain"), where, "domain")
+        added = _date(entry["added"], where, "added") if entry.get("added") else issued
+        return OrderDomain(domain, kind, added)
+    return OrderDomain(normalize_domain(entry, where, ""), kind, issued)
+
+
+def _check_ids(orders: list[Order], source: str) -> None:
+    ids = [o.order_id for o in orders]
+    for order_id in ids:
+        if ids.count(order_id) > 1:
+            raise OrdersError(f"order {order_id!r} appears twice", source=source, field="id")
+
+
+# -- CSV ------------------------------------------------------------------------
+
+def _parse_csv(text: str, source: str) -> OrderSet:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in ("order_id", "domain") if c not in header]
+    if missing:
+        raise OrdersError(f"missing columns {missing}; expected {', '.join(CSV_COLUMNS)}",
+                          source=source, row=1)
+    unknown = [c for c in header if c not in CSV_COLUMNS]
+    if unknown:
+        raise OrdersError(f"unknown columns {unknown}", source=source, row=1)
+    heads: dict[str, dict[str, Any]] = {}
+    head_rows: dict[str, int] = {}
+    sites: dict[str, dict[str, list[OrderDomain]]] = {}
+    controls: set[str] = set()
+    for raw in reader:
+        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+        where = _Where(source, row=reader.line_num)
+        kind = row.get("kind") or "domain"
+        if kind not in _KINDS:
+            raise where.error(f"{kind!r} is not one of {', '.join(_KINDS)}", "kind")
+        if kind == "control":
+            controls.add(normalize_domain(row.get("domain"), where, "domain"))
+            continue
+        order_id = _text(row.get("order_id"), where, "order_id")
+        if order_id not in heads:
+            heads[order_id] = _order_head(row, where)
+            head_rows[order_id] = reader.line_num
+            sites[order_id] = {}
+        else:
+            _same_head(heads[order_id], row, where, head_rows[order_id])
+        head = heads[order_id]
+        site = _text(row.get("site"), where, "site", limit=128)
+        domain = normalize_domain(row.get("domain"), where, "domain")
+        added = _date(row["added"], where, "added") if row.get("added") else head["issued"]
+        if added < head["issued"]:
+            raise where.error(f"{added} is before the order was issued ({head['issued']})",
+                              "added")
+        if any(d.domain == domain for ds in sites[order_id].values() for d in ds):
+            raise where.error(f"{domain} is already listed for order {order_id}", "domain")
+        sites[order_id].setdefault(site, []).append(OrderDomain(domain, kind, added))
+    orders = [Order(sites=tuple(Site(name, tuple(ds)) for name, ds in sites[oid].items()),
+                    source=source, **heads[oid]) for oid in heads]
+    _check_unique(orders, source)
+    return OrderSet(tuple(orders), tuple(sorted(controls)))
+
+
+def _same_head(head: dict[str, Any], row: dict[str, str], where: _Where, first: int) -> None:
+    """Later rows of an order may leave its columns empty; if filled they must agree."""
+    for name in ("authority", "title", "issued", "deadline", "countries", "intermediaries"):
+        if not row.get(name):
+            continue
+        value: object
+        if name in ("issued", "deadline"):
+            value = _date(row[name], where, name)
+        elif name == "countries":
+            value = tuple(_country(c, where, name) for c in _list(row[name]))
+        elif name == "intermediaries":
+            value = tuple(str(x) for x in _list(row[name]))
+        else:
+            value = row[name]
+        if value != head[name]:
+            raise where.error(f"{value!r} disagrees with row {first} ({head[name]!r})", name)
+
+
+def canonical(orders: OrderSet) -> dict[str, Any]:
+    """JSON-friendly form (for `targets list --format json`)."""
+    data: dict[str, Any] = json.loads(orders.fingerprint())
+    return data
+
+
+__all__ = ["CSV_COLUMNS", "Order", "OrderDomain", "OrderSet", "Site", "canonical",
+           "parse_orders"]

@@ -1,0 +1,202 @@
+"""`blockwatch-collector serve`: the grpc.aio server and its lifecycle.
+
+Start: open ClickHouse (on the writer thread) and apply migrations, open the
+registry, mirror orders, bind TCP (TLS, or plaintext only on loopback or with
+--insecure) and/or a unix socket, health + reflection, metrics.
+
+SIGTERM/SIGINT: health NOT_SERVING, new calls refused, every Submit stream
+answers the batches it already accepted and ends with UNAVAILABLE (so probes
+reconnect and resend the rest), queued inserts finish, then exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+
+import grpc
+import grpc.aio
+from blockwatch.collector.assignment import Assignment, build_assignment
+from blockwatch.collector.auth import AuthInterceptor
+from blockwatch.collector.errors import CollectorError, ConfigError
+from blockwatch.collector.metrics import Metrics
+from blockwatch.collector.orders import OrderSet
+from blockwatch.collector.registry import Principal, Registry
+from blockwatch.collector.servicer import (
+    METHOD_ROLES,
+    ProbeActivity,
+    ProbeServicer,
+    add_to_server,
+    file_descriptor_names,
+)
+from blockwatch.collector.settings import Settings
+from blockwatch.collector.store import Store
+from blockwatch.collector.writer import IngestWriter
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_S = 2.0
+
+
+def server_options(settings: Settings) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        # Probes ping every 60 s; accept pings down to 30 s apart so they are
+        # never answered with GOAWAY too_many_pings.
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 30_000),
+        ("grpc.keepalive_permit_without_calls", 0),
+        # Our own pings find dead peers holding a stream open.
+        ("grpc.keepalive_time_ms", 120_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.so_reuseport", 0),   # a second collector on the same port must fail
+    ]
+
+
+@dataclass(slots=True)
+class _OrdersCache:
+    version: int = -1
+    orders: OrderSet = field(default_factory=OrderSet)
+    mirrored: int = -1
+
+
+class Collector:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.registry = Registry(settings.registry_path)
+        self.writer = IngestWriter(self._open_store, self.metrics,
+                                   max_rows=settings.max_group_rows)
+        self.activity = ProbeActivity(self.metrics)
+        self.closing = asyncio.Event()
+        self.health = HealthServicer()
+        self.tcp_ports: list[int] = []
+        self._server: grpc.aio.Server | None = None
+        self._orders = _OrdersCache()
+        self._housekeeping: asyncio.Task[None] | None = None
+        self._metrics_server: object | None = None
+        self._stopped = asyncio.Event()
+
+    def _open_store(self) -> Store:
+        store = Store(self.settings.db, self.settings.database, self.settings.cluster)
+        applied = store.migrate()
+        for migration in applied:
+            log.info("event=migration_applied version=%04d name=%s", migration.version,
+                     migration.name)
+        return store
+
+    # -- assignment -----------------------------------------------------------
+
+    def _current_orders(self) -> OrderSet:
+        version = self.registry.orders_version()
+        if version != self._orders.version:
+            self._orders.orders = self.registry.orders()
+            self._orders.version = version
+        return self._orders.orders
+
+    def assignment_for(self, probe: Principal) -> Assignment:
+        return build_assignment(probe.country, self._current_orders(),
+                                self.settings.assignment)
+
+    async def _mirror_orders(self) -> None:
+        orders = self._current_orders()
+        if self._orders.mirrored != self._orders.version:
+            await self.writer.call(self.writer.store.replace_orders, orders)
+            self._orders.mirrored = self._orders.version
+            log.info("event=orders_mirrored orders=%d version=%d", len(orders.orders),
+                     self._orders.version)
+
+    async def _housekeep(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_S)
+            try:
+                self.registry.record_activity(self.activity.take())
+                await self._mirror_orders()
+            except CollectorError as exc:
+                log.error("event=housekeeping_failed error=%r", str(exc))
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        s.check_serving()
+        await self.writer.start()
+        await self._mirror_orders()
+        server = grpc.aio.server(
+            interceptors=[AuthInterceptor(self.registry, METHOD_ROLES, self.metrics,
+                                          mtls=s.client_ca is not None)],
+            options=server_options(s))
+        add_to_server(ProbeServicer(self.writer, self.registry, self.metrics, self.activity,
+                                    s.limits, self.assignment_for, self.closing), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (*file_descriptor_names(), health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME), server)
+        credentials = self._credentials()
+        for address in s.listen:
+            try:
+                if credentials is None:
+                    port = server.add_insecure_port(address)
+                else:
+                    port = server.add_secure_port(address, credentials)
+            except RuntimeError as exc:
+                raise ConfigError(f"cannot listen on {address}: {exc}", field="listen") from exc
+            self.tcp_ports.append(port)
+        if s.unix:
+            server.add_insecure_port(f"unix:{s.unix}")
+        await server.start()
+        self._server = server
+        if s.metrics:
+            self._metrics_server = self.metrics.serve(s.metrics)[0]
+        self._housekeeping = asyncio.create_task(self._housekeep())
+        log.info("event=serving listen=%s ports=%s unix=%s tls=%s mtls=%s db=%s",
+                 ",".join(s.listen), self.tcp_ports, s.unix or "-", credentials is not None,
+                 s.client_ca is not None, s.db.split("@")[-1])
+
+    def _credentials(self) -> grpc.ServerCredentials | None:
+        s = self.settings
+        if s.cert is None or s.key is None:
+            return None
+        root = s.client_ca.read_bytes() if s.client_ca else None
+        return grpc.ssl_server_credentials(
+            [(s.key.read_bytes(), s.cert.read_bytes())], root_certificates=root,
+            require_client_auth=root is not None)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful: see the module docstring. Safe to call twice."""
+        if self.closing.is_set():
+            await self._stopped.wait()
+            return
+        started = time.monotonic()
+        log.info("event=stopping")
+        await self.health.enter_graceful_shutdown()
+        self.closing.set()
+        if self._server is not None:
+            await self._server.stop(self.settings.grace_s if grace is None else grace)
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+        await self.writer.stop()
+        self.registry.record_activity(self.activity.take())
+        self.registry.close()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()  # type: ignore[attr-defined]
+        log.info("event=stopped seconds=%.2f", time.monotonic() - started)
+        self._stopped.set()
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await self.stop()

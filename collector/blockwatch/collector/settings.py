@@ -1,0 +1,209 @@
+"""The collector's settings: one typed object, built at the entry point from
+the TOML file (`--config`), the environment (BLOCKWATCH_DB) and flags, then
+passed down. Unknown keys are errors, so a typo never falls back to a default.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import dns.rdatatype
+import msgspec
+from blockwatch.collector.errors import ConfigError
+from blockwatch.collector.validation import Limits
+
+DEFAULT_PORT = 4443
+MAX_MESSAGE_BYTES = 16 << 20
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "blockwatch"
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    pass
+
+
+class ResolverEntry(_Strict, frozen=True):
+    """A resolver probes should measure; `countries` empty means every probe."""
+
+    name: str
+    transport: Literal["udp", "tcp", "dot", "doh"] = "udp"
+    address: str = ""
+    port: int = 0
+    tls_name: str = ""
+    url: str = ""
+    countries: list[str] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.name or len(self.name) > 63:
+            raise ValueError(f"name: {self.name!r} must be 1-63 characters")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port: {self.port} is not in 0..65535")
+        if self.transport == "doh":
+            if not self.url.startswith("https://"):
+                raise ValueError("url: DoH needs an https:// URL")
+        elif self.address != "system":
+            try:
+                ipaddress.ip_address(self.address)
+            except ValueError as exc:
+                raise ValueError(f"address: {self.address!r} is not an IP literal") from exc
+
+
+class AssignmentFile(_Strict, frozen=True):
+    qtypes: list[str | int] = msgspec.field(default_factory=lambda: ["A", "AAAA"])
+    interval_s: int = 3600
+    jitter_s: int = 300
+    resolvers: list[ResolverEntry] = msgspec.field(default_factory=list)
+
+
+class LimitsFile(_Strict, frozen=True):
+    max_measurements: int = 10_000
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+
+
+class ConfigFile(_Strict, frozen=True):
+    db: str = ""
+    database: str = "blockwatch"
+    cluster: str = ""
+    data_dir: str = ""
+    listen: list[str] = msgspec.field(default_factory=list)
+    unix: str = ""
+    cert: str = ""
+    key: str = ""
+    client_ca: str = ""
+    insecure: bool = False
+    metrics: str = ""
+    grace_s: float = 30.0
+    limits: LimitsFile = msgspec.field(default_factory=LimitsFile)
+    assignment: AssignmentFile = msgspec.field(default_factory=AssignmentFile)
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentSettings:
+    qtypes: tuple[int, ...] = (1, 28)
+    interval_s: int = 3600
+    jitter_s: int = 300
+    resolvers: tuple[ResolverEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    db: str
+    database: str = "blockwatch"
+    cluster: str = ""
+    listen: tuple[str, ...] = ()
+    unix: str = ""
+    cert: Path | None = None
+    key: Path | None = None
+    client_ca: Path | None = None
+    insecure: bool = False
+    metrics: str = ""               # host:port for Prometheus, "" = off
+    grace_s: float = 30.0
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    limits: Limits = field(default_factory=Limits)
+    assignment: AssignmentSettings = field(default_factory=AssignmentSettings)
+    max_group_rows: int = 100_000   # measurements per ClickHouse insert (group commit)
+
+    @property
+    def registry_path(self) -> Path:
+        return self.data_dir / "registry.db"
+
+    def check_serving(self) -> None:
+        """Refuse configurations that would expose plaintext or half-configured TLS."""
+        if not self.listen and not self.unix:
+            raise ConfigError("nothing to listen on: give --listen and/or --unix", field="listen")
+        if bool(self.cert) != bool(self.key):
+            raise ConfigError("--cert and --key go together", field="cert")
+        if self.client_ca and not self.cert:
+            raise ConfigError("--client-ca (mutual TLS) needs --cert and --key",
+                              field="client_ca")
+        for path in (self.cert, self.key, self.client_ca):
+            if path is not None and not path.is_file():
+                raise ConfigError(f"{path} does not exist", field="cert")
+        if not self.cert and not self.insecure:
+            for address in self.listen:
+                if not is_loopback(address):
+                    raise ConfigError(
+                        f"{address} is not loopback: give --cert/--key, or --insecure to "
+                        "serve plaintext deliberately", field="listen")
+
+
+def is_loopback(address: str) -> bool:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _qtype(value: str | int) -> int:
+    if isinstance(value, int):
+        if not 1 <= value <= 65535:
+            raise ConfigError(f"{value} is not in 1..65535", field="assignment.qtypes")
+        return value
+    try:
+        return int(dns.rdatatype.from_text(value))
+    except dns.rdatatype.UnknownRdatatype as exc:
+        raise ConfigError(f"{value!r} is not a query type", field="assignment.qtypes") from exc
+
+
+def load_config_file(path: Path | None) -> ConfigFile:
+    if path is None:
+        return ConfigFile()
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+        return msgspec.convert(data, ConfigFile)
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", source=str(path)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", source=str(path)) from exc
+    except msgspec.ValidationError as exc:
+        raise ConfigError(str(exc), source=str(path)) from exc
+
+
+def build_settings(config: Path | None = None, *, db: str | None = None,
+                   data_dir: Path | None = None, database: str | None = None,
+                   cluster: str | None = None, listen: list[str] | None = None,
+                   unix: str | None = None, cert: Path | None = None, key: Path | None = None,
+                   client_ca: Path | None = None, insecure: bool | None = None,
+                   metrics: str | None = None) -> Settings:
+    """Flags beat the environment, which beats the file, which beats defaults."""
+    f = load_config_file(config)
+    directory = data_dir or (Path(f.data_dir) if f.data_dir else default_data_dir())
+    dsn = db or os.environ.get("BLOCKWATCH_DB") or f.db or f"chdb://{directory / 'db'}"
+    if not dsn.startswith(("chdb://", "http://", "https://")):
+        raise ConfigError(f"{dsn!r}: expected chdb:///path or http(s)://host:port", field="db")
+    a = f.assignment
+    if not 1 <= a.interval_s <= 7 * 86400 or not 0 <= a.jitter_s <= a.interval_s:
+        raise ConfigError("interval_s must be in 1..604800 and jitter_s in 0..interval_s",
+                          field="assignment", source=str(config))
+    for i, r in enumerate(a.resolvers):
+        for j, country in enumerate(r.countries):
+            if len(country) != 2 or not country.isupper():
+                raise ConfigError(f"{country!r} is not an upper-case ISO country code",
+                                  field=f"assignment.resolvers[{i}].countries[{j}]")
+    path = (lambda p: Path(p) if p else None)
+    return Settings(
+        data_dir=directory, db=dsn, database=database or f.database,
+        cluster=cluster if cluster is not None else f.cluster,
+        listen=tuple(listen if listen else f.listen),
+        unix=unix if unix is not None else f.unix,
+        cert=cert or path(f.cert), key=key or path(f.key),
+        client_ca=client_ca or path(f.client_ca),
+        insecure=insecure if insecure else f.insecure,
+        metrics=metrics if metrics is not None else f.metrics,
+        grace_s=f.grace_s, max_message_bytes=f.limits.max_message_bytes,
+        limits=Limits(max_measurements=f.limits.max_measurements),
+        assignment=AssignmentSettings(tuple(_qtype(q) for q in a.qtypes), a.interval_s,
+                                      a.jitter_s, tuple(a.resolvers)),
+    )

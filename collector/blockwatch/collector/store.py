@@ -1,0 +1,244 @@
+"""ClickHouse storage through clickhouse-connect: the only module that talks to
+ClickHouse for measurements.
+
+The DSN picks the engine: `chdb:///path` is the embedded engine (one process
+per path), `http(s)://host:8123` a server or cluster. The same SQL serves both.
+
+Calls block (chDB runs in-process); callers on an event loop run them on one
+dedicated thread (see `writer.py`), which also serializes inserts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import clickhouse_connect
+import pyarrow as pa
+from blockwatch.collector.columns import Batch, MeasurementColumns, Origin
+from blockwatch.collector.errors import StorageError, StorageUnavailable
+from blockwatch.collector.migrate import Migration, apply_migrations
+from blockwatch.collector.orders import OrderSet
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+log = logging.getLogger(__name__)
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_TS = pa.timestamp("us", tz="UTC")
+_STR_LISTS = pa.list_(pa.string())
+# Column name in `measurements` -> (attribute of MeasurementColumns, Arrow type).
+_COLUMNS: list[tuple[str, str, pa.DataType]] = [
+    ("measurement_id", "measurement_id", pa.binary(16)),
+    ("round_id", "round_id", pa.string()),
+    ("started_at", "started_at_us", _TS),
+    ("duration_us", "duration_us", pa.uint32()),
+    ("domain", "domain", pa.string()),
+    ("qtype", "qtype", pa.uint16()),
+    ("qclass", "qclass", pa.uint16()),
+    ("purpose", "purpose", pa.int8()),
+    ("resolver_name", "resolver_name", pa.string()),
+    ("resolver_address", "resolver_address", pa.string()),
+    ("resolver_port", "resolver_port", pa.uint16()),
+    ("transport", "transport", pa.int8()),
+    ("resolver_tls_name", "resolver_tls_name", pa.string()),
+    ("resolver_url", "resolver_url", pa.string()),
+    ("failure", "failure", pa.int8()),
+    ("failure_text", "failure_text", pa.string()),
+    ("response_count", "response_count", pa.uint8()),
+    ("arrival_us", "arrival_us", pa.uint32()),
+    ("rcode", "rcode", pa.uint16()),
+    ("flags", "flags", pa.uint16()),
+    ("answers.name", "answer_name", _STR_LISTS),
+    ("answers.type", "answer_type", pa.list_(pa.uint16())),
+    ("answers.ttl", "answer_ttl", pa.list_(pa.uint32())),
+    ("answers.data", "answer_data", _STR_LISTS),
+    ("cname_chain", "cname_chain", _STR_LISTS),
+    ("authority_count", "authority_count", pa.uint16()),
+    ("additional_count", "additional_count", pa.uint16()),
+    ("edns", "edns", pa.bool_()),
+    ("ede_codes", "ede_code", pa.list_(pa.uint16())),
+    ("ede_texts", "ede_text", _STR_LISTS),
+    ("nsid", "nsid", pa.binary()),
+    ("response_size", "size", pa.uint32()),
+    ("parse_error", "parse_error", pa.string()),
+    ("wire", "wire", pa.binary()),
+    ("later_arrival_us", "later_arrival_us", pa.list_(pa.uint32())),
+    ("later_rcode", "later_rcode", pa.list_(pa.uint16())),
+    ("later_flags", "later_flags", pa.list_(pa.uint16())),
+    ("later_size", "later_size", pa.list_(pa.uint32())),
+    ("later_answer_types", "later_answer_type", pa.list_(pa.list_(pa.uint16()))),
+    ("later_answer_data", "later_answer_data", pa.list_(_STR_LISTS)),
+    ("later_ede_codes", "later_ede_code", pa.list_(pa.list_(pa.uint16()))),
+    ("later_ede_texts", "later_ede_text", pa.list_(_STR_LISTS)),
+    ("later_wire", "later_wire", pa.list_(pa.binary())),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class InsertResult:
+    """What one group insert did: rows written, and for each batch of the group
+    (in order) whether it was already stored, so was not written again."""
+
+    written: int
+    duplicate: tuple[bool, ...]
+
+
+def dedup_token(keys: Sequence[tuple[str, str]]) -> str:
+    """insert_deduplication_token for a group: `<probe>:<batch_id>` for one batch
+    (the common case and what a replay of that batch alone sends again), a hash
+    of the sorted keys for several."""
+    if len(keys) == 1:
+        return f"{keys[0][0]}:{keys[0][1]}"
+    digest = hashlib.sha256("\n".join(sorted(f"{p}:{b}" for p, b in keys)).encode())
+    return "group:" + digest.hexdigest()
+
+
+class Store:
+    def __init__(self, dsn: str, database: str = "blockwatch", cluster: str = "") -> None:
+        if not _IDENT.fullmatch(database):
+            raise StorageError(f"database name {database!r} is not an identifier")
+        self.dsn = dsn
+        self.database = database
+        self.cluster = cluster
+        try:
+            self._client = clickhouse_connect.get_client(dsn=dsn)
+            on = f" ON CLUSTER {cluster}" if cluster else ""
+            self._client.command(f"CREATE DATABASE IF NOT EXISTS {database}{on}")
+            self._client.database = database
+        except (ClickHouseError, OSError) as exc:
+            raise StorageError(f"cannot open ClickHouse at {_redact(dsn)}: {exc}") from exc
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- schema -------------------------------------------------------------
+
+    def command(self, sql: str) -> None:
+        try:
+            self._client.command(sql)
+        except ClickHouseError as exc:
+            raise StorageError(str(exc)) from exc
+
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None
+             ) -> list[tuple[object, ...]]:
+        try:
+            return [tuple(r) for r in self._client.query(sql, parameters=parameters).result_rows]
+        except ClickHouseError as exc:
+            raise StorageError(str(exc)) from exc
+
+    def migrate(self) -> list[Migration]:
+        return apply_migrations(self, self.cluster)
+
+    # -- measurements ---------------------------------------------------------
+
+    def stored_batches(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (probe, batch id) pairs the ledger already holds."""
+        wanted = list(set(keys))
+        if not wanted:
+            return set()
+        found = self.rows(
+            "SELECT DISTINCT probe_name, batch_id FROM ingest_batches "
+            "WHERE (probe_name, batch_id) IN {keys:Array(Tuple(String, String))}",
+            {"keys": wanted})
+        return {(str(p), str(b)) for p, b in found}
+
+    def insert(self, group: Sequence[tuple[Batch, Origin]], received_at_us: int) -> InsertResult:
+        """Store a group of batches exactly once; raise StorageUnavailable when the
+        insert did not complete (nothing may then be acknowledged)."""
+        try:
+            stored = self.stored_batches((o.probe_name, b.batch_id) for b, o in group)
+        except StorageError as exc:
+            raise StorageUnavailable(f"cannot read the batch ledger: {exc}") from exc
+        fresh: list[tuple[Batch, Origin]] = []
+        duplicate: list[bool] = []
+        seen = set(stored)
+        for batch, origin in group:
+            key = (origin.probe_name, batch.batch_id)
+            # stored before, or twice in this group (resent on a new stream)
+            duplicate.append(key in seen)
+            if key in seen:
+                continue
+            seen.add(key)
+            if len(batch.columns):
+                fresh.append((batch, origin))
+        if not fresh:
+            return InsertResult(0, tuple(duplicate))
+        table = _arrow_table(fresh, received_at_us)
+        token = dedup_token([(o.probe_name, b.batch_id) for b, o in fresh])
+        try:
+            self._client.insert_arrow("measurements", table,
+                                      settings={"insert_deduplication_token": token})
+        except (ClickHouseError, OSError) as exc:
+            raise StorageUnavailable(f"insert of {table.num_rows} measurements failed: {exc}"
+                                     ) from exc
+        return InsertResult(table.num_rows, tuple(duplicate))
+
+    def count(self, where: str = "1", parameters: dict[str, Any] | None = None) -> int:
+        rows = self.rows(f"SELECT count() FROM measurements FINAL WHERE {where}", parameters)
+        return int(str(rows[0][0]))
+
+    # -- orders -----------------------------------------------------------------
+
+    def replace_orders(self, orders: OrderSet, source: str = "") -> None:
+        """Mirror the registry's orders into ClickHouse for report joins."""
+        on = f" ON CLUSTER {self.cluster}" if self.cluster else ""
+        try:
+            for table in ("orders", "order_domains", "control_domains"):
+                self._client.command(f"TRUNCATE TABLE IF EXISTS {table}{on}")
+            if orders.orders:
+                self._client.insert("orders", [
+                    [o.order_id, o.authority, o.title, o.issued, o.deadline, list(o.countries),
+                     list(o.intermediaries), source or o.source] for o in orders.orders],
+                    column_names=["order_id", "authority", "title", "issued", "deadline",
+                                  "countries", "intermediaries", "source"])
+            domains = [[o.order_id, s.name, d.domain, d.kind, d.added]
+                       for o in orders.orders for s in o.sites for d in s.domains]
+            if domains:
+                self._client.insert("order_domains", domains, column_names=[
+                    "order_id", "site", "domain", "kind", "added"])
+            if orders.control_domains:
+                self._client.insert("control_domains", [[d] for d in orders.control_domains],
+                                    column_names=["domain"])
+        except ClickHouseError as exc:
+            raise StorageError(f"cannot mirror orders: {exc}") from exc
+
+
+def _arrow_table(group: Sequence[tuple[Batch, Origin]], received_at_us: int) -> pa.Table:
+    if len(group) == 1:
+        columns = group[0][0].columns
+    else:
+        columns = MeasurementColumns()
+        for batch, _ in group:
+            columns.extend(batch.columns)
+    arrays = [pa.array(getattr(columns, attr), type=kind) for _, attr, kind in _COLUMNS]
+    names = [name for name, _, _ in _COLUMNS]
+    # Per-batch constants, repeated per row (list multiplication runs in C).
+    batch_ids: list[str] = []
+    probes: list[str] = []
+    countries: list[str] = []
+    asns: list[int] = []
+    controls: list[bool] = []
+    for batch, origin in group:
+        n = len(batch.columns)
+        batch_ids += [batch.batch_id] * n
+        probes += [origin.probe_name] * n
+        countries += [origin.country] * n
+        asns += [origin.asn] * n
+        controls += [origin.control] * n
+    rows = len(batch_ids)
+    names += ["batch_id", "probe_name", "probe_country", "probe_asn", "probe_control",
+              "received_at"]
+    arrays += [pa.array(batch_ids, pa.string()), pa.array(probes, pa.string()),
+               pa.array(countries, pa.string()), pa.array(asns, pa.uint32()),
+               pa.array(controls, pa.bool_()),
+               pa.array([received_at_us] * rows, _TS)]
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _redact(dsn: str) -> str:
+    """A DSN without its password, for messages."""
+    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", dsn)

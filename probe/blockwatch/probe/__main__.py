@@ -1,0 +1,5 @@
+"""`python -m blockwatch.probe` is `blockwatch-probe`."""
+
+from blockwatch.probe.cli import main
+
+main()

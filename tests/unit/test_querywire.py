@@ -1,0 +1,28 @@
+"""Query bytes the probe writes itself must equal dnspython's encoding."""
+
+from __future__ import annotations
+
+import dns.message
+import pytest
+
+from blockwatch.probe.dnswire import build_query, with_id
+from blockwatch.probe.querywire import encode_query
+
+
+@pytest.mark.parametrize(
+    ("domain", "qtype", "qclass"),
+    [("kickasstorrents.to", 1, 1), ("kickasstorrents.to", 28, 1), ("id.server", 16, 3),
+     ("xn--bcher-kva.de", 1, 1), ("a.b.c.d.e.example-control.org", 65, 1), (".", 2, 1)],
+)
+def test_encode_query_matches_dnspython(domain: str, qtype: int, qclass: int) -> None:
+    assert encode_query(domain, qtype, qclass) == build_query(domain, qtype, qclass)
+    assert encode_query(domain, qtype, qclass, nsid=False) == build_query(
+        domain, qtype, qclass, nsid=False)
+
+
+def test_query_carries_edns_nsid_and_recursion_desired() -> None:
+    message = dns.message.from_wire(with_id(encode_query("limetorrents.pro", 1), 4242))
+    assert message.id == 4242
+    assert message.edns == 0 and message.payload == 1232
+    assert [int(o.otype) for o in message.options] == [3]  # NSID requested
+    assert message.flags & dns.flags.RD
