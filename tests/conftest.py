@@ -9,35 +9,21 @@ Without root the tests run on the host's loopback and the lab tests skip.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.lab.netns import enter_private_netns, only_loopback
 from tests.lab.process import missing_programs
 from tests.lab.world import Lab, single_country
-
-CLONE_NEWNET = 0x40000000
 
 
 def _enter_private_netns() -> str:
     if os.environ.get("BLOCKWATCH_TEST_NETNS", "1") == "0":
         return "disabled by BLOCKWATCH_TEST_NETNS=0"
-    if os.geteuid() != 0:
-        return "not root"
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNET) != 0:
-        return f"unshare failed: {os.strerror(ctypes.get_errno())}"
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    return ""
-
-
-def only_loopback() -> bool:
-    return {name for _, name in socket.if_nameindex()} <= {"lo"}
+    return enter_private_netns()
 
 
 def pytest_configure(config: pytest.Config) -> None:

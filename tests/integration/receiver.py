@@ -32,12 +32,12 @@ class Receiver(pb_grpc.ProbeServiceServicer):
         if metadata.get("authorization") != f"Bearer {self.token}":
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad token")
 
-    async def CheckIn(self, request: pb.CheckInRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]  # noqa: N802
+    async def CheckIn(self, request: pb.CheckInRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
                       ) -> pb.CheckInResponse:
         await self._authorize(context)
         return pb.CheckInResponse(probe_name=request.probe_name, country="IT", asn=64500)
 
-    async def Submit(self, request_iterator: AsyncIterator[pb.SubmitRequest],  # noqa: N802
+    async def Submit(self, request_iterator: AsyncIterator[pb.SubmitRequest],
                      context: grpc.aio.ServicerContext  # type: ignore[type-arg]
                      ) -> AsyncIterator[pb.SubmitResponse]:
         await self._authorize(context)

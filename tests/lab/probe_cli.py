@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
 PROBE = [sys.executable, "-m", "blockwatch.probe"]
 
 

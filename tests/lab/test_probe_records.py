@@ -3,7 +3,6 @@ DNS servers (unbound with RPZ, kresd with EDE policies, NSD as the fake root).""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,7 +61,8 @@ def observations(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> list[dic
 
 def first(o: dict[str, Any]) -> dict[str, Any]:
     assert o["failure"] is None, (o["resolver"]["name"], o["failure"], o["failure_text"])
-    return o["responses"][0]
+    response: dict[str, Any] = o["responses"][0]
+    return response
 
 
 def addresses(response: dict[str, Any]) -> set[str]:

@@ -117,3 +117,15 @@ def test_broken_toml_names_the_file(tmp_path: Path) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_shipped_example_is_valid(tmp_path: Path, token: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "probe/blockwatch/probe/examples/probe.toml"
+    text = example.read_text()
+    for path in ("/etc/blockwatch/probe.token", "/etc/blockwatch/collector-ca.pem"):
+        text = text.replace(path, str(token))
+    copy = tmp_path / "probe.toml"
+    copy.write_text(text)
+    config = load_config(copy)
+    assert [r.name for r in config.resolvers] == [
+        "isp", "cloudflare", "cloudflare-dot", "google-doh", "quad9"]

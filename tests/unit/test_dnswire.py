@@ -20,8 +20,9 @@ def _reply(qname: str = "kickasstorrents.to", rdtype: str = "A") -> dns.message.
 def test_google_style_refused_with_ede_16_text_verbatim() -> None:
     reply = _reply()
     reply.set_rcode(dns.rcode.REFUSED)
-    reply.use_edns(0, options=[dns.edns.EDEOption(16, "Blocked per court order 1234/2024 "),
-                               dns.edns.GenericOption(3, b"gpdns-mil")])
+    reply.use_edns(0, options=[
+        dns.edns.EDEOption(dns.edns.EDECode.CENSORED, "Blocked per court order 1234/2024 "),
+        dns.edns.GenericOption(dns.edns.OptionType.NSID, b"gpdns-mil")])
     r = parse_response(reply.to_wire(), "kickasstorrents.to", 1, 1500)
     assert r.rcode == dns.rcode.REFUSED
     assert [(e.code, e.text) for e in r.extended_errors] == [

@@ -13,16 +13,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 import grpc.aio
+
 from blockwatch.collector.errors import AuthError
 from blockwatch.collector.metrics import Metrics
 from blockwatch.collector.registry import Principal, Registry, Role
 
 log = logging.getLogger(__name__)
 
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _PRINCIPAL: ContextVar[Principal | None] = ContextVar("blockwatch_principal", default=None)
 
@@ -42,7 +44,7 @@ def _certificate_names(context: grpc.aio.ServicerContext[Any, Any]) -> list[str]
     return names
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self, registry: Registry, roles: Mapping[str, Role], metrics: Metrics,
                  *, mtls: bool = False) -> None:
         self._registry = registry
@@ -100,9 +102,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or method.startswith(OPEN_PREFIXES):
@@ -119,7 +121,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 unary_unary, request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer)
         if handler.stream_stream is not None:
-            inner_ss = handler.stream_stream
+            inner_ss: Any = handler.stream_stream
 
             async def stream_stream(requests: Any, context: Any) -> AsyncIterator[Any]:
                 await admit(method, context)
@@ -130,7 +132,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 stream_stream, request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer)
         if handler.unary_stream is not None:
-            inner_us = handler.unary_stream
+            inner_us: Any = handler.unary_stream
 
             async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
                 await admit(method, context)

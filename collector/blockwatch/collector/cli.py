@@ -1,7 +1,308 @@
-"""`blockwatch-collector` (placeholder until the collector lands)."""
+"""`blockwatch-collector`: serve, migrate, and manage probes, analysts and orders.
 
+Only this module configures logging and builds Settings; everything below gets
+them passed in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
 import sys
+from pathlib import Path
+from typing import Annotated
+
+import pycountry
+import typer
+
+from blockwatch.collector.errors import CollectorError
+from blockwatch.collector.migrate import load_migrations
+from blockwatch.collector.orders import canonical, parse_orders
+from blockwatch.collector.registry import Registry, Role
+from blockwatch.collector.settings import Settings, build_settings
+
+app = typer.Typer(help="blockwatch collector: ingest probe measurements into ClickHouse.",
+                  no_args_is_help=True, add_completion=False)
+probes_app = typer.Typer(help="Register, list and revoke probes.", no_args_is_help=True)
+analysts_app = typer.Typer(help="Register, list and revoke analysts (report readers).",
+                           no_args_is_help=True)
+targets_app = typer.Typer(help="Import and list blocking orders and targets.",
+                          no_args_is_help=True)
+app.add_typer(probes_app, name="probes")
+app.add_typer(analysts_app, name="analysts")
+app.add_typer(targets_app, name="targets")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Collector TOML config.")]
+DataDirOpt = Annotated[Path | None, typer.Option(
+    "--data-dir", help="Where registry.db (and by default the chDB database) live.")]
+DbOpt = Annotated[str | None, typer.Option(
+    "--db", help="chdb:///path or http(s)://user:pass@host:8123 (env BLOCKWATCH_DB).")]
+DatabaseOpt = Annotated[str | None, typer.Option("--database", help="ClickHouse database.")]
+ClusterOpt = Annotated[str | None, typer.Option(
+    "--cluster", help="Create Replicated + Distributed tables ON CLUSTER NAME.")]
+FormatOpt = Annotated[str, typer.Option("--format", help="table or json")]
+
+
+class _KeyValueFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        ts = dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds")
+        line = f"ts={ts} level={record.levelname.lower()} logger={record.name} " \
+               f"{record.getMessage()}"
+        if record.exc_info:
+            line += " exc=" + json.dumps(self.formatException(record.exc_info))
+        return line
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"ts": record.created, "level": record.levelname.lower(), "logger": record.name,
+                "msg": record.getMessage()}
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data)
+
+
+def _setup_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else _KeyValueFormatter())
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+def _fail(exc: CollectorError) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+def _settings(config: Path | None, data_dir: Path | None, **kw: object) -> Settings:
+    try:
+        return build_settings(config, data_dir=data_dir, **kw)  # type: ignore[arg-type]
+    except CollectorError as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None, data_dir: DataDirOpt = None, db: DbOpt = None,
+    database: DatabaseOpt = None, cluster: ClusterOpt = None,
+    listen: Annotated[list[str] | None, typer.Option(
+        "--listen", help="host:port to serve gRPC on (repeatable).")] = None,
+    unix: Annotated[str | None, typer.Option("--unix", help="Unix socket path.")] = None,
+    cert: Annotated[Path | None, typer.Option("--cert", help="TLS certificate chain.")] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="TLS private key.")] = None,
+    client_ca: Annotated[Path | None, typer.Option(
+        "--client-ca", help="Require client certificates signed by this CA (mTLS).")] = None,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Allow plaintext on non-loopback addresses.")] = False,
+    metrics: Annotated[str | None, typer.Option(
+        "--metrics", help="host:port for Prometheus /metrics.")] = None,
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    log_format: Annotated[str, typer.Option("--log-format", help="kv or json")] = "kv",
+) -> None:
+    """Serve probes over gRPC and store their measurements."""
+    from blockwatch.collector.server import Collector
+
+    _setup_logging(log_level, log_format)
+    settings = _settings(config, data_dir, db=db, database=database, cluster=cluster,
+                         listen=listen, unix=unix, cert=cert, key=key, client_ca=client_ca,
+                         insecure=insecure, metrics=metrics)
+
+    async def run() -> None:
+        await Collector(settings).serve_forever()
+
+    try:
+        asyncio.run(run())
+    except CollectorError as exc:
+        raise _fail(exc) from exc
+
+
+@app.command()
+def migrate(
+    config: ConfigOpt = None, data_dir: DataDirOpt = None, db: DbOpt = None,
+    database: DatabaseOpt = None, cluster: ClusterOpt = None,
+    print_only: Annotated[bool, typer.Option(
+        "--print", help="Print the DDL instead of applying it.")] = False,
+) -> None:
+    """Apply pending schema migrations (the collector also does this at start)."""
+    settings = _settings(config, data_dir, db=db, database=database, cluster=cluster)
+    if print_only:
+        for migration in load_migrations():
+            typer.echo(f"-- {migration.version:04d}_{migration.name}")
+            for statement in migration.statements(settings.cluster):
+                typer.echo(statement + ";\n")
+        return
+    from blockwatch.collector.store import Store
+
+    try:
+        store = Store(settings.db, settings.database, settings.cluster)
+        applied = store.migrate()
+        store.close()
+    except CollectorError as exc:
+        raise _fail(exc) from exc
+    for m in applied:
+        typer.echo(f"applied {m.version:04d}_{m.name}")
+    if not applied:
+        typer.echo("schema is up to date")
+
+
+def _registry(config: Path | None, data_dir: Path | None) -> Registry:
+    settings = _settings(config, data_dir)
+    try:
+        return Registry(settings.registry_path)
+    except CollectorError as exc:
+        raise _fail(exc) from exc
+
+
+def _add(role: Role, name: str, config: Path | None, data_dir: Path | None, *,
+         country: str = "", asn: int = 0, control: bool = False, rotate: bool = False) -> None:
+    registry = _registry(config, data_dir)
+    try:
+        token = registry.add(role, name, country=country, asn=asn, control=control,
+                             rotate=rotate)
+    except CollectorError as exc:
+        raise _fail(exc) from exc
+    finally:
+        registry.close()
+    typer.echo(token)
+    typer.echo(f"{role} {name!r} registered; this token is shown once, store it now.",
+               err=True)
+
+
+def _check_name(name: str) -> str:
+    if not name or len(name) > 63 or not all(ch.isalnum() or ch in "._-" for ch in name):
+        raise typer.BadParameter("1-63 letters, digits, '.', '_' or '-'")
+    return name
+
+
+@probes_app.command("add")
+def probes_add(
+    name: Annotated[str, typer.Argument(callback=_check_name)],
+    country: Annotated[str, typer.Option("--country", help="ISO 3166-1 alpha-2 code.")],
+    asn: Annotated[int, typer.Option("--asn", min=0, max=4_294_967_295)] = 0,
+    control: Annotated[bool, typer.Option("--control", help="An unfiltered vantage.")] = False,
+    rotate: Annotated[bool, typer.Option("--rotate", help="Issue a new token.")] = False,
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """Register a probe and print its token once."""
+    code = country.strip().upper()
+    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+        raise typer.BadParameter(f"{country!r} is not an ISO 3166-1 alpha-2 code",
+                                 param_hint="--country")
+    _add("probe", name, config, data_dir, country=code, asn=asn, control=control,
+         rotate=rotate)
+
+
+def _list(role: Role, fmt: str, config: Path | None, data_dir: Path | None) -> None:
+    registry = _registry(config, data_dir)
+    rows = registry.probes(role)
+    registry.close()
+    if fmt == "json":
+        typer.echo(json.dumps([{
+            "name": r.name, "country": r.country, "asn": r.asn, "control": r.control,
+            "active": r.revoked_at is None, "created_at": _iso(r.created_at),
+            "revoked_at": _iso(r.revoked_at), "last_seen": _iso(r.last_seen),
+            "batches": r.batches, "measurements": r.measurements, "rejected": r.rejected,
+            "last_error": r.last_error} for r in rows], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "country", "asn", "control", "state", "last seen", "measurements",
+                  "rejected", "last error")
+    for r in rows:
+        table.add_row(r.name, r.country, str(r.asn or ""), "yes" if r.control else "",
+                      "active" if r.revoked_at is None else "revoked", _iso(r.last_seen) or "-",
+                      str(r.measurements), str(r.rejected), r.last_error[:60])
+    Console().print(table)
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+
+
+@probes_app.command("list")
+def probes_list(fmt: FormatOpt = "table", config: ConfigOpt = None,
+                data_dir: DataDirOpt = None) -> None:
+    """Probes with last seen time, measurements stored and batches rejected."""
+    _list("probe", fmt, config, data_dir)
+
+
+def _revoke(role: Role, name: str, config: Path | None, data_dir: Path | None) -> None:
+    registry = _registry(config, data_dir)
+    try:
+        registry.revoke(role, name)
+    except CollectorError as exc:
+        raise _fail(exc) from exc
+    finally:
+        registry.close()
+    typer.echo(f"{role} {name!r} revoked", err=True)
+
+
+@probes_app.command("revoke")
+def probes_revoke(name: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Revoke a probe's token (takes effect on its next batch)."""
+    _revoke("probe", name, config, data_dir)
+
+
+@analysts_app.command("add")
+def analysts_add(name: Annotated[str, typer.Argument(callback=_check_name)],
+                 rotate: Annotated[bool, typer.Option("--rotate")] = False,
+                 config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Register an analyst (may read reports, may not submit) and print the token once."""
+    _add("analyst", name, config, data_dir, rotate=rotate)
+
+
+@analysts_app.command("list")
+def analysts_list(fmt: FormatOpt = "table", config: ConfigOpt = None,
+                  data_dir: DataDirOpt = None) -> None:
+    _list("analyst", fmt, config, data_dir)
+
+
+@analysts_app.command("revoke")
+def analysts_revoke(name: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    _revoke("analyst", name, config, data_dir)
+
+
+@targets_app.command("import")
+def targets_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    fmt: Annotated[str, typer.Option("--format", help="csv or yaml (default: by suffix)")] = "",
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """Import orders, sites, domains, mirrors and control domains (idempotent)."""
+    registry = _registry(config, data_dir)
+    try:
+        orders = parse_orders(file.read_text("utf-8"), source=file.name, fmt=fmt)
+        result = registry.import_orders(orders)
+    except CollectorError as exc:
+        raise _fail(exc) from exc
+    finally:
+        registry.close()
+    typer.echo(f"orders: {result.orders_added} added, {result.orders_changed} changed, "
+               f"{result.orders_unchanged} unchanged; control domains: "
+               f"{result.control_domains_added} added")
+
+
+@targets_app.command("list")
+def targets_list(fmt: FormatOpt = "table", config: ConfigOpt = None,
+                 data_dir: DataDirOpt = None) -> None:
+    """The imported orders and control domains."""
+    registry = _registry(config, data_dir)
+    orders = registry.orders()
+    registry.close()
+    if fmt == "json":
+        typer.echo(json.dumps(canonical(orders), indent=2))
+        return
+    for order in orders.orders:
+        typer.echo(f"{order.order_id}  {order.authority}  issued {order.issued}  deadline "
+                   f"{order.deadline}  countries {','.join(order.countries)}  "
+                   f"intermediaries {','.join(order.intermediaries)}")
+        for site in order.sites:
+            for d in site.domains:
+                typer.echo(f"    {site.name:24} {d.domain:32} {d.kind:7} {d.added}")
+    typer.echo(f"control domains: {', '.join(orders.control_domains) or '-'}")
 
 
 def main() -> None:
-    sys.exit("blockwatch-collector: not implemented yet")
+    app()

@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Protocol
 from importlib import resources
+from typing import Protocol
 
 from blockwatch.collector.errors import MigrationError, StorageError
 

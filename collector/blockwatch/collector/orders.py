@@ -14,11 +14,12 @@ import io
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pycountry
 import yaml
+
 from blockwatch.collector.errors import OrdersError
 from blockwatch.collector.validation import valid_domain
 
@@ -53,7 +54,7 @@ class Order:
     countries: tuple[str, ...]
     intermediaries: tuple[str, ...]   # resolver names that must comply
     sites: tuple[Site, ...]
-    source: str = ""
+    source: str = field(default="", compare=False)   # where it was imported from
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +210,8 @@ def _parse_yaml(text: str, source: str) -> OrderSet:
             entries: list[OrderDomain] = []
             for kind, key in (("domain", "domains"), ("mirror", "mirrors")):
                 for k, entry in enumerate(raw_site.get(key) or []):
-                    entries.append(_yaml_domain(entry, kind, head["issued"],
-                                                _Where(source, path=f"{site_where.path}.{key}[{k}]")))
+                    at = _Where(source, path=f"{site_where.path}.{key}[{k}]")
+                    entries.append(_yaml_domain(entry, kind, head["issued"], at))
             if not entries:
                 raise site_where.error("a site needs at least one domain", "domains")
             sites.append(Site(name, tuple(entries)))

@@ -20,12 +20,16 @@ from dataclasses import dataclass, field
 
 import grpc
 import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
 from blockwatch.collector.assignment import Assignment, build_assignment
 from blockwatch.collector.auth import AuthInterceptor
 from blockwatch.collector.errors import CollectorError, ConfigError
 from blockwatch.collector.metrics import Metrics
 from blockwatch.collector.orders import OrderSet
-from blockwatch.collector.registry import Principal, Registry
+from blockwatch.collector.registry import Principal, Registry, Role
 from blockwatch.collector.servicer import (
     METHOD_ROLES,
     ProbeActivity,
@@ -36,13 +40,12 @@ from blockwatch.collector.servicer import (
 from blockwatch.collector.settings import Settings
 from blockwatch.collector.store import Store
 from blockwatch.collector.writer import IngestWriter
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_S = 2.0
+_ROLES: dict[str, Role] = {method: "probe" if role == "probe" else "analyst"
+                          for method, role in METHOD_ROLES.items()}
 
 
 def server_options(settings: Settings) -> list[tuple[str, int]]:
@@ -119,8 +122,8 @@ class Collector:
             try:
                 self.registry.record_activity(self.activity.take())
                 await self._mirror_orders()
-            except CollectorError as exc:
-                log.error("event=housekeeping_failed error=%r", str(exc))
+            except CollectorError:
+                log.exception("event=housekeeping_failed")
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -130,11 +133,13 @@ class Collector:
         await self.writer.start()
         await self._mirror_orders()
         server = grpc.aio.server(
-            interceptors=[AuthInterceptor(self.registry, METHOD_ROLES, self.metrics,
+            interceptors=[AuthInterceptor(self.registry, _ROLES, self.metrics,
                                           mtls=s.client_ca is not None)],
             options=server_options(s))
-        add_to_server(ProbeServicer(self.writer, self.registry, self.metrics, self.activity,
-                                    s.limits, self.assignment_for, self.closing), server)
+        add_to_server(ProbeServicer(
+            writer=self.writer, registry=self.registry, metrics=self.metrics,
+            activity=self.activity, limits=s.limits, assignment_for=self.assignment_for,
+            closing=self.closing), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*file_descriptor_names(), health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import grpc
 import grpc.aio
+
 from blockwatch.collector.assignment import Assignment
 from blockwatch.collector.auth import current_principal
 from blockwatch.collector.columns import Batch, MeasurementColumns, Origin
@@ -36,123 +37,80 @@ _TRANSPORTS = {"udp": 1, "tcp": 2, "dot": 3, "doh": 4}
 STREAM_WINDOW = 64   # batches read ahead of their acks on one stream
 
 
-def to_columns(measurements: Any) -> MeasurementColumns:
-    """Protobuf repeated Measurement -> columns, in one pass.
+_NO_RESPONSE = pb.Response()   # read-only stand-in: yields the neutral values
 
-    Bound methods are looked up once: at hundreds of thousands of rows a
-    second, attribute lookups per row are the cost that matters.
+
+def to_columns(measurements: Any) -> MeasurementColumns:
+    """Protobuf repeated Measurement -> columns.
+
+    One list comprehension per column: at hundreds of thousands of rows a
+    second, per-row method calls are the cost that matters, and a
+    comprehension's loop runs without them. Answers are read once per record
+    as tuples and split into the parallel columns.
     """
-    c = MeasurementColumns()
-    mid, rid, start, dur = (c.measurement_id.append, c.round_id.append,
-                            c.started_at_us.append, c.duration_us.append)
-    dom, qt, qc, pur = c.domain.append, c.qtype.append, c.qclass.append, c.purpose.append
-    rname, raddr, rport, rtrans, rtls, rurl = (
-        c.resolver_name.append, c.resolver_address.append, c.resolver_port.append,
-        c.transport.append, c.resolver_tls_name.append, c.resolver_url.append)
-    fail, ftext, count = c.failure.append, c.failure_text.append, c.response_count.append
-    arr, rc, fl = c.arrival_us.append, c.rcode.append, c.flags.append
-    an, at, attl, ad = (c.answer_name.append, c.answer_type.append, c.answer_ttl.append,
-                        c.answer_data.append)
-    cn, auth, add, edns = (c.cname_chain.append, c.authority_count.append,
-                           c.additional_count.append, c.edns.append)
-    ec, et, nsid, size, perr, wire = (c.ede_code.append, c.ede_text.append, c.nsid.append,
-                                      c.size.append, c.parse_error.append, c.wire.append)
-    l_arr, l_rc, l_fl, l_size = (c.later_arrival_us.append, c.later_rcode.append,
-                                 c.later_flags.append, c.later_size.append)
-    l_at, l_ad, l_ec, l_et, l_wire = (c.later_answer_type.append, c.later_answer_data.append,
-                                      c.later_ede_code.append, c.later_ede_text.append,
-                                      c.later_wire.append)
-    for m in measurements:
-        mid(m.measurement_id)
-        rid(m.round_id)
-        start(m.started_at_us)
-        dur(m.duration_us)
-        dom(m.domain)
-        qt(m.qtype)
-        qc(m.qclass)
-        pur(m.purpose)
-        r = m.resolver
-        rname(r.name)
-        raddr(r.address)
-        rport(r.port)
-        rtrans(r.transport)
-        rtls(r.tls_name)
-        rurl(r.url)
-        fail(m.failure)
-        ftext(m.failure_text)
-        responses = m.responses
-        n = len(responses)
-        count(n)
-        if n:
-            x = responses[0]
-            arr(x.arrival_us)
-            rc(x.rcode)
-            fl(x.flags)
-            answers = x.answers
-            if answers:
-                an([a.name for a in answers])
-                at([a.rtype for a in answers])
-                attl([a.ttl for a in answers])
-                ad([a.data for a in answers])
-            else:
-                an([])
-                at([])
-                attl([])
-                ad([])
-            cn(list(x.cname_chain))
-            auth(x.authority_count)
-            add(x.additional_count)
-            edns(x.edns)
-            errors = x.extended_errors
-            if errors:
-                ec([e.code for e in errors])
-                et([e.text for e in errors])
-            else:
-                ec([])
-                et([])
-            nsid(x.nsid)
-            size(x.size)
-            perr(x.parse_error)
-            wire(x.wire)
-        else:
-            arr(0)
-            rc(None)
-            fl(0)
-            an([])
-            at([])
-            attl([])
-            ad([])
-            cn([])
-            auth(0)
-            add(0)
-            edns(False)
-            ec([])
-            et([])
-            nsid(b"")
-            size(0)
-            perr("")
-            wire(b"")
-        if n > 1:
-            later = responses[1:]
-            l_arr([y.arrival_us for y in later])
-            l_rc([y.rcode for y in later])
-            l_fl([y.flags for y in later])
-            l_size([y.size for y in later])
-            l_at([[a.rtype for a in y.answers] for y in later])
-            l_ad([[a.data for a in y.answers] for y in later])
-            l_ec([[e.code for e in y.extended_errors] for y in later])
-            l_et([[e.text for e in y.extended_errors] for y in later])
-            l_wire([y.wire for y in later])
-        else:
-            l_arr([])
-            l_rc([])
-            l_fl([])
-            l_size([])
-            l_at([])
-            l_ad([])
-            l_ec([])
-            l_et([])
-            l_wire([])
+    ms = list(measurements)
+    resolvers = [m.resolver for m in ms]
+    responses = [m.responses for m in ms]
+    counts = [len(x) for x in responses]
+    firsts = [x[0] if x else _NO_RESPONSE for x in responses]
+    answers = [[(a.name, a.rtype, a.ttl, a.data) for a in x.answers] for x in firsts]
+    empty: list[Any] = []
+    errors = [[(e.code, e.text) for e in x.extended_errors] if x.extended_errors else empty
+              for x in firsts]
+    c = MeasurementColumns(
+        measurement_id=[m.measurement_id for m in ms],
+        round_id=[m.round_id for m in ms],
+        started_at_us=[m.started_at_us for m in ms],
+        duration_us=[m.duration_us for m in ms],
+        domain=[m.domain for m in ms],
+        qtype=[m.qtype for m in ms],
+        qclass=[m.qclass for m in ms],
+        purpose=[m.purpose for m in ms],
+        resolver_name=[r.name for r in resolvers],
+        resolver_address=[r.address for r in resolvers],
+        resolver_port=[r.port for r in resolvers],
+        transport=[r.transport for r in resolvers],
+        resolver_tls_name=[r.tls_name for r in resolvers],
+        resolver_url=[r.url for r in resolvers],
+        failure=[m.failure for m in ms],
+        failure_text=[m.failure_text for m in ms],
+        response_count=counts,
+        arrival_us=[x.arrival_us for x in firsts],
+        rcode=[x.rcode if n else None for x, n in zip(firsts, counts, strict=True)],
+        flags=[x.flags for x in firsts],
+        answer_name=[[a[0] for a in x] for x in answers],
+        answer_type=[[a[1] for a in x] for x in answers],
+        answer_ttl=[[a[2] for a in x] for x in answers],
+        answer_data=[[a[3] for a in x] for x in answers],
+        cname_chain=[list(x.cname_chain) if x.cname_chain else empty for x in firsts],
+        authority_count=[x.authority_count for x in firsts],
+        additional_count=[x.additional_count for x in firsts],
+        edns=[x.edns for x in firsts],
+        ede_code=[[e[0] for e in x] if x else empty for x in errors],
+        ede_text=[[e[1] for e in x] if x else empty for x in errors],
+        nsid=[x.nsid for x in firsts],
+        size=[x.size for x in firsts],
+        parse_error=[x.parse_error for x in firsts],
+        wire=[x.wire for x in firsts],
+    )
+    # Several responses are rare (injection); fill those rows only. The empty
+    # lists are shared: column lists are only ever extended, never mutated inside.
+    n_rows = len(ms)
+    for name in ("later_arrival_us", "later_rcode", "later_flags", "later_size",
+                 "later_answer_type", "later_answer_data", "later_ede_code", "later_ede_text",
+                 "later_wire"):
+        setattr(c, name, [empty] * n_rows)
+    for i in (i for i, n in enumerate(counts) if n > 1):
+        later = responses[i][1:]
+        c.later_arrival_us[i] = [y.arrival_us for y in later]
+        c.later_rcode[i] = [y.rcode for y in later]
+        c.later_flags[i] = [y.flags for y in later]
+        c.later_size[i] = [y.size for y in later]
+        c.later_answer_type[i] = [[a.rtype for a in y.answers] for y in later]
+        c.later_answer_data[i] = [[a.data for a in y.answers] for y in later]
+        c.later_ede_code[i] = [[e.code for e in y.extended_errors] for y in later]
+        c.later_ede_text[i] = [[e.text for e in y.extended_errors] for y in later]
+        c.later_wire[i] = [y.wire for y in later]
     return c
 
 
@@ -182,7 +140,7 @@ class ProbeActivity:
 
 
 class ProbeServicer(pb_grpc.ProbeServiceServicer):
-    def __init__(self, writer: IngestWriter, registry: Registry, metrics: Metrics,
+    def __init__(self, *, writer: IngestWriter, registry: Registry, metrics: Metrics,
                  activity: ProbeActivity, limits: Limits,
                  assignment_for: Callable[[Principal], Assignment],
                  closing: asyncio.Event) -> None:

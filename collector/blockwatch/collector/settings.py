@@ -14,6 +14,7 @@ from typing import Literal
 
 import dns.rdatatype
 import msgspec
+
 from blockwatch.collector.errors import ConfigError
 from blockwatch.collector.validation import Limits
 
@@ -192,7 +193,9 @@ def build_settings(config: Path | None = None, *, db: str | None = None,
             if len(country) != 2 or not country.isupper():
                 raise ConfigError(f"{country!r} is not an upper-case ISO country code",
                                   field=f"assignment.resolvers[{i}].countries[{j}]")
-    path = (lambda p: Path(p) if p else None)
+    def path(p: str) -> Path | None:
+        return Path(p) if p else None
+
     return Settings(
         data_dir=directory, db=dsn, database=database or f.database,
         cluster=cluster if cluster is not None else f.cluster,

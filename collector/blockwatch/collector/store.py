@@ -19,11 +19,12 @@ from typing import Any
 
 import clickhouse_connect
 import pyarrow as pa
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
 from blockwatch.collector.columns import Batch, MeasurementColumns, Origin
 from blockwatch.collector.errors import StorageError, StorageUnavailable
 from blockwatch.collector.migrate import Migration, apply_migrations
 from blockwatch.collector.orders import OrderSet
-from clickhouse_connect.driver.exceptions import ClickHouseError
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from itertools import chain
 
 import dns.exception
 import dns.name
+
 from blockwatch.collector.columns import MeasurementColumns
 from blockwatch.collector.errors import BatchTooLarge, ValidationError
 
@@ -212,13 +213,13 @@ def _later_responses(c: MeasurementColumns, limits: Limits) -> None:
                 if len(items) > limit:
                     raise ValidationError(f"more than {limit} {name.replace('_', ' ')}",
                                           record_index=i, field=f"responses[{j + 1}].{name}")
-        for texts, limit, name in checks:
-            for j, items in enumerate(texts[i]):
-                for k, value in enumerate(items):
-                    if len(value) > limit:
+        for texts, text_limit, name in checks:
+            for j, strings in enumerate(texts[i]):
+                for k, value in enumerate(strings):
+                    if len(value) > text_limit:
                         item = "data" if name == "answers" else "text"
                         raise ValidationError(
-                            f"length must be at most {limit}", record_index=i,
+                            f"length must be at most {text_limit}", record_index=i,
                             field=f"responses[{j + 1}].{name}[{k}].{item}")
         for j, (rcode, flags) in enumerate(zip(c.later_rcode[i], c.later_flags[i], strict=True)):
             if rcode > 4095:

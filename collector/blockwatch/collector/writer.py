@@ -113,7 +113,7 @@ class IngestWriter:
         except Exception as exc:  # anything at all: these batches are not stored
             error = exc if isinstance(exc, StorageUnavailable) else StorageUnavailable(
                 f"insert failed: {exc!r}")
-            log.error("event=insert_failed batches=%d error=%r", len(group), str(exc))
+            log.exception("event=insert_failed batches=%d", len(group))
             for p in group:
                 if not p.future.done():
                     p.future.set_exception(error)

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from blockwatch.probe.config import DEFAULT_QTYPES, ProbeConfig
 from blockwatch.probe.errors import ConfigError, ProbeError, SpoolFullError, UploadError
@@ -28,8 +29,11 @@ from blockwatch.probe.targets import (
     queries_per_resolver,
     read_target_file,
 )
-from blockwatch.probe.upload import Uploader, UploadStats
-from blockwatch.probe.wire import Assignment
+
+if TYPE_CHECKING:
+    # grpc costs ~8 MB: a probe without a collector never loads it
+    from blockwatch.probe.upload import Uploader, UploadStats
+    from blockwatch.probe.wire import Assignment
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +116,8 @@ async def once(config: ProbeConfig, domains: list[str] | None, *,
         summary = await measure(config, plan, collected.append, progress)
         return OnceResult(summary, collected)
 
+    from blockwatch.probe.upload import Uploader
+
     uploader_stop = asyncio.Event()
     with open_spool(config) as spool:
         uploader = Uploader(spool, config.collector, config.token(), config.name)
@@ -158,6 +164,8 @@ class Agent:
             uploader = None
             upload_task: asyncio.Task[None] | None = None
             if config.collector is not None:
+                from blockwatch.probe.upload import Uploader
+
                 uploader = Uploader(spool, config.collector, config.token(), config.name)
                 upload_task = asyncio.create_task(self._upload_forever(uploader, stop))
             sink = SpoolSink(spool, on_commit=uploader.new_data.set if uploader else None)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from rich.console import Console
+
 from blockwatch.probe.config import ProbeConfig
 from blockwatch.probe.errors import ProbeError
 from blockwatch.probe.observation import Failure, Measurement, Purpose
 from blockwatch.probe.render import rcode_text
 from blockwatch.probe.runner import Limits, RoundRunner, expand
 from blockwatch.probe.targets import Query
-from rich.console import Console
 
 # The root's NS set: every recursive resolver can answer it without any target.
 _PROBE_QUERY = Query(".", 2, 1, Purpose.CONTROL)
@@ -19,11 +20,13 @@ async def run_checks(config: ProbeConfig, console: Console) -> bool:
     console.print(f"[green]✓[/green] config valid (probe {config.name!r})")
     endpoints = expand(config.resolver_specs(), config.resolv_conf)
     results: list[Measurement] = []
-    runner = RoundRunner(endpoints, Limits(qps=100.0, concurrency=1,
-                                             timeout_s=config.limits.timeout_s, listen_window_s=0.0))
+    limits = Limits(qps=100.0, concurrency=1, timeout_s=config.limits.timeout_s,
+                    listen_window_s=0.0)
+    runner = RoundRunner(endpoints, limits)
     await runner.run(lambda: iter([_PROBE_QUERY]), results.append)
     for m in sorted(results, key=lambda m: m.resolver.name):
-        where = f"{m.resolver.name} ({m.resolver.transport.label} {m.resolver.address}:{m.resolver.port})"
+        ref = m.resolver
+        where = f"{ref.name} ({ref.transport.label} {ref.address}:{ref.port})"
         if m.failure is Failure.NONE and not m.responses[0].parse_error:
             console.print(f"[green]✓[/green] resolver {where}: "
                           f"{rcode_text(m.responses[0].rcode)} in {m.duration_us / 1000:.1f} ms")

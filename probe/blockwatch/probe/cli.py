@@ -8,19 +8,19 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
 from blockwatch.probe import __version__
-from blockwatch.probe.agent import Agent, once
-from blockwatch.probe.checks import run_checks
+from blockwatch.probe.agent import Agent, Progress, once
+
+if TYPE_CHECKING:
+    from rich.console import Console
 from blockwatch.probe.config import ProbeConfig, ResolverConfig, load_config, parse_config
 from blockwatch.probe.errors import ConfigError, ProbeError
-from blockwatch.probe.render import json_line, print_round
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 app = typer.Typer(
     name="blockwatch-probe", no_args_is_help=True, add_completion=False,
@@ -40,7 +40,7 @@ CaOption = Annotated[
     Path | None, typer.Option("--ca-file", help="CA bundle for --resolver dot/doh")]
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
 
@@ -102,14 +102,24 @@ def _load(config_path: Path | None, resolvers: list[str] | None, ca_file: Path |
 
 
 @contextmanager
-def _progress(console: Console, enabled: bool) -> Iterator[Callable[[int, int], Callable[[int], None] | None]]:
+def _progress(console: Console, enabled: bool) -> Iterator[Progress]:
     """A progress bar on a terminal, for rounds that take more than a moment."""
-    holder: list[Progress] = []
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.progress import (
+        Progress as ProgressBar,
+    )
+
+    holder: list[ProgressBar] = []
 
     def start(total: int, resolvers: int) -> Callable[[int], None] | None:
         if not enabled or not console.is_terminal or total < 200:
             return None
-        bar = Progress(TextColumn("[bold]measuring"), BarColumn(), MofNCompleteColumn(),
+        bar = ProgressBar(TextColumn("[bold]measuring"), BarColumn(), MofNCompleteColumn(),
                        TimeRemainingColumn(), console=console, transient=True)
         bar.start()
         holder.append(bar)
@@ -124,6 +134,8 @@ def _progress(console: Console, enabled: bool) -> Iterator[Callable[[int, int], 
 
 
 def _fail(exc: ProbeError) -> typer.Exit:
+    from rich.console import Console
+
     Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
     return typer.Exit(2 if isinstance(exc, ConfigError) else 1)
 
@@ -139,6 +151,10 @@ def once_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Measure one round now and print it; uploads when a collector is configured."""
+    from rich.console import Console
+
+    from blockwatch.probe.render import json_line, print_round
+
     _setup_logging(verbose)
     console = Console()
     err = Console(stderr=True)
@@ -196,6 +212,10 @@ def check_command(
     ca_file: CaOption = None,
 ) -> None:
     """Validate the config, query each resolver once, reach the collector."""
+    from rich.console import Console
+
+    from blockwatch.probe.checks import run_checks
+
     _setup_logging(False)
     console = Console()
     try:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import dns.rdatatype
 import msgspec
+
 from blockwatch.probe.dnswire import normalize_domain
 from blockwatch.probe.errors import ConfigError
 from blockwatch.probe.observation import Transport

@@ -16,6 +16,7 @@ import dns.message
 import dns.name
 import dns.rdataclass
 import dns.rdatatype
+
 from blockwatch.probe.observation import ExtendedError, Record, Response
 
 EDNS_PAYLOAD = 1232  # DNS Flag Day 2020: avoids IP fragmentation
@@ -137,7 +138,8 @@ def normalize_domain(domain: str) -> str:
     if not text or text in {".", ".."}:
         raise ValueError("empty domain name")
     try:
-        name = dns.name.from_text(text.encode("idna").decode("ascii") if not text.isascii() else text)
+        ascii_text = text if text.isascii() else text.encode("idna").decode("ascii")
+        name = dns.name.from_text(ascii_text)
     except (dns.exception.DNSException, UnicodeError) as exc:
         raise ValueError(f"invalid domain name {domain!r}: {exc}") from exc
     if len(name.labels) < 3:  # the root label counts: "localhost." has two

@@ -11,6 +11,7 @@ import ssl
 
 import dns.exception
 import dns.message
+
 from blockwatch.probe.observation import Failure
 
 _ERRNO = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 
 import dns.name
+
 from blockwatch.probe.dnswire import EDNS_PAYLOAD
 
 _HEADER = struct.Struct("!HHHHHH")

@@ -12,9 +12,10 @@ import dns.flags
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
-from blockwatch.probe.observation import Failure, Measurement, Purpose, Response
 from rich.console import Console
 from rich.table import Table
+
+from blockwatch.probe.observation import Failure, Measurement, Purpose, Response
 
 # RFC 8914 code names, for people; the number is what is recorded.
 EDE_NAMES = {

@@ -168,7 +168,8 @@ class Spool:
                 return None
             batch_id = str(uuid7())
             self._db.execute(
-                "UPDATE measurements SET batch_id = ? WHERE batch_id IS NULL AND seq BETWEEN ? AND ?",
+                "UPDATE measurements SET batch_id = ? "
+                "WHERE batch_id IS NULL AND seq BETWEEN ? AND ?",
                 (batch_id, seqs[0], seqs[-1]))
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:

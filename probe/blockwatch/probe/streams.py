@@ -30,7 +30,7 @@ class StreamOutcome:
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
     """Certificate-verifying client context; `ca_file` replaces the system store."""
-    context = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    context = ssl.create_default_context(cafile=ca_file or None)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dns.rdataclass
 import dns.rdatatype
+
 from blockwatch.probe.dnswire import normalize_domain
 from blockwatch.probe.errors import ConfigError
 from blockwatch.probe.observation import Purpose

@@ -14,9 +14,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import grpc.aio
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
+
 from blockwatch.probe import __version__
 from blockwatch.probe.config import CollectorConfig
 from blockwatch.probe.errors import ConfigError, UploadError
@@ -25,16 +34,11 @@ from blockwatch.probe.wire import (
     CHECKIN_METHOD,
     SUBMIT_METHOD,
     Assignment,
+    SubmitResponse,
     decode_submit_response,
     encode_checkin,
     encode_submit_request,
     rejection_fields,
-)
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_delay,
-    wait_exponential_jitter,
 )
 
 log = logging.getLogger(__name__)
@@ -132,15 +136,17 @@ class Uploader:
         """Upload until `stop` is set (or, with drain, until the spool is empty)."""
         async for attempt in self._retrying(give_up_after_s):
             with attempt:
-                if stop.is_set():
-                    break
-                await self._session(stop, drain)
+                # a stream the collector ended cleanly (restart, lifetime) is reopened
+                while not stop.is_set():
+                    await self._session(stop, drain)
+                    if drain and self.spool.pending() == 0:
+                        break
         return self.stats
 
     def _retrying(self, give_up_after_s: float | None) -> AsyncRetrying:
         return AsyncRetrying(
             retry=retry_if_exception_type(CollectorUnavailable),
-            wait=wait_exponential_jitter(initial=0.2, max=30.0, jitter=1.0),
+            wait=wait_exponential(multiplier=0.2, max=30.0) + wait_random(0, 1.0),
             stop=stop_after_delay(give_up_after_s) if give_up_after_s else (lambda _: False),
             before_sleep=self._before_retry,
             reraise=True,
@@ -169,63 +175,10 @@ class Uploader:
         call = channel.stream_stream(SUBMIT_METHOD, request_serializer=_identity,
                                      response_deserializer=decode_submit_response)(
             metadata=self._metadata, timeout=STREAM_LIFETIME_S)  # type: ignore[call-arg]
-        in_flight: dict[str, tuple[int, float]] = {}  # batch id -> (size, sent at)
-        window_open = asyncio.Event()
-        window_open.set()
-
-        async def send() -> None:
-            while not stop.is_set():
-                if len(in_flight) >= self.config.window:
-                    window_open.clear()
-                    await _wait_any(window_open, stop, timeout=1.0)
-                    continue
-                batch = self.spool.next_batch(self._batch_size, exclude=set(in_flight))
-                if batch is None:
-                    if drain and not in_flight:
-                        break
-                    self.new_data.clear()
-                    await _wait_any(self.new_data, stop, timeout=0.5 if drain else 5.0)
-                    continue
-                in_flight[batch.batch_id] = (batch.size, time.monotonic())
-                await call.write(encode_submit_request(batch.batch_id, batch.payloads))
-            await call.done_writing()
-
-        async def receive() -> None:
-            async for response in call:
-                kind, batch_id, code, detail, index = rejection_fields(response)
-                size, _ = in_flight.pop(batch_id, (0, 0.0))
-                window_open.set()
-                if kind == "ack":
-                    self.spool.acknowledge(batch_id)
-                    self.stats.batches_acked += 1
-                    self.stats.measurements_acked += size
-                    self.stats.duplicates += response.ack.duplicates
-                    if self._on_ack is not None:
-                        self._on_ack(size)
-                elif code == _CODE_INVALID:
-                    moved = self.spool.reject(batch_id, detail)
-                    self.stats.batches_rejected += 1
-                    log.error("collector REJECTED batch %s (%d measurements, record %d): %s; "
-                              "kept in the spool's rejected table", batch_id, moved, index, detail)
-                elif code == _CODE_TOO_LARGE:
-                    self._batch_size = max(1, self._batch_size // 2)
-                    log.warning("batch %s too large (%s); batches now %d", batch_id, detail,
-                                self._batch_size)
-                    raise CollectorUnavailable(f"batch too large: {detail}")
-                else:
-                    raise CollectorUnavailable(f"collector could not store batch: {detail}")
-
-        async def watchdog() -> None:
-            # A stream that takes batches but never answers is as good as down.
-            while True:
-                await asyncio.sleep(1.0)
-                now = time.monotonic()
-                if any(now - sent > self.config.timeout_s for _, sent in in_flight.values()):
-                    raise CollectorUnavailable(
-                        f"no ack within {self.config.timeout_s:g}s; reconnecting")
-
+        session = _Session(self, call, stop, drain)
         sender, receiver, _watchdog = tasks = [
-            asyncio.create_task(coro) for coro in (send(), receive(), watchdog())]
+            asyncio.create_task(coro)
+            for coro in (session.send(), session.receive(), session.watchdog())]
         try:
             pending: set[asyncio.Task[None]] = set(tasks)
             while receiver in pending:
@@ -245,6 +198,75 @@ class Uploader:
             await asyncio.gather(*tasks, return_exceptions=True)
             call.cancel()
             await channel.close(None)
+
+    def _settle(self, response: SubmitResponse, size: int) -> None:
+        """Act on one SubmitResponse: forget acked batches, set aside rejected ones."""
+        kind, batch_id, code, detail, index = rejection_fields(response)
+        if kind == "ack":
+            self.spool.acknowledge(batch_id)
+            self.stats.batches_acked += 1
+            self.stats.measurements_acked += size
+            self.stats.duplicates += response.ack.duplicates
+            if self._on_ack is not None:
+                self._on_ack(size)
+        elif code == _CODE_INVALID:
+            moved = self.spool.reject(batch_id, detail)
+            self.stats.batches_rejected += 1
+            log.error("collector REJECTED batch %s (%d measurements, record %d): %s; "
+                      "kept in the spool's rejected table", batch_id, moved, index, detail)
+        elif code == _CODE_TOO_LARGE:
+            self._batch_size = max(1, self._batch_size // 2)
+            log.warning("batch %s too large (%s); batches now %d", batch_id, detail,
+                        self._batch_size)
+            raise CollectorUnavailable(f"batch too large: {detail}")
+        else:
+            raise CollectorUnavailable(f"collector could not store batch: {detail}")
+
+
+class _Session:
+    """One Submit stream: a sender bounded by the window, a receiver of acks, and a
+    watchdog for a collector that takes batches but never answers."""
+
+    def __init__(self, uploader: Uploader, call: Any, stop: asyncio.Event, drain: bool) -> None:
+        self.uploader = uploader
+        self.call = call
+        self.stop = stop
+        self.drain = drain
+        self.in_flight: dict[str, tuple[int, float]] = {}  # batch id -> (size, sent at)
+        self.window_open = asyncio.Event()
+        self.window_open.set()
+
+    async def send(self) -> None:
+        up = self.uploader
+        while not self.stop.is_set():
+            if len(self.in_flight) >= up.config.window:
+                self.window_open.clear()
+                await _wait_any(self.window_open, self.stop, timeout=1.0)
+                continue
+            batch = up.spool.next_batch(up._batch_size, exclude=set(self.in_flight))
+            if batch is None:
+                if self.drain and not self.in_flight:
+                    break
+                up.new_data.clear()
+                await _wait_any(up.new_data, self.stop, timeout=0.5 if self.drain else 5.0)
+                continue
+            self.in_flight[batch.batch_id] = (batch.size, time.monotonic())
+            await self.call.write(encode_submit_request(batch.batch_id, batch.payloads))
+        await self.call.done_writing()
+
+    async def receive(self) -> None:
+        async for response in self.call:
+            size, _ = self.in_flight.pop(response.batch_id, (0, 0.0))
+            self.window_open.set()
+            self.uploader._settle(response, size)
+
+    async def watchdog(self) -> None:
+        timeout = self.uploader.config.timeout_s
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            if any(now - sent > timeout for _, sent in self.in_flight.values()):
+                raise CollectorUnavailable(f"no ack within {timeout:g}s; reconnecting")
 
 
 async def _wait_any(event: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:

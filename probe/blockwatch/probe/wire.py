@@ -32,7 +32,8 @@ def encode_measurement(m: Measurement) -> bytes:
         qclass=m.qclass,
         purpose=cast("pb.Purpose", int(m.purpose)),
         resolver=pb.Resolver(name=r.name, address=r.address, port=r.port,
-                             transport=cast("pb.Transport", int(r.transport)), tls_name=r.tls_name, url=r.url),
+                             transport=cast("pb.Transport", int(r.transport)),
+                             tls_name=r.tls_name, url=r.url),
         failure=cast("pb.Failure", int(m.failure)),
         failure_text=m.failure_text,
         responses=[_encode_response(x) for x in m.responses],
@@ -60,7 +61,8 @@ def decode_measurement(data: bytes) -> Measurement:
         measurement_id=m.measurement_id, round_id=m.round_id, started_at_us=m.started_at_us,
         duration_us=m.duration_us, domain=m.domain, qtype=m.qtype, qclass=m.qclass,
         purpose=Purpose(m.purpose),
-        resolver=ResolverRef(r.name, r.address, r.port, Transport(r.transport), r.tls_name, r.url),
+        resolver=ResolverRef(r.name, r.address, r.port, Transport(r.transport), r.tls_name,
+                             r.url),
         failure=Failure(m.failure), failure_text=m.failure_text,
         responses=[
             Response(
@@ -102,6 +104,9 @@ def encode_submit_request(batch_id: str, payloads: list[bytes]) -> bytes:
 
 SUBMIT_METHOD = "/blockwatch.v1.ProbeService/Submit"
 CHECKIN_METHOD = "/blockwatch.v1.ProbeService/CheckIn"
+
+
+SubmitResponse = pb.SubmitResponse
 
 
 def decode_submit_response(data: bytes) -> pb.SubmitResponse:

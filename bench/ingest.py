@@ -1,0 +1,172 @@
+"""Ingest benchmark: probe-style batches over gRPC into a collector with
+embedded chDB, measured until acked; then the engine's own INSERT ... SELECT
+rate on the same data, for the ratio. Prints name=value lines.
+
+    python bench/ingest.py [--measurements 400000] [--batch-size 1000]
+                           [--streams 2] [--window 8]
+
+The collector runs as a subprocess (`blockwatch-collector serve`) so client
+and server do not share one interpreter lock, as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+import grpc.aio
+
+from blockwatch.collector.registry import Registry
+from blockwatch.probe.ids import new_measurement_id
+from blockwatch.probe.observation import (
+    Measurement,
+    Purpose,
+    Record,
+    ResolverRef,
+    Response,
+    Transport,
+)
+from blockwatch.probe.upload import CHANNEL_OPTIONS
+from blockwatch.probe.wire import (
+    SUBMIT_METHOD,
+    decode_submit_response,
+    encode_measurement,
+    encode_submit_request,
+)
+
+DOMAINS = [f"site{i}.example" for i in range(200)]
+RESOLVERS = [ResolverRef("cloudflare", "1.1.1.1", 53, Transport.UDP),
+             ResolverRef("google", "8.8.8.8", 53, Transport.UDP),
+             ResolverRef("quad9", "9.9.9.9", 853, Transport.DOT, tls_name="dns.quad9.net")]
+
+
+def probe_measurement(i: int, now_us: int) -> bytes:
+    """A typical observation: one response, two A records, EDNS."""
+    domain = DOMAINS[i % len(DOMAINS)]
+    return encode_measurement(Measurement(
+        measurement_id=new_measurement_id(), round_id=f"round-{i // 10_000}",
+        started_at_us=now_us - (i % 3_600_000_000), duration_us=1000 + i % 5000,
+        domain=domain, qtype=1, qclass=1, purpose=Purpose.TARGET,
+        resolver=RESOLVERS[i % 3],
+        responses=[Response(arrival_us=1000 + i % 5000, rcode=0, flags=0x8180, answers=(
+            Record(domain, 1, 300, f"203.0.113.{i % 250}"),
+            Record(domain, 1, 300, f"198.51.100.{i % 250}")), edns=True,
+            size=90)]))
+
+
+async def send(address: str, token: str, requests: list[bytes], window: int) -> int:
+    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+        call = channel.stream_stream(SUBMIT_METHOD, request_serializer=lambda b: b,
+                                     response_deserializer=decode_submit_response)(
+            metadata=(("authorization", f"Bearer {token}"),))  # type: ignore[call-arg]
+        slots = asyncio.Semaphore(window)
+        acked = 0
+
+        async def writer() -> None:
+            for request in requests:
+                await slots.acquire()
+                await call.write(request)
+            await call.done_writing()
+
+        task = asyncio.create_task(writer())
+        async for response in call:
+            if response.WhichOneof("result") != "ack":
+                raise SystemExit(f"batch not acked: {response}")
+            acked += response.ack.stored + response.ack.duplicates
+            slots.release()
+        await task
+        return acked
+
+
+async def wait_ready(address: str, token: str, deadline: float) -> None:
+    from blockwatch.probe.wire import CHECKIN_METHOD, encode_checkin
+
+    while True:
+        try:
+            async with grpc.aio.insecure_channel(address) as channel:
+                await channel.unary_unary(CHECKIN_METHOD)(  # type: ignore[call-arg]
+                    encode_checkin("bench-probe", "0"),
+                    metadata=(("authorization", f"Bearer {token}"),), timeout=2)
+                return
+        except grpc.aio.AioRpcError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--measurements", type=int, default=400_000)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--streams", type=int, default=2)
+    parser.add_argument("--window", type=int, default=8)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="blockwatch-bench-"))
+    registry = Registry(tmp / "registry.db")
+    token = registry.add("probe", "bench-probe", country="IT", asn=3269)
+    registry.close()
+
+    t0 = time.perf_counter()
+    now_us = time.time_ns() // 1000
+    payloads = [probe_measurement(i, now_us) for i in range(args.measurements)]
+    per_stream: list[list[bytes]] = [[] for _ in range(args.streams)]
+    for n, start in enumerate(range(0, len(payloads), args.batch_size)):
+        per_stream[n % args.streams].append(encode_submit_request(
+            f"bench-{n:08d}", payloads[start:start + args.batch_size]))
+    print(f"prepare_seconds={time.perf_counter() - t0:.2f}")
+    print(f"wire_bytes_per_measurement={sum(map(len, payloads)) / len(payloads):.1f}")
+
+    socket = tmp / "collector.sock"
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from blockwatch.collector.cli import main; main()", "serve",
+         "--data-dir", str(tmp), "--db", f"chdb://{tmp / 'db'}", "--unix", str(socket),
+         "--log-level", "warning"], env={**os.environ})
+    try:
+        address = f"unix:{socket}"
+        asyncio.run(wait_ready(address, token, time.monotonic() + 60))
+
+        async def run_all() -> int:
+            results = await asyncio.gather(*(send(address, token, reqs, args.window)
+                                             for reqs in per_stream))
+            return sum(results)
+
+        t0 = time.perf_counter()
+        acked = asyncio.run(run_all())
+        elapsed = time.perf_counter() - t0
+        print(f"measurements={acked}")
+        print(f"batch_size={args.batch_size}")
+        print(f"streams={args.streams}")
+        print(f"end_to_end_seconds={elapsed:.3f}")
+        e2e = acked / elapsed
+        print(f"end_to_end_measurements_per_s={e2e:.0f}")
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+    # The engine alone, on the same rows, in this process (the collector is gone).
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(dsn=f"chdb://{tmp / 'db'}")
+    client.database = "blockwatch"
+    stored = client.query("SELECT count() FROM measurements").result_rows[0][0]
+    print(f"stored_rows={stored}")
+    client.command("CREATE TABLE bench_copy AS measurements")
+    t0 = time.perf_counter()
+    client.command("INSERT INTO bench_copy SELECT * FROM measurements "
+                   "SETTINGS insert_deduplicate = 0")
+    engine = stored / (time.perf_counter() - t0)
+    print(f"engine_insert_select_rows_per_s={engine:.0f}")
+    print(f"ratio_end_to_end_to_engine={e2e / engine:.3f}")
+    client.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""`python -m blockwatch.collector` is `blockwatch-collector`."""
+
+from blockwatch.collector.cli import main
+
+main()

@@ -1,0 +1,120 @@
+"""Orders import: the examples parse; errors name the row and the field."""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from blockwatch.collector.assignment import build_assignment
+from blockwatch.collector.errors import OrdersError, PrincipalExists, UnknownPrincipal
+from blockwatch.collector.orders import parse_orders
+from blockwatch.collector.registry import Registry
+from blockwatch.collector.settings import AssignmentSettings, ResolverEntry
+
+EXAMPLES = resources.files("blockwatch.collector").joinpath("examples")
+HEADER = "order_id,authority,issued,deadline,countries,intermediaries,site,domain,kind,added\n"
+
+
+def _example(name: str) -> str:
+    return EXAMPLES.joinpath(name).read_text("utf-8")
+
+
+def test_milan_order_against_cloudflare() -> None:
+    orders = parse_orders(_example("milan-cloudflare.yaml"), source="milan-cloudflare.yaml")
+    (order,) = orders.orders
+    assert order.intermediaries == ("cloudflare",) and order.countries == ("IT",)
+    assert order.deadline - order.issued == dt.timedelta(days=30)
+    domains = {d.domain: d for s in order.sites for d in s.domains}
+    assert set(domains) == {"kickasstorrents.to", "kickasstorrents.cr", "limetorrents.pro",
+                            "thepiratebay.org"}
+    assert domains["kickasstorrents.cr"].kind == "mirror"
+    assert domains["kickasstorrents.cr"].added > order.issued
+
+
+def test_agcom_isp_list_csv() -> None:
+    orders = parse_orders(_example("agcom-isp-list.csv"), source="agcom-isp-list.csv")
+    (order,) = orders.orders
+    assert order.intermediaries == ("tim", "vodafone", "fastweb", "windtre", "iliad")
+    assert orders.control_domains == ("example.org",)
+
+
+@pytest.mark.parametrize(("row", "message", "line", "field"), [
+    ("o1,A,2024-01-10,2024-01-01,IT,isp,s,a.example,domain,", "before the issue date", 2,
+     "deadline"),
+    ("o1,A,2024-01-01,2024-01-10,XX,isp,s,a.example,domain,", "country code", 2,
+     "countries[0]"),
+    ("o1,A,2024-01-01,2024-01-10,IT,isp,s,not a domain,domain,", "not a domain", 2, "domain"),
+    ("o1,A,2024-01-01,2024-01-10,IT,isp,s,a.example,weird,", "not one of", 2, "kind"),
+])
+def test_csv_errors_name_the_row(row: str, message: str, line: int, field: str) -> None:
+    with pytest.raises(OrdersError) as info:
+        parse_orders(HEADER + row + "\n", source="x.csv")
+    assert message in str(info.value)
+    assert (info.value.row, info.value.field) == (line, field)
+
+
+def test_csv_later_row_disagreeing_with_the_order_is_an_error() -> None:
+    text = (HEADER + "o1,A,2024-01-01,2024-01-10,IT,isp,s,a.example,domain,\n"
+            "o1,B,,,,,s,b.example,domain,\n")
+    with pytest.raises(OrdersError) as info:
+        parse_orders(text, source="x.csv")
+    assert (info.value.row, info.value.field) == (3, "authority")
+
+
+def test_yaml_errors_name_the_path() -> None:
+    text = _example("milan-cloudflare.yaml").replace("added: 2024-10-01", "added: 2023-01-01")
+    with pytest.raises(OrdersError, match="before the order was issued"):
+        parse_orders(text, source="m.yaml")
+    with pytest.raises(OrdersError) as info:
+        parse_orders(_example("milan-cloudflare.yaml").replace("[IT]", "[ZZ]"), source="m.yaml")
+    assert info.value.field == "orders[0].countries[0]"
+
+
+def test_import_is_idempotent_and_all_or_nothing(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry.db")
+    orders = parse_orders(_example("milan-cloudflare.yaml"), source="m.yaml")
+    first = registry.import_orders(orders)
+    assert (first.orders_added, first.control_domains_added) == (1, 2)
+    assert not registry.import_orders(orders).changed
+    assert registry.orders() == parse_orders(_example("milan-cloudflare.yaml"), source="m.yaml")
+    assert registry.orders_version() == 1
+    # A file with one bad row changes nothing: it fails before the transaction.
+    bad = _example("agcom-isp-list.csv").replace("ebookz.example", "ebookz..example")
+    with pytest.raises(OrdersError):
+        registry.import_orders(parse_orders(bad, source="a.csv"))
+    assert registry.orders_version() == 1 and len(registry.orders().orders) == 1
+    registry.close()
+
+
+def test_registry_tokens(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry.db")
+    token = registry.add("probe", "p1", country="IT", asn=1)
+    assert token.startswith("bw_") and len(token) > 40
+    with pytest.raises(PrincipalExists):
+        registry.add("probe", "p1", country="IT")
+    principal = registry.authenticate(token)
+    assert principal is not None and principal.country == "IT"
+    assert registry.authenticate("bw_nope") is None
+    registry.revoke("probe", "p1")
+    assert registry.authenticate(token) is None
+    with pytest.raises(UnknownPrincipal):
+        registry.revoke("probe", "p1")
+    # The token is stored hashed only.
+    assert token.encode() not in (tmp_path / "registry.db").read_bytes()
+    registry.close()
+
+
+def test_assignment_gives_every_probe_every_ordered_domain() -> None:
+    orders = parse_orders(_example("milan-cloudflare.yaml"), source="m.yaml")
+    config = AssignmentSettings(resolvers=(ResolverEntry(name="cf", address="1.1.1.1"),
+                                           ResolverEntry(name="isp", address="192.0.2.1",
+                                                         countries=["IT"])))
+    italy, germany = build_assignment("IT", orders, config), build_assignment("DE", orders,
+                                                                              config)
+    assert italy.targets == germany.targets and len(italy.targets) == 6
+    assert [r.name for r in germany.resolvers] == ["cf"]
+    assert italy.version != germany.version
+    assert build_assignment("IT", orders, config).version == italy.version

@@ -1,0 +1,49 @@
+"""Migrations: files load in order; the cluster rewrite has the expected shape
+(the engine parses it in tests/integration/test_collector_service.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from blockwatch.collector.errors import ConfigError, MigrationError
+from blockwatch.collector.migrate import clusterize, load_migrations, split_statements
+from blockwatch.collector.settings import Settings, is_loopback
+
+
+def test_migrations_load_in_order() -> None:
+    migrations = load_migrations()
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    assert all(m.statements() for m in migrations)
+
+
+def test_cluster_rewrite_shards_measurements_and_replicates_orders() -> None:
+    statements = [s for m in load_migrations() for s in m.statements("c1")]
+    text = "\n".join(statements)
+    assert "CREATE TABLE IF NOT EXISTS measurements_local ON CLUSTER c1" in text
+    assert "non_replicated_deduplication_window" not in text
+    assert "TO ingest_batches_local AS" in text and "FROM measurements_local" in text
+    assert "'/clickhouse/tables/all/{database}/orders', '{shard}-{replica}'" in text
+    assert all("ON CLUSTER c1" in s for s in statements)
+
+
+def test_cluster_name_must_be_an_identifier() -> None:
+    with pytest.raises(MigrationError):
+        clusterize("CREATE TABLE IF NOT EXISTS x (a String) ENGINE = MergeTree ORDER BY a",
+                   "c1; DROP")
+
+
+def test_split_statements_drops_comments() -> None:
+    assert split_statements("-- a;\nSELECT 1;\n\n-- b\nSELECT 2;") == ["SELECT 1", "SELECT 2"]
+
+
+def test_plaintext_only_on_loopback_or_insecure(tmp_path: Path) -> None:
+    assert is_loopback("127.0.0.1:4443") and is_loopback("[::1]:1") and is_loopback("localhost:1")
+    assert not is_loopback("0.0.0.0:4443")
+    base = Settings(data_dir=tmp_path, db="chdb:///x", listen=("0.0.0.0:4443",))
+    with pytest.raises(ConfigError):
+        base.check_serving()
+    Settings(data_dir=tmp_path, db="chdb:///x", listen=("0.0.0.0:4443",),
+             insecure=True).check_serving()
+    Settings(data_dir=tmp_path, db="chdb:///x", unix=str(tmp_path / "s")).check_serving()
