@@ -24,7 +24,7 @@ from tests.lab.netns import enter_private_netns
 from tests.lab.probe_cli import write_config
 from tests.lab.world import GOOGLE_ADDR, ISP_ADDR, QUAD9_ADDR, single_country
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "collector" / "blockwatch" / "collector" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "collector/blockwatch/collector/examples"
 COLLECTOR = [sys.executable, "-m", "blockwatch.collector"]
 PROBE = [sys.executable, "-m", "blockwatch.probe"]
 

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import dns.edns
+import dns.flags
 import dns.message
+import dns.rdataclass
+import dns.rdatatype
 import pytest
 
-from blockwatch.probe.dnswire import build_query, with_id
+from blockwatch.probe.dnswire import EDNS_PAYLOAD, with_id
 from blockwatch.probe.querywire import encode_query
+
+
+def build_query(domain: str, qtype: int, qclass: int = 1, *, nsid: bool = True) -> bytes:
+    """dnspython's encoding of the same query: the reference."""
+    options: list[dns.edns.Option] = (
+        [dns.edns.GenericOption(dns.edns.OptionType.NSID, b"")] if nsid else [])
+    query = dns.message.make_query(
+        domain, dns.rdatatype.RdataType.make(qtype), dns.rdataclass.RdataClass.make(qclass),
+        use_edns=0, payload=EDNS_PAYLOAD, options=options)
+    query.id = 0
+    return query.to_wire()
 
 
 @pytest.mark.parametrize(

@@ -9,36 +9,17 @@ from __future__ import annotations
 
 import struct
 
-import dns.edns
-import dns.exception
-import dns.flags
-import dns.message
 import dns.name
-import dns.rdataclass
 import dns.rdatatype
 
+from blockwatch.probe import dnsparse
 from blockwatch.probe.observation import ExtendedError, Record, Response
 
 EDNS_PAYLOAD = 1232  # DNS Flag Day 2020: avoids IP fragmentation
 _ID = struct.Struct("!H")
 _HEADER = struct.Struct("!HHHHHH")
 CNAME = int(dns.rdatatype.CNAME)
-
-
-def build_query(domain: str, qtype: int, qclass: int = 1, *, nsid: bool = True) -> bytes:
-    """Wire bytes of a recursive query with id 0; set the id with `with_id`."""
-    options: list[dns.edns.Option] = (
-        [dns.edns.GenericOption(dns.edns.OptionType.NSID, b"")] if nsid else [])
-    query = dns.message.make_query(
-        domain,
-        dns.rdatatype.RdataType.make(qtype),
-        dns.rdataclass.RdataClass.make(qclass),
-        use_edns=0,
-        payload=EDNS_PAYLOAD,
-        options=options,
-    )
-    query.id = 0
-    return query.to_wire()
+_QR = 0x8000
 
 
 def with_id(query: bytes, query_id: int) -> bytes:
@@ -58,33 +39,26 @@ def parse_response(
     """Turn response bytes into a Response; unparseable bytes become a Response with
     `parse_error` set (and the header fields that could be read), never an exception."""
     try:
-        message = dns.message.from_wire(wire)
-    except (dns.exception.DNSException, ValueError, IndexError, UnicodeError) as exc:
-        return _unparsed(wire, arrival_us, f"{type(exc).__name__}: {exc}")
-    if not message.flags & dns.flags.QR:
+        parsed = dnsparse.parse(wire)
+    except dnsparse.WireError as exc:
+        return _unparsed(wire, arrival_us, str(exc))
+    if not parsed.flags & _QR:
         return _unparsed(wire, arrival_us, "not a response (QR bit clear)")
-    problem = _question_problem(message, domain, qtype)
-    answers: list[Record] = []
-    for rrset in message.answer:
-        owner = rrset.name.to_text(omit_final_dot=True)
-        for rdata in rrset:
-            answers.append(Record(owner, int(rrset.rdtype), int(rrset.ttl), rdata.to_text()))
+    answers = tuple(Record(r.owner, r.rtype, r.ttl, r.data) for r in parsed.answers)
     return Response(
         arrival_us=arrival_us,
-        rcode=int(message.rcode()),
-        flags=int(message.flags),
-        answers=tuple(answers),
+        rcode=parsed.rcode,
+        flags=parsed.flags,
+        answers=answers,
         cname_chain=_cname_chain(answers, domain),
-        authority_count=sum(len(r) for r in message.authority),
-        additional_count=sum(len(r) for r in message.additional),
-        edns=message.edns >= 0,
-        extended_errors=tuple(
-            ExtendedError(int(e.code), e.text or "") for e in message.extended_errors()
-        ),
-        nsid=_nsid(message),
+        authority_count=parsed.authority_count,
+        additional_count=parsed.additional_count,
+        edns=parsed.edns,
+        extended_errors=tuple(ExtendedError(code, text) for code, text in parsed.extended_errors),
+        nsid=parsed.nsid,
         wire=wire if keep_wire else b"",
         size=len(wire),
-        parse_error=problem,
+        parse_error=_question_problem(parsed, domain, qtype),
     )
 
 
@@ -99,23 +73,21 @@ def _unparsed(wire: bytes, arrival_us: int, error: str) -> Response:
     )
 
 
-def _question_problem(message: dns.message.Message, domain: str, qtype: int) -> str:
+def _question_problem(parsed: dnsparse.ParsedResponse, domain: str, qtype: int) -> str:
     # A reply whose question differs from ours is still recorded: forged or
     # broken replies are evidence, but they must not pass as the answer.
-    if len(message.question) != 1:
-        return f"response has {len(message.question)} questions"
-    question = message.question[0]
-    asked = dns.name.from_text(domain)
-    if question.name != asked or int(question.rdtype) != qtype:
-        return (
-            "question does not match query: "
-            f"{question.name.to_text(omit_final_dot=True)} "
-            f"{dns.rdatatype.to_text(question.rdtype)}"
-        )
+    if parsed.qdcount != 1 or parsed.question is None:
+        return f"response has {parsed.qdcount} questions"
+    qname, rtype, _ = parsed.question
+    asked = b"" if domain in {"", "."} else domain.lower().encode("ascii")
+    if qname != asked or rtype != qtype:
+        shown = qname.decode("ascii", "backslashreplace") or "."
+        return (f"question does not match query: {shown} "
+                f"{dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rtype))}")
     return ""
 
 
-def _cname_chain(answers: list[Record], domain: str) -> tuple[str, ...]:
+def _cname_chain(answers: tuple[Record, ...], domain: str) -> tuple[str, ...]:
     targets = {r.name.lower(): r.data.rstrip(".") for r in answers if r.rtype == CNAME}
     chain: list[str] = []
     current = domain.lower()
@@ -123,13 +95,6 @@ def _cname_chain(answers: list[Record], domain: str) -> tuple[str, ...]:
         current = targets[current].lower()
         chain.append(current)
     return tuple(chain)
-
-
-def _nsid(message: dns.message.Message) -> bytes:
-    for option in message.options:
-        if option.otype == dns.edns.OptionType.NSID:
-            return option.to_wire() or b""
-    return b""
 
 
 def normalize_domain(domain: str) -> str:

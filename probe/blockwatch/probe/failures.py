@@ -10,7 +10,6 @@ import errno
 import ssl
 
 import dns.exception
-import dns.message
 
 from blockwatch.probe.observation import Failure
 
@@ -59,7 +58,7 @@ def _classify_one(exc: BaseException) -> Failure | None:
         return Failure.CONNECTION_RESET
     if isinstance(exc, OSError) and exc.errno is not None:
         return _ERRNO.get(exc.errno, Failure.OS_ERROR)
-    if isinstance(exc, dns.message.BadEDNS | dns.exception.FormError | dns.exception.SyntaxError):
+    if isinstance(exc, dns.exception.FormError | dns.exception.SyntaxError):
         return Failure.MALFORMED_RESPONSE
     if isinstance(exc, dns.exception.DNSException):
         return _classify_dns(exc)
@@ -68,7 +67,8 @@ def _classify_one(exc: BaseException) -> Failure | None:
 
 def _classify_dns(exc: dns.exception.DNSException) -> Failure | None:
     name = type(exc).__name__
-    if name in {"UnexpectedSource", "BadResponse", "TrailingJunk", "ShortHeader", "UnknownTSIGKey"}:
+    if name in {"UnexpectedSource", "BadResponse", "TrailingJunk", "ShortHeader", "UnknownTSIGKey",
+                "BadEDNS"}:
         return Failure.MALFORMED_RESPONSE
     return None
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import struct
 
-import dns.name
-
+from blockwatch.probe.dnsparse import encode_name
 from blockwatch.probe.dnswire import EDNS_PAYLOAD
 
 _HEADER = struct.Struct("!HHHHHH")
@@ -30,8 +29,8 @@ _OPT_PLAIN = _opt_record(False)
 
 
 def encode_query(domain: str, qtype: int, qclass: int = 1, *, nsid: bool = True) -> bytes:
-    """A recursive query (RD set, id 0) with an EDNS(0) OPT record."""
+    """A recursive query (RD set, id 0) with an EDNS(0) OPT record. `domain` must be
+    normalised already (dnswire.normalize_domain)."""
     header = _HEADER.pack(0, _RD, 1, 0, 0, 1)
-    qname = dns.name.from_text(domain).to_wire()
-    assert qname is not None
-    return header + qname + _QUESTION_TAIL.pack(qtype, qclass) + (_OPT_NSID if nsid else _OPT_PLAIN)
+    question = encode_name(domain) + _QUESTION_TAIL.pack(qtype, qclass)
+    return header + question + (_OPT_NSID if nsid else _OPT_PLAIN)

@@ -79,6 +79,7 @@ class Spool:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
             self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.execute("PRAGMA cache_size=-512")  # KiB: the spool is written, rarely read
             self._db.executescript(_SCHEMA)
             row = self._db.execute("SELECT COALESCE(SUM(length(payload)), 0) FROM measurements")
             self._bytes = int(row.fetchone()[0])
