@@ -3,6 +3,7 @@ with a reason instead of crashing."""
 
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import dns.edns
@@ -112,14 +113,12 @@ def test_hostile_bytes_are_refused_with_a_reason(wire: bytes, reason: str) -> No
 def test_pointer_loop_is_caught() -> None:
     # two names pointing at each other's tails: 12 -> label "a" -> pointer 12
     wire = _header(qdcount=1) + b"\x01a\xc0\x0c" + b"\x00\x01\x00\x01"
-    with pytest.raises(WireError, match="pointer|longer than 255"):
+    with pytest.raises(WireError, match=r"pointer|longer than 255"):
         parse(wire)
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes_never_crash(wire: bytes) -> None:
-    try:
+    with contextlib.suppress(WireError):  # refusing is fine; any other exception is not
         parse(wire)
-    except WireError:
-        pass
