@@ -61,7 +61,8 @@ def test_agrees_with_dnspython(records: list[tuple[str, str, str]], rcode: int, 
         reply.answer.append(dns.rrset.from_text(owner + ".", 300, "IN", rtype, data))
     if not ra:
         reply.flags &= ~dns.flags.RA
-    options = [dns.edns.EDEOption(code, text) for code, text in ede]
+    options: list[dns.edns.Option] = [
+        dns.edns.EDEOption(dns.edns.EDECode.make(code), text) for code, text in ede]
     reply.use_edns(0 if use_edns else -1, options=options if use_edns else [])
     if rcode > 15 and not use_edns:
         rcode = 5
