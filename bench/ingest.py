@@ -2,8 +2,11 @@
 embedded chDB, measured until acked; then the engine's own INSERT ... SELECT
 rate on the same data, for the ratio. Prints name=value lines.
 
-    python bench/ingest.py [--measurements 400000] [--batch-size 1000]
-                           [--streams 2] [--window 8]
+    python bench/ingest.py [--measurements 400000] [--batch-size 5000]
+                           [--streams 2] [--window 8] [--form columns|rows]
+
+Batches are built before timing with the probe's own adapter: the columnar
+form (what probes send) by default, `--form rows` for the row form.
 
 The collector runs as a subprocess (`blockwatch-collector serve`) so client
 and server do not share one interpreter lock, as in production.
@@ -37,6 +40,7 @@ from blockwatch.probe.upload import CHANNEL_OPTIONS
 from blockwatch.probe.wire import (
     SUBMIT_METHOD,
     decode_submit_response,
+    encode_columnar_submit_request,
     encode_measurement,
     encode_submit_request,
 )
@@ -101,12 +105,26 @@ async def wait_ready(address: str, token: str, deadline: float) -> None:
             await asyncio.sleep(0.2)
 
 
+def prepare(measurements: int, batch_size: int, streams: int, form: str) -> list[list[bytes]]:
+    """SubmitRequest bytes per stream, built as the probe builds them: spooled
+    per-measurement payloads framed by the probe's adapter."""
+    now_us = time.time_ns() // 1000
+    payloads = [probe_measurement(i, now_us) for i in range(measurements)]
+    encode = encode_columnar_submit_request if form == "columns" else encode_submit_request
+    per_stream: list[list[bytes]] = [[] for _ in range(streams)]
+    for n, start in enumerate(range(0, len(payloads), batch_size)):
+        per_stream[n % streams].append(encode(f"bench-{n:08d}",
+                                              payloads[start:start + batch_size]))
+    return per_stream
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--measurements", type=int, default=400_000)
-    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--streams", type=int, default=2)
     parser.add_argument("--window", type=int, default=8)
+    parser.add_argument("--form", choices=["columns", "rows"], default="columns")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="blockwatch-bench-"))
@@ -115,14 +133,11 @@ def main() -> None:
     registry.close()
 
     t0 = time.perf_counter()
-    now_us = time.time_ns() // 1000
-    payloads = [probe_measurement(i, now_us) for i in range(args.measurements)]
-    per_stream: list[list[bytes]] = [[] for _ in range(args.streams)]
-    for n, start in enumerate(range(0, len(payloads), args.batch_size)):
-        per_stream[n % args.streams].append(encode_submit_request(
-            f"bench-{n:08d}", payloads[start:start + args.batch_size]))
+    per_stream = prepare(args.measurements, args.batch_size, args.streams, args.form)
     print(f"prepare_seconds={time.perf_counter() - t0:.2f}")
-    print(f"wire_bytes_per_measurement={sum(map(len, payloads)) / len(payloads):.1f}")
+    print(f"form={args.form}")
+    wire_bytes = sum(len(r) for reqs in per_stream for r in reqs)
+    print(f"wire_bytes_per_measurement={wire_bytes / args.measurements:.1f}")
 
     socket = tmp / "collector.sock"
     server = subprocess.Popen(

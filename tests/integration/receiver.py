@@ -1,6 +1,7 @@
 """A minimal receiving side of the wire contract, for probe delivery tests.
 
-It does what the contract asks of a collector and nothing more: checks the
+It does what the contract asks of a collector and nothing more: reads either
+batch form (rows or columns), checks the
 bearer token, stores each batch in SQLite in one transaction keyed by batch id
 (a replayed batch is recognised and not stored twice), and acks only after
 the commit. `--ack-delay` slows acks so a test can kill the probe mid-upload.
@@ -43,20 +44,25 @@ class Receiver(pb_grpc.ProbeServiceServicer):
         await self._authorize(context)
         async for request in request_iterator:
             batch = request.batch
+            # Either wire form: rows, or the same content column by column.
+            if batch.HasField("columns"):
+                rows = list(zip(batch.columns.measurement_id, batch.columns.domain, strict=True))
+            else:
+                rows = [(m.measurement_id, m.domain) for m in batch.measurements]
             with self.db:
                 seen = self.db.execute("SELECT 1 FROM batches WHERE batch_id = ?",
                                        (batch.batch_id,)).fetchone()
                 stored = 0
                 if not seen:
                     self.db.execute("INSERT INTO batches VALUES (?, ?)",
-                                    (batch.batch_id, len(batch.measurements)))
+                                    (batch.batch_id, len(rows)))
                     self.db.executemany(
                         "INSERT INTO measurements(measurement_id, batch_id, domain) VALUES (?,?,?)",
-                        [(m.measurement_id, batch.batch_id, m.domain) for m in batch.measurements])
-                    stored = len(batch.measurements)
+                        [(mid, batch.batch_id, domain) for mid, domain in rows])
+                    stored = len(rows)
             await asyncio.sleep(self.ack_delay)
             yield pb.SubmitResponse(batch_id=batch.batch_id, ack=pb.Ack(
-                stored=stored, duplicates=len(batch.measurements) - stored))
+                stored=stored, duplicates=len(rows) - stored))
 
 
 def open_db(path: str) -> sqlite3.Connection:

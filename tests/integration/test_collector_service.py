@@ -13,7 +13,7 @@ import grpc.aio
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from blockwatch.collector.columns import Batch, Origin
+from blockwatch.collector.columns import Batch, Origin, storage_table
 from blockwatch.collector.migrate import load_migrations
 from blockwatch.collector.orders import parse_orders
 from blockwatch.collector.registry import Registry
@@ -172,7 +172,7 @@ def test_insert_deduplication_token_really_deduplicates_in_chdb(dsn: str,
             store = collector.writer.store
             msgs = [pb.Measurement.FromString(encode_measurement(measurement(i)))
                     for i in range(20)]
-            group = [(Batch("b1", to_columns(msgs)), Origin("p1", "IT", 0, False))]
+            group = [(Batch("b1", storage_table(to_columns(msgs))), Origin("p1", "IT", 0, False))]
             table = _arrow_table(group, 1_700_000_000_000_000)
             token = dedup_token([("p1", "b1")])
             assert token == "p1:b1"

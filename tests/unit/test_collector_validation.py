@@ -1,4 +1,6 @@
-"""Batch validation names the record and the wire field; pure, no I/O."""
+"""Batch validation names the record and the wire field, for both wire forms
+(rows as older probes send them, columns as the probe's adapter builds them);
+pure, no I/O."""
 
 from __future__ import annotations
 
@@ -6,11 +8,12 @@ import time
 
 import pytest
 
-from blockwatch.collector.columns import MeasurementColumns
+from blockwatch.collector.columns import MeasurementColumns, storage_table
 from blockwatch.collector.errors import BatchTooLarge, ValidationError
-from blockwatch.collector.servicer import to_columns
-from blockwatch.collector.validation import Limits, valid_domain, validate_batch
+from blockwatch.collector.servicer import batch_columns
+from blockwatch.collector.validation import DOMAIN_PATTERN, Limits, valid_domain, validate_batch
 from blockwatch.probe.ids import new_measurement_id
+from blockwatch.probe.wire import encode_columnar_submit_request
 from blockwatch.v1 import probe_pb2 as pb
 
 NOW = time.time_ns() // 1000
@@ -29,8 +32,24 @@ def _m(**kw: object) -> pb.Measurement:
     return pb.Measurement(**base)  # type: ignore[arg-type]
 
 
-def _check(*ms: pb.Measurement, limits: Limits | None = None, batch_id: str = "b1") -> None:
-    validate_batch(batch_id, to_columns(list(ms)), limits or Limits(), NOW)
+@pytest.fixture(params=["rows", "columns"])
+def form(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def wire_batch(ms: list[pb.Measurement], form: str, batch_id: str = "b1") -> pb.Batch:
+    """The batch a probe would send in `form`; the columnar one is built by the
+    probe's own adapter from serialized measurements, as the uploader does."""
+    if form == "rows":
+        return pb.Batch(batch_id=batch_id, measurements=ms)
+    data = encode_columnar_submit_request(batch_id, [m.SerializeToString() for m in ms])
+    return pb.SubmitRequest.FromString(data).batch
+
+
+def _check(*ms: pb.Measurement, form: str = "rows", limits: Limits | None = None,
+           batch_id: str = "b1") -> None:
+    limits = limits or Limits()
+    validate_batch(batch_id, batch_columns(wire_batch(list(ms), form), limits), limits, NOW)
 
 
 def _error(*ms: pb.Measurement, **kw: object) -> ValidationError:
@@ -39,24 +58,24 @@ def _error(*ms: pb.Measurement, **kw: object) -> ValidationError:
     return info.value
 
 
-def test_clean_batch_passes() -> None:
-    _check(_m(), _m(responses=[]  , failure=pb.FAILURE_TIMEOUT), _m(domain="."))
+def test_clean_batch_passes(form: str) -> None:
+    _check(_m(), _m(responses=[], failure=pb.FAILURE_TIMEOUT), _m(domain="."), form=form)
 
 
-def test_ede_text_too_long_names_record_and_path() -> None:
+def test_ede_text_too_long_names_record_and_path(form: str) -> None:
     bad = _m()
     bad.responses[0].extended_errors.extend([pb.ExtendedError(code=16, text="ok"),
                                              pb.ExtendedError(code=17, text="x" * 2000)])
-    e = _error(_m(), _m(), bad)
+    e = _error(_m(), _m(), bad, form=form)
     assert (e.record_index, e.field) == (2, "responses[0].extended_errors[1].text")
 
 
-def test_later_response_field_is_named_with_its_wire_index() -> None:
+def test_later_response_field_is_named_with_its_wire_index(form: str) -> None:
     bad = _m()
     bad.responses.extend([pb.Response(), pb.Response(extended_errors=[
         pb.ExtendedError(code=1, text="y" * 2000)])])
-    e = _error(bad)
-    assert (e.record_index, e.field) == (0, "responses[2].extended_errors[0].text")
+    e = _error(_m(), bad, form=form)
+    assert (e.record_index, e.field) == (1, "responses[2].extended_errors[0].text")
 
 
 @pytest.mark.parametrize(("change", "field"), [
@@ -76,37 +95,133 @@ def test_later_response_field_is_named_with_its_wire_index() -> None:
      "resolver.transport"),
     ({"responses": []}, "failure"),   # FAILURE_NONE without a response
 ])
-def test_bad_fields_are_named(change: dict[str, object], field: str) -> None:
-    e = _error(_m(), _m(**change))
+def test_bad_fields_are_named(change: dict[str, object], field: str, form: str) -> None:
+    e = _error(_m(), _m(**change), form=form)
     assert (e.record_index, e.field) == (1, field)
 
 
-def test_duplicate_measurement_id_within_batch() -> None:
+def test_duplicate_measurement_id_within_batch(form: str) -> None:
     one = _m()
-    e = _error(one, _m(), one)
+    e = _error(one, _m(), one, form=form)
     assert (e.record_index, e.field) == (2, "measurement_id")
 
 
-def test_batch_limits() -> None:
+def test_batch_limits(form: str) -> None:
     with pytest.raises(BatchTooLarge):
-        _check(*[_m() for _ in range(3)], limits=Limits(max_measurements=2))
-    assert _error(_m(), batch_id="").field == "batch_id"
-    assert _error(_m(), batch_id="a b").field == "batch_id"
+        _check(*[_m() for _ in range(3)], form=form, limits=Limits(max_measurements=2))
+    assert _error(_m(), form=form, batch_id="").field == "batch_id"
+    assert _error(_m(), form=form, batch_id="a b").field == "batch_id"
     too_many = _m()
     too_many.responses[0].answers.extend([pb.ResourceRecord(data="x")] * 300)
-    assert _error(too_many).field == "responses[0].answers"
+    assert _error(too_many, form=form).field == "responses[0].answers"
 
 
-def test_columns_flatten_first_response_and_keep_later_ones() -> None:
+def test_columns_flatten_first_response_and_keep_later_ones(form: str) -> None:
     m = _m()
     m.responses.append(pb.Response(arrival_us=9, rcode=3, answers=[
         pb.ResourceRecord(rtype=1, data="10.0.0.1")]))
-    c = to_columns([m, _m(responses=[], failure=pb.FAILURE_TIMEOUT)])
+    c = batch_columns(wire_batch([m, _m(responses=[], failure=pb.FAILURE_TIMEOUT)], form),
+                      Limits())
     assert isinstance(c, MeasurementColumns) and len(c) == 2
-    assert c.rcode == [0, None]
-    assert c.answer_data == [["192.0.2.1"], []]
-    assert c.later_rcode == [[3], []]
-    assert c.later_answer_data == [[["10.0.0.1"]], []]
+    t = storage_table(c).to_pydict()
+    assert t["rcode"] == [0, None]
+    assert t["answers.data"] == [["192.0.2.1"], []]
+    assert t["later_rcode"] == [[3], []]
+    assert t["later_answer_data"] == [[["10.0.0.1"]], []]
+
+
+def _varied() -> list[pb.Measurement]:
+    """Every shape a row can take: no response, one, several with nested lists."""
+    injected = _m(domain="x.example")
+    injected.responses[0].extended_errors.extend([pb.ExtendedError(code=16, text="Censored"),
+                                                  pb.ExtendedError(code=17)])
+    injected.responses[0].cname_chain.extend(["a.example", "b.example"])
+    injected.responses[0].nsid = b"res1"
+    injected.responses.extend([
+        pb.Response(arrival_us=9, rcode=3, flags=0x8183, size=40, wire=b"\x01\x02"),
+        pb.Response(arrival_us=12, rcode=0, answers=[
+            pb.ResourceRecord(name="x.example", rtype=1, ttl=5, data="10.0.0.1"),
+            pb.ResourceRecord(name="x.example", rtype=28, ttl=5, data="::1")],
+            extended_errors=[pb.ExtendedError(code=15, text="Blocked")])])
+    return [_m(), _m(responses=[], failure=pb.FAILURE_TIMEOUT, failure_text="timed out"),
+            injected, _m(responses=[pb.Response(parse_error="short", size=3)],
+                         resolver=pb.Resolver(name="q9", address="9.9.9.9", port=853,
+                                              transport=pb.TRANSPORT_DOT,
+                                              tls_name="dns.quad9.net")),
+            _m(responses=[], failure=pb.FAILURE_TLS_ERROR)]
+
+
+def test_both_forms_give_the_same_stored_rows() -> None:
+    ms = _varied()
+    rows, cols = (storage_table(batch_columns(wire_batch(ms, f), Limits())) for f in
+                  ("rows", "columns"))
+    assert rows.equals(cols)
+    assert rows.to_pydict()["later_ede_texts"][2] == [[], ["Blocked"]]
+
+
+def _columnar(ms: list[pb.Measurement]) -> pb.Batch:
+    return wire_batch(ms, "columns")
+
+
+def _structure_error(batch: pb.Batch) -> ValidationError:
+    with pytest.raises(ValidationError) as info:
+        validate_batch(batch.batch_id, batch_columns(batch, Limits()), Limits(), NOW)
+    return info.value
+
+
+def test_columnar_counts_must_sum_to_the_flat_columns() -> None:
+    # record 2 claims a third answer that is not there: its items run past the end
+    batch = _columnar(_varied())
+    batch.columns.answer_count[3] += 1  # responses: 1 + 0 + 3 + 1
+    e = _structure_error(batch)
+    assert (e.record_index, e.field) == (2, "columns.answer_count")
+    # one response too few claimed: the last one belongs to nobody
+    batch = _columnar(_varied())
+    batch.columns.response_count[3] = 0
+    e = _structure_error(batch)
+    assert (e.record_index, e.field) == (-1, "columns.response_count")
+
+
+def test_columnar_fields_must_have_their_levels_length() -> None:
+    batch = _columnar(_varied())
+    del batch.columns.rcode[-1]
+    e = _structure_error(batch)
+    assert (e.record_index, e.field) == (-1, "columns.rcode")
+    batch = _columnar(_varied())
+    batch.columns.domain.append("extra.example")
+    assert _structure_error(batch).field == "columns.domain"
+
+
+def test_columnar_bad_values_name_record_and_row_form_field() -> None:
+    batch = _columnar(_varied())
+    batch.columns.resolver_transport[3] = 9  # type: ignore[call-overload]
+    e = _structure_error(batch)
+    assert (e.record_index, e.field) == (3, "resolver.transport")
+    batch = _columnar(_varied())
+    batch.columns.rcode[3] = 70_000   # record 2's third response
+    e = _structure_error(batch)
+    assert (e.record_index, e.field) == (2, "responses[2].rcode")
+    batch = _columnar(_varied())
+    batch.columns.answer_rtype[3] = 70_000  # answers per response: 1, 1, 0, 2, 0
+    e = _structure_error(batch)
+    assert (e.record_index, e.field) == (2, "responses[2].answers[1].rtype")
+    batch = _columnar(_varied())
+    batch.columns.measurement_id[4] = batch.columns.measurement_id[1]
+    e = _structure_error(batch)
+    assert (e.record_index, e.field) == (4, "measurement_id")
+
+
+def test_a_batch_carries_one_form_only() -> None:
+    batch = _columnar(_varied())
+    batch.measurements.append(_m())
+    e = _structure_error(batch)
+    assert (e.record_index, e.field) == (-1, "columns")
+
+
+def test_an_empty_columnar_batch_is_columnar_and_valid() -> None:
+    batch = _columnar([])
+    assert batch.HasField("columns")
+    validate_batch(batch.batch_id, batch_columns(batch, Limits()), Limits(), NOW)
 
 
 @pytest.mark.parametrize("name", ["example.com", "_dmarc.example.com", "id.server", ".",
@@ -119,3 +234,14 @@ def test_valid_domains(name: str) -> None:
                                   "a..b"])
 def test_invalid_domains(name: str) -> None:
     assert not valid_domain(name)
+
+
+@pytest.mark.parametrize("name", ["example.com", "Example.com", "-a.example", "a-.b", "a_b.c",
+                                  "a" * 63 + ".b", "a" * 64 + ".b", "a.b\n", ".", "a..b", "é.fr"])
+def test_arrow_and_python_read_the_domain_pattern_alike(name: str) -> None:
+    """Validation matches domains with Arrow's RE2; valid_domain with Python's re."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrow = pc.match_substring_regex(pa.array([name]), DOMAIN_PATTERN)[0].as_py()
+    assert arrow == (valid_domain(name) and name != ".")

@@ -1,84 +1,219 @@
-"""The collector's own, column-oriented form of a batch.
+"""The collector's own, column-oriented forms of a batch.
 
-The servicer fills one list per stored column straight from the protobuf
-message (one pass, no per-row objects); validation checks the lists with
-builtins (min/max/len over a whole column) and the store hands them to
-ClickHouse as Arrow arrays. Per-row Python work is what limits ingest speed,
-so nothing here is a per-measurement object.
+`MeasurementColumns` is a batch as the wire's columnar form lays it out: one
+Arrow array per field of Measurement/Resolver/Response/ResourceRecord/
+ExtendedError, each level flattened, with count arrays linking a level to the
+next (see `MeasurementColumns` in proto/blockwatch/v1/probe.proto). The
+servicer fills it from either wire form; validation checks it with one Arrow
+compute call per column; `storage_table` reshapes it into the stored layout.
+Per-row Python work is what limits ingest speed, so nothing here loops over
+measurements.
 
-The first response of a measurement is flattened into scalar/array columns
-(what a stub resolver would have used); responses after it keep a compact
-form in `later_*` columns, enough to analyse on-path injection.
+The stored layout flattens the first response of a measurement into
+scalar/array columns (what a stub resolver would have used); responses after
+it keep a compact form in `later_*` columns, enough to analyse on-path
+injection.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
-@dataclass(slots=True)
+class Level(Enum):
+    """The levels of the flattened form; each field has the length of its level."""
+
+    MEASUREMENT = "measurement"
+    RESPONSE = "response"
+    ANSWER = "answer"
+    CNAME = "cname"
+    EXTENDED_ERROR = "extended_error"
+
+
+# Field name (as in the proto's MeasurementColumns) -> (level, Arrow type). The
+# types are wide (what the wire allows); validation bounds them, and
+# `storage_table` narrows them to the stored types.
+FIELDS: dict[str, tuple[Level, pa.DataType]] = {
+    "measurement_id": (Level.MEASUREMENT, pa.binary()),
+    "round_id": (Level.MEASUREMENT, pa.string()),
+    "started_at_us": (Level.MEASUREMENT, pa.int64()),
+    "duration_us": (Level.MEASUREMENT, pa.uint32()),
+    "domain": (Level.MEASUREMENT, pa.string()),
+    "qtype": (Level.MEASUREMENT, pa.uint32()),
+    "qclass": (Level.MEASUREMENT, pa.uint32()),
+    "purpose": (Level.MEASUREMENT, pa.int32()),
+    "resolver_name": (Level.MEASUREMENT, pa.string()),
+    "resolver_address": (Level.MEASUREMENT, pa.string()),
+    "resolver_port": (Level.MEASUREMENT, pa.uint32()),
+    "resolver_transport": (Level.MEASUREMENT, pa.int32()),
+    "resolver_tls_name": (Level.MEASUREMENT, pa.string()),
+    "resolver_url": (Level.MEASUREMENT, pa.string()),
+    "failure": (Level.MEASUREMENT, pa.int32()),
+    "failure_text": (Level.MEASUREMENT, pa.string()),
+    "response_count": (Level.MEASUREMENT, pa.uint32()),
+    "arrival_us": (Level.RESPONSE, pa.uint32()),
+    "rcode": (Level.RESPONSE, pa.uint32()),
+    "flags": (Level.RESPONSE, pa.uint32()),
+    "answer_count": (Level.RESPONSE, pa.uint32()),
+    "cname_count": (Level.RESPONSE, pa.uint32()),
+    "authority_count": (Level.RESPONSE, pa.uint32()),
+    "additional_count": (Level.RESPONSE, pa.uint32()),
+    "edns": (Level.RESPONSE, pa.bool_()),
+    "extended_error_count": (Level.RESPONSE, pa.uint32()),
+    "nsid": (Level.RESPONSE, pa.binary()),
+    "wire": (Level.RESPONSE, pa.binary()),
+    "size": (Level.RESPONSE, pa.uint32()),
+    "parse_error": (Level.RESPONSE, pa.string()),
+    "answer_name": (Level.ANSWER, pa.string()),
+    "answer_rtype": (Level.ANSWER, pa.uint32()),
+    "answer_ttl": (Level.ANSWER, pa.uint32()),
+    "answer_data": (Level.ANSWER, pa.string()),
+    "cname_chain": (Level.CNAME, pa.string()),
+    "extended_error_code": (Level.EXTENDED_ERROR, pa.uint32()),
+    "extended_error_text": (Level.EXTENDED_ERROR, pa.string()),
+}
+
+# Which count field splits a level among the items of its parent level.
+COUNTS: dict[Level, tuple[str, Level]] = {
+    Level.RESPONSE: ("response_count", Level.MEASUREMENT),
+    Level.ANSWER: ("answer_count", Level.RESPONSE),
+    Level.CNAME: ("cname_count", Level.RESPONSE),
+    Level.EXTENDED_ERROR: ("extended_error_count", Level.RESPONSE),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class MeasurementColumns:
-    measurement_id: list[bytes] = field(default_factory=list)
-    round_id: list[str] = field(default_factory=list)
-    started_at_us: list[int] = field(default_factory=list)
-    duration_us: list[int] = field(default_factory=list)
-    domain: list[str] = field(default_factory=list)
-    qtype: list[int] = field(default_factory=list)
-    qclass: list[int] = field(default_factory=list)
-    purpose: list[int] = field(default_factory=list)
-    resolver_name: list[str] = field(default_factory=list)
-    resolver_address: list[str] = field(default_factory=list)
-    resolver_port: list[int] = field(default_factory=list)
-    transport: list[int] = field(default_factory=list)
-    resolver_tls_name: list[str] = field(default_factory=list)
-    resolver_url: list[str] = field(default_factory=list)
-    failure: list[int] = field(default_factory=list)
-    failure_text: list[str] = field(default_factory=list)
-    response_count: list[int] = field(default_factory=list)
-    # First response; neutral values (None rcode, zeros, empty) when there is none.
-    arrival_us: list[int] = field(default_factory=list)
-    rcode: list[int | None] = field(default_factory=list)
-    flags: list[int] = field(default_factory=list)
-    answer_name: list[list[str]] = field(default_factory=list)
-    answer_type: list[list[int]] = field(default_factory=list)
-    answer_ttl: list[list[int]] = field(default_factory=list)
-    answer_data: list[list[str]] = field(default_factory=list)
-    cname_chain: list[list[str]] = field(default_factory=list)
-    authority_count: list[int] = field(default_factory=list)
-    additional_count: list[int] = field(default_factory=list)
-    edns: list[bool] = field(default_factory=list)
-    ede_code: list[list[int]] = field(default_factory=list)
-    ede_text: list[list[str]] = field(default_factory=list)
-    nsid: list[bytes] = field(default_factory=list)
-    size: list[int] = field(default_factory=list)
-    parse_error: list[str] = field(default_factory=list)
-    wire: list[bytes] = field(default_factory=list)
-    # Responses 2..n (index j here is responses[j + 1] on the wire).
-    later_arrival_us: list[list[int]] = field(default_factory=list)
-    later_rcode: list[list[int]] = field(default_factory=list)
-    later_flags: list[list[int]] = field(default_factory=list)
-    later_size: list[list[int]] = field(default_factory=list)
-    later_answer_type: list[list[list[int]]] = field(default_factory=list)
-    later_answer_data: list[list[list[str]]] = field(default_factory=list)
-    later_ede_code: list[list[list[int]]] = field(default_factory=list)
-    later_ede_text: list[list[list[str]]] = field(default_factory=list)
-    later_wire: list[list[bytes]] = field(default_factory=list)
+    """One Arrow array per name in FIELDS (all of them, typed as there)."""
+
+    arrays: Mapping[str, pa.Array]
 
     def __len__(self) -> int:
-        return len(self.measurement_id)
+        return len(self.arrays["measurement_id"])
 
-    def extend(self, other: MeasurementColumns) -> None:
-        """Append another batch's columns (group commit of several batches)."""
-        for f in fields(self):
-            getattr(self, f.name).extend(getattr(other, f.name))
+    def __getitem__(self, name: str) -> pa.Array:
+        return self.arrays[name]
+
+    @classmethod
+    def from_lists(cls, values: Mapping[str, list[object]]) -> MeasurementColumns:
+        """Arrays from per-field lists: one C-level conversion per field. (Lists,
+        not protobuf repeated fields: pyarrow reads a repeated bytes field
+        through a slow generic path, ~60x slower than `list()` then convert.)"""
+        return cls({name: pa.array(values[name], type=kind) for name, (_, kind) in FIELDS.items()})
+
+
+def offsets(counts: pa.Array) -> pa.Array:
+    """[0, c0, c0+c1, ...] as int32 list offsets (a batch is far below 2**31 items)."""
+    summed = pc.cumulative_sum(counts.cast(pa.int64()))
+    return pa.concat_arrays([pa.array([0], pa.int32()), summed.cast(pa.int32())])
+
+
+_TS = pa.timestamp("us", tz="UTC")
+_U16 = pa.uint16()
+_U32 = pa.uint32()
+
+
+def storage_table(c: MeasurementColumns) -> pa.Table:
+    """The columns of `measurements` that come from the batch itself, in the
+    stored layout. Pure Arrow kernels: no per-row Python.
+
+    A measurement's responses are the next response_count of the response
+    level; the first one is picked with `take` (null index when there is none,
+    so rcode comes out NULL and other columns are filled with their neutral
+    value), the others are `list_slice(start=1)` of the per-measurement lists.
+    """
+    resp_off = offsets(c["response_count"])
+    has = pc.greater(c["response_count"], 0)
+    first = pc.if_else(has, resp_off[:-1], pa.scalar(None, pa.int32()))
+
+    def per_response(flat: pa.Array, count: str) -> pa.ListArray:
+        return pa.ListArray.from_arrays(offsets(c[count]), flat)
+
+    def first_scalar(name: str, kind: pa.DataType, neutral: object) -> pa.Array:
+        taken = pc.take(c[name], first)
+        return taken.cast(kind) if neutral is None else pc.fill_null(taken, neutral).cast(kind)
+
+    def first_list(lists: pa.ListArray, count: str, kind: pa.DataType) -> pa.ListArray:
+        # Offsets from the first responses' counts (0 where there is none) and
+        # the taken lists' values, so rows without a response get [] not NULL.
+        n = pc.fill_null(pc.take(c[count], first), 0)
+        return pa.ListArray.from_arrays(offsets(n), pc.take(lists, first).flatten().cast(kind))
+
+    def later(flat: pa.Array, kind: pa.DataType) -> pa.ListArray:
+        lists = pa.ListArray.from_arrays(resp_off, flat)
+        return pc.list_slice(lists, 1).cast(pa.list_(kind))
+
+    answer_type = per_response(c["answer_rtype"], "answer_count")
+    answer_data = per_response(c["answer_data"], "answer_count")
+    ede_code = per_response(c["extended_error_code"], "extended_error_count")
+    ede_text = per_response(c["extended_error_text"], "extended_error_count")
+    s = pa.string()
+    columns: dict[str, pa.Array] = {
+        "measurement_id": c["measurement_id"].cast(pa.binary(16)),
+        "round_id": c["round_id"],
+        "started_at": c["started_at_us"].cast(_TS),
+        "duration_us": c["duration_us"],
+        "domain": c["domain"],
+        "qtype": c["qtype"].cast(_U16),
+        "qclass": c["qclass"].cast(_U16),
+        "purpose": c["purpose"].cast(pa.int8()),
+        "resolver_name": c["resolver_name"],
+        "resolver_address": c["resolver_address"],
+        "resolver_port": c["resolver_port"].cast(_U16),
+        "transport": c["resolver_transport"].cast(pa.int8()),
+        "resolver_tls_name": c["resolver_tls_name"],
+        "resolver_url": c["resolver_url"],
+        "failure": c["failure"].cast(pa.int8()),
+        "failure_text": c["failure_text"],
+        "response_count": c["response_count"].cast(pa.uint8()),
+        "arrival_us": first_scalar("arrival_us", _U32, 0),
+        "rcode": first_scalar("rcode", _U16, None),
+        "flags": first_scalar("flags", _U16, 0),
+        "answers.name": first_list(per_response(c["answer_name"], "answer_count"),
+                                   "answer_count", s),
+        "answers.type": first_list(answer_type, "answer_count", _U16),
+        "answers.ttl": first_list(per_response(c["answer_ttl"], "answer_count"),
+                                  "answer_count", _U32),
+        "answers.data": first_list(answer_data, "answer_count", s),
+        "cname_chain": first_list(per_response(c["cname_chain"], "cname_count"),
+                                  "cname_count", s),
+        "authority_count": first_scalar("authority_count", _U16, 0),
+        "additional_count": first_scalar("additional_count", _U16, 0),
+        "edns": first_scalar("edns", pa.bool_(), False),
+        "ede_codes": first_list(ede_code, "extended_error_count", _U16),
+        "ede_texts": first_list(ede_text, "extended_error_count", s),
+        "nsid": first_scalar("nsid", pa.binary(), b""),
+        "response_size": first_scalar("size", _U32, 0),
+        "parse_error": first_scalar("parse_error", s, ""),
+        "wire": first_scalar("wire", pa.binary(), b""),
+        "later_arrival_us": later(c["arrival_us"], _U32),
+        "later_rcode": later(c["rcode"], _U16),
+        "later_flags": later(c["flags"], _U16),
+        "later_size": later(c["size"], _U32),
+        "later_answer_types": later(answer_type, pa.list_(_U16)),
+        "later_answer_data": later(answer_data, pa.list_(s)),
+        "later_ede_codes": later(ede_code, pa.list_(_U16)),
+        "later_ede_texts": later(ede_text, pa.list_(s)),
+        "later_wire": later(c["wire"], pa.binary()),
+    }
+    return pa.Table.from_pydict(columns)
 
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """A validated-to-be batch as it arrived: the probe's id and its columns."""
+    """A validated batch as it arrived: the probe's id and its rows in the
+    stored layout (`storage_table`), without the per-batch constant columns."""
 
     batch_id: str
-    columns: MeasurementColumns
+    table: pa.Table
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """The gRPC adapter: the only collector module that imports the generated
-blockwatch.v1 classes. It turns a protobuf Batch into MeasurementColumns in one
-pass over the repeated fields, and answers each batch with an Ack or a
-Rejection; everything behind it uses the collector's own types.
+blockwatch.v1 classes. It turns a protobuf Batch, in either wire form, into
+MeasurementColumns (Arrow arrays; from the columnar form one C-level call per
+field, from the row form one comprehension per field), and answers each batch
+with an Ack or a Rejection; everything behind it uses the collector's own types.
 """
 
 from __future__ import annotations
@@ -17,11 +18,22 @@ import grpc.aio
 
 from blockwatch.collector.assignment import Assignment
 from blockwatch.collector.auth import current_principal
-from blockwatch.collector.columns import Batch, MeasurementColumns, Origin
+from blockwatch.collector.columns import (
+    FIELDS,
+    Batch,
+    MeasurementColumns,
+    Origin,
+    storage_table,
+)
 from blockwatch.collector.errors import BatchTooLarge, StorageUnavailable, ValidationError
 from blockwatch.collector.metrics import Metrics
 from blockwatch.collector.registry import Principal, Registry
-from blockwatch.collector.validation import Limits, check_batch_size, validate_batch
+from blockwatch.collector.validation import (
+    Limits,
+    check_batch_size,
+    check_structure,
+    validate_batch,
+)
 from blockwatch.collector.writer import IngestWriter, Outcome
 from blockwatch.v1 import probe_pb2 as pb
 from blockwatch.v1 import probe_pb2_grpc as pb_grpc
@@ -37,81 +49,100 @@ _TRANSPORTS = {"udp": 1, "tcp": 2, "dot": 3, "doh": 4}
 STREAM_WINDOW = 64   # batches read ahead of their acks on one stream
 
 
-_NO_RESPONSE = pb.Response()   # read-only stand-in: yields the neutral values
-
-
 def to_columns(measurements: Any) -> MeasurementColumns:
-    """Protobuf repeated Measurement -> columns.
+    """Row form (protobuf repeated Measurement) -> columns.
 
-    One list comprehension per column: at hundreds of thousands of rows a
-    second, per-row method calls are the cost that matters, and a
-    comprehension's loop runs without them. Answers are read once per record
-    as tuples and split into the parallel columns.
+    One list comprehension per field over each level (measurements, their
+    responses, answers, ...): at hundreds of thousands of rows a second,
+    per-row method calls are the cost that matters, and a comprehension's loop
+    runs without them. Probes send the columnar form; this serves older ones.
     """
     ms = list(measurements)
     resolvers = [m.resolver for m in ms]
-    responses = [m.responses for m in ms]
-    counts = [len(x) for x in responses]
-    firsts = [x[0] if x else _NO_RESPONSE for x in responses]
-    answers = [[(a.name, a.rtype, a.ttl, a.data) for a in x.answers] for x in firsts]
-    empty: list[Any] = []
-    errors = [[(e.code, e.text) for e in x.extended_errors] if x.extended_errors else empty
-              for x in firsts]
-    c = MeasurementColumns(
-        measurement_id=[m.measurement_id for m in ms],
-        round_id=[m.round_id for m in ms],
-        started_at_us=[m.started_at_us for m in ms],
-        duration_us=[m.duration_us for m in ms],
-        domain=[m.domain for m in ms],
-        qtype=[m.qtype for m in ms],
-        qclass=[m.qclass for m in ms],
-        purpose=[m.purpose for m in ms],
-        resolver_name=[r.name for r in resolvers],
-        resolver_address=[r.address for r in resolvers],
-        resolver_port=[r.port for r in resolvers],
-        transport=[r.transport for r in resolvers],
-        resolver_tls_name=[r.tls_name for r in resolvers],
-        resolver_url=[r.url for r in resolvers],
-        failure=[m.failure for m in ms],
-        failure_text=[m.failure_text for m in ms],
-        response_count=counts,
-        arrival_us=[x.arrival_us for x in firsts],
-        rcode=[x.rcode if n else None for x, n in zip(firsts, counts, strict=True)],
-        flags=[x.flags for x in firsts],
-        answer_name=[[a[0] for a in x] for x in answers],
-        answer_type=[[a[1] for a in x] for x in answers],
-        answer_ttl=[[a[2] for a in x] for x in answers],
-        answer_data=[[a[3] for a in x] for x in answers],
-        cname_chain=[list(x.cname_chain) if x.cname_chain else empty for x in firsts],
-        authority_count=[x.authority_count for x in firsts],
-        additional_count=[x.additional_count for x in firsts],
-        edns=[x.edns for x in firsts],
-        ede_code=[[e[0] for e in x] if x else empty for x in errors],
-        ede_text=[[e[1] for e in x] if x else empty for x in errors],
-        nsid=[x.nsid for x in firsts],
-        size=[x.size for x in firsts],
-        parse_error=[x.parse_error for x in firsts],
-        wire=[x.wire for x in firsts],
-    )
-    # Several responses are rare (injection); fill those rows only. The empty
-    # lists are shared: column lists are only ever extended, never mutated inside.
-    n_rows = len(ms)
-    for name in ("later_arrival_us", "later_rcode", "later_flags", "later_size",
-                 "later_answer_type", "later_answer_data", "later_ede_code", "later_ede_text",
-                 "later_wire"):
-        setattr(c, name, [empty] * n_rows)
-    for i in (i for i, n in enumerate(counts) if n > 1):
-        later = responses[i][1:]
-        c.later_arrival_us[i] = [y.arrival_us for y in later]
-        c.later_rcode[i] = [y.rcode for y in later]
-        c.later_flags[i] = [y.flags for y in later]
-        c.later_size[i] = [y.size for y in later]
-        c.later_answer_type[i] = [[a.rtype for a in y.answers] for y in later]
-        c.later_answer_data[i] = [[a.data for a in y.answers] for y in later]
-        c.later_ede_code[i] = [[e.code for e in y.extended_errors] for y in later]
-        c.later_ede_text[i] = [[e.text for e in y.extended_errors] for y in later]
-        c.later_wire[i] = [y.wire for y in later]
-    return c
+    responses = [x for m in ms for x in m.responses]
+    answers = [a for x in responses for a in x.answers]
+    errors = [e for x in responses for e in x.extended_errors]
+    return MeasurementColumns.from_lists({
+        "measurement_id": [m.measurement_id for m in ms],
+        "round_id": [m.round_id for m in ms],
+        "started_at_us": [m.started_at_us for m in ms],
+        "duration_us": [m.duration_us for m in ms],
+        "domain": [m.domain for m in ms],
+        "qtype": [m.qtype for m in ms],
+        "qclass": [m.qclass for m in ms],
+        "purpose": [m.purpose for m in ms],
+        "resolver_name": [r.name for r in resolvers],
+        "resolver_address": [r.address for r in resolvers],
+        "resolver_port": [r.port for r in resolvers],
+        "resolver_transport": [r.transport for r in resolvers],
+        "resolver_tls_name": [r.tls_name for r in resolvers],
+        "resolver_url": [r.url for r in resolvers],
+        "failure": [m.failure for m in ms],
+        "failure_text": [m.failure_text for m in ms],
+        "response_count": [len(m.responses) for m in ms],
+        "arrival_us": [x.arrival_us for x in responses],
+        "rcode": [x.rcode for x in responses],
+        "flags": [x.flags for x in responses],
+        "answer_count": [len(x.answers) for x in responses],
+        "cname_count": [len(x.cname_chain) for x in responses],
+        "authority_count": [x.authority_count for x in responses],
+        "additional_count": [x.additional_count for x in responses],
+        "edns": [x.edns for x in responses],
+        "extended_error_count": [len(x.extended_errors) for x in responses],
+        "nsid": [x.nsid for x in responses],
+        "wire": [x.wire for x in responses],
+        "size": [x.size for x in responses],
+        "parse_error": [x.parse_error for x in responses],
+        "answer_name": [a.name for a in answers],
+        "answer_rtype": [a.rtype for a in answers],
+        "answer_ttl": [a.ttl for a in answers],
+        "answer_data": [a.data for a in answers],
+        "cname_chain": [name for x in responses for name in x.cname_chain],
+        "extended_error_code": [e.code for e in errors],
+        "extended_error_text": [e.text for e in errors],
+    })
+
+
+def columnar_to_columns(columns: pb.MeasurementColumns) -> MeasurementColumns:
+    """Columnar form -> columns: each repeated field goes to Arrow in one
+    C-level call (field names are the same on both sides by construction)."""
+    return MeasurementColumns.from_lists(
+        {name: list(getattr(columns, name)) for name in FIELDS})
+
+
+def batch_columns(batch: pb.Batch, limits: Limits) -> MeasurementColumns:
+    """The batch's columns from whichever form it carries; structure checked."""
+    if not batch.HasField("columns"):
+        check_batch_size(len(batch.measurements), limits)
+        return to_columns(batch.measurements)
+    if batch.measurements:
+        raise ValidationError("a batch carries measurements or columns, not both",
+                              field="columns")
+    check_batch_size(len(batch.columns.measurement_id), limits)
+    columns = columnar_to_columns(batch.columns)
+    check_structure(columns)
+    return columns
+
+
+def warm_up(limits: Limits) -> None:
+    """Run one synthetic measurement through conversion, validation and
+    reshaping. The first use of pyarrow's converters and compute kernels costs
+    ~150 ms of one-off set-up; paid here, at start, it does not delay the
+    first probe's first batch."""
+    columns = pb.MeasurementColumns(
+        measurement_id=[bytes(16)], round_id=["warm-up"], started_at_us=[time.time_ns() // 1000],
+        duration_us=[1], domain=["example.org"], qtype=[1], qclass=[1],
+        purpose=[pb.PURPOSE_CONTROL], resolver_name=["warm-up"], resolver_address=["192.0.2.1"],
+        resolver_port=[53], resolver_transport=[pb.TRANSPORT_UDP], resolver_tls_name=[""],
+        resolver_url=[""], failure=[pb.FAILURE_NONE], failure_text=[""], response_count=[1],
+        arrival_us=[1], rcode=[0], flags=[0x8180], answer_count=[1], cname_count=[1],
+        authority_count=[0], additional_count=[0], edns=[True], extended_error_count=[1],
+        nsid=[b""], wire=[b""], size=[60], parse_error=[""], answer_name=["example.org"],
+        answer_rtype=[1], answer_ttl=[60], answer_data=["192.0.2.2"], cname_chain=["a.example"],
+        extended_error_code=[15], extended_error_text=["warm-up"])
+    batch = batch_columns(pb.Batch(batch_id="warm-up", columns=columns), limits)
+    validate_batch("warm-up", batch, limits, time.time_ns() // 1000)
+    storage_table(batch)
 
 
 class ProbeActivity:
@@ -151,6 +182,7 @@ class ProbeServicer(pb_grpc.ProbeServiceServicer):
         self._limits = limits
         self._assignment_for = assignment_for
         self._closing = closing
+        warm_up(limits)
 
     async def CheckIn(self, request: pb.CheckInRequest,
                       context: grpc.aio.ServicerContext[Any, Any]) -> pb.CheckInResponse:
@@ -232,12 +264,12 @@ class ProbeServicer(pb_grpc.ProbeServiceServicer):
         """Validate now; return an awaitable answer (stored later, or rejected now)."""
         batch_id = batch.batch_id
         try:
-            check_batch_size(len(batch.measurements), self._limits)
-            columns = to_columns(batch.measurements)
+            columns = batch_columns(batch, self._limits)
             validate_batch(batch_id, columns, self._limits, time.time_ns() // 1000)
         except ValidationError as exc:
-            return _done(self._reject(batch_id, origin, exc, len(batch.measurements)))
-        future = self._writer.submit(Batch(batch_id, columns), origin)
+            size = len(batch.measurements) or len(batch.columns.measurement_id)
+            return _done(self._reject(batch_id, origin, exc, size))
+        future = self._writer.submit(Batch(batch_id, storage_table(columns)), origin)
         # A task, not a bare coroutine: the answer is accounted for even if the
         # stream dies before it is sent.
         return asyncio.ensure_future(self._answer(batch_id, origin, future))

@@ -1,27 +1,35 @@
 """Batch validation: pure functions over MeasurementColumns.
 
 A batch is accepted or rejected as a whole. Checks run column by column with
-builtins (min, max, len over a whole column) so a good batch costs a few
-passes in C; only when a check fails does a Python loop find the first
-offending record, so the rejection can name it: `record_index` and the wire
-field path (`responses[0].extended_errors[1].text`).
+Arrow compute kernels (min/max, lengths, a regular expression over the distinct
+domains) so a good batch costs a few C-level passes whatever its size; only
+when a check fails is the first offending item located and mapped back through
+the count columns to its record, so the rejection can name it: `record_index`
+and the row form's field path (`responses[0].extended_errors[1].text`), the
+same for both wire forms.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain
 
-import dns.exception
-import dns.name
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from blockwatch.collector.columns import MeasurementColumns
+from blockwatch.collector.columns import COUNTS, FIELDS, Level, MeasurementColumns, offsets
 from blockwatch.collector.errors import BatchTooLarge, ValidationError
 
 _BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
-_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+# Labels of [a-z0-9_-], 1-63 long, not starting or ending with '-'. RE2 (Arrow)
+# has no look-around, so the ends are spelled out; Python's re reads it alike.
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+DOMAIN_PATTERN = rf"^{_LABEL}(?:\.{_LABEL})*$"
+_DOMAIN = re.compile(DOMAIN_PATTERN)
+# 253 presentation characters without the trailing dot are 255 octets on the
+# wire (a length octet per label plus the root), the DNS limit.
+MAX_DOMAIN = 253
 EARLIEST_US = 1_577_836_800_000_000  # 2020-01-01T00:00:00Z: before blockwatch existed
 DAY_US = 86_400_000_000
 
@@ -56,179 +64,174 @@ def check_batch_size(count: int, limits: Limits) -> None:
             field="measurements")
 
 
-def validate_batch(batch_id: str, c: MeasurementColumns, limits: Limits, now_us: int) -> None:
-    """Raise ValidationError for the first problem found; return None when clean."""
-    if not 0 < len(batch_id) <= limits.max_batch_id or not _BATCH_ID.fullmatch(batch_id):
-        raise ValidationError(
-            f"must be 1-{limits.max_batch_id} characters of [A-Za-z0-9._:-]", field="batch_id")
-    check_batch_size(len(c), limits)
-    _ids(c.measurement_id)
-    _bounded_len(c.round_id, limits.max_round_id, "round_id")
-    _range(c.started_at_us, EARLIEST_US, now_us + limits.future_skew_us, "started_at_us",
-           "must be after 2020-01-01 and at most a day ahead of the collector's clock")
-    _domains(c.domain)
-    _range(c.qtype, 1, 65535, "qtype")
-    _range(c.qclass, 1, 65535, "qclass")
-    _range(c.purpose, 1, 3, "purpose", "must be TARGET, CONTROL or IDENTITY")
-    _bounded_len(c.resolver_name, limits.max_name, "resolver.name", minimum=1)
-    _bounded_len(c.resolver_address, limits.max_address, "resolver.address")
-    _range(c.resolver_port, 0, 65535, "resolver.port")
-    _range(c.transport, 1, 4, "resolver.transport", "must be UDP, TCP, DOT or DOH")
-    _bounded_len(c.resolver_tls_name, 253, "resolver.tls_name")
-    _bounded_len(c.resolver_url, limits.max_url, "resolver.url")
-    _range(c.failure, 0, 11, "failure", "is not in the failure taxonomy (0-11)")
-    _bounded_len(c.failure_text, limits.max_text, "failure_text")
-    _range(c.response_count, 0, limits.max_responses, "responses",
-           f"more than {limits.max_responses} responses")
-    for i, (failure, count) in enumerate(zip(c.failure, c.response_count, strict=True)):
-        if failure == 0 and count == 0:
-            raise ValidationError("FAILURE_NONE needs at least one response",
-                                  record_index=i, field="failure")
-    _first_response(c, limits)
-    _later_responses(c, limits)
-
-
-def _fail(values: Sequence[object], bad: Callable[[object], bool], field: str,
-          message: str) -> None:
-    for i, value in enumerate(values):
-        if bad(value):
-            raise ValidationError(message, record_index=i, field=field)
-    raise AssertionError(f"{field}: a column check failed but no record did")  # pragma: no cover
-
-
-def _ids(ids: list[bytes]) -> None:
-    if ids and (min(map(len, ids)) != 16 or max(map(len, ids)) != 16):
-        _fail(ids, lambda v: len(v) != 16, "measurement_id",  # type: ignore[arg-type]
-              "must be 16 bytes (a UUID)")
-    if len(set(ids)) != len(ids):
-        seen: set[bytes] = set()
-        for i, value in enumerate(ids):
-            if value in seen:
-                raise ValidationError("repeats an earlier measurement of this batch",
-                                      record_index=i, field="measurement_id")
-            seen.add(value)
-
-
-def _range(values: list[int], low: int, high: int, field: str, message: str = "") -> None:
-    if values and (min(values) < low or max(values) > high):
-        _fail(values, lambda v: not low <= v <= high, field,  # type: ignore[operator]
-              message or f"must be in {low}..{high}")
-
-
-def _bounded_len(values: Sequence[str | bytes], limit: int, field: str, minimum: int = 0) -> None:
-    if values and (min(map(len, values)) < minimum or max(map(len, values)) > limit):
-        _fail(values, lambda v: not minimum <= len(v) <= limit, field,  # type: ignore[arg-type]
-              f"length must be in {minimum}..{limit}")
-
-
 def valid_domain(domain: str) -> bool:
     """Lower-case presentation form without the trailing dot; labels of letters,
     digits, '-' and '_' (service labels, whoami names); DNS length limits. The
     root "." is allowed: probes ask it for NS to check a resolver answers at all."""
-    if domain == ".":
-        return True
-    if not domain or domain != domain.lower() or domain.endswith("."):
-        return False
-    if not all(_LABEL.fullmatch(label) for label in domain.split(".")):
-        return False
-    try:
-        dns.name.from_text(domain)  # total length <= 255 octets on the wire
-    except dns.exception.DNSException:
-        return False
-    return True
+    return domain == "." or (len(domain) <= MAX_DOMAIN and _DOMAIN.fullmatch(domain) is not None)
 
 
-def _domains(domains: list[str]) -> None:
-    # Probes query the same few hundred names over and over: check each once.
-    bad = {d for d in set(domains) if not valid_domain(d)}
-    if bad:
-        _fail(domains, lambda v: v in bad, "domain",
-              "is not a lower-case domain name without the trailing dot")
+class _Locator:
+    """Maps the index of a failing item at some level back to its record and
+    the row form's field path. Built lazily: only a failing batch needs it."""
+
+    def __init__(self, c: MeasurementColumns) -> None:
+        self._c = c
+        self._starts: dict[str, list[int]] = {}
+
+    def _parent(self, count: str, index: int) -> tuple[int, int]:
+        """(parent index, position within the parent) of item `index`."""
+        if count not in self._starts:
+            self._starts[count] = offsets(self._c[count]).to_pylist()
+        starts = self._starts[count]
+        parent = bisect.bisect_right(starts, index) - 1
+        return parent, index - starts[parent]
+
+    def locate(self, level: Level, index: int, item: str) -> tuple[int, str]:
+        if level is Level.MEASUREMENT:
+            return index, item
+        if level is Level.RESPONSE:
+            record, j = self._parent("response_count", index)
+            return record, f"responses[{j}]{item}"
+        count, _ = COUNTS[level]
+        response, k = self._parent(count, index)
+        record, j = self._parent("response_count", response)
+        name = {Level.ANSWER: "answers", Level.CNAME: "cname_chain",
+                Level.EXTENDED_ERROR: "extended_errors"}[level]
+        return record, f"responses[{j}].{name}[{k}]{item}"
 
 
-def _nested(rows: Sequence[Sequence[object]], limit: int, field: str, what: str) -> None:
-    """A list-valued column: at most `limit` items per record."""
-    if rows and max(map(len, rows)) > limit:
-        _fail(rows, lambda v: len(v) > limit, field,  # type: ignore[arg-type]
-              f"more than {limit} {what}")
+class _Checker:
+    def __init__(self, c: MeasurementColumns) -> None:
+        self.c = c
+        self.where = _Locator(c)
+
+    def fail(self, level: Level, bad: pa.Array, item: str, message: str) -> None:
+        """Raise for the first True of `bad` (a boolean array at `level`)."""
+        index = pc.index(bad, True).as_py()
+        if index < 0:  # pragma: no cover - callers only call this when something failed
+            raise AssertionError(f"{item}: a column check failed but no item did")
+        record, field = self.where.locate(level, index, item)
+        raise ValidationError(message, record_index=record, field=field)
+
+    def range(self, name: str, low: int, high: int, item: str, message: str = "") -> None:
+        values = self.c[name]
+        if not len(values):
+            return
+        bounds = pc.min_max(values)
+        if bounds["min"].as_py() < low or bounds["max"].as_py() > high:
+            bad = pc.or_(pc.less(values, low), pc.greater(values, high))
+            self.fail(FIELDS[name][0], bad, item, message or f"must be in {low}..{high}")
+
+    def length(self, name: str, limit: int, item: str, minimum: int = 0) -> None:
+        values = self.c[name]
+        if not len(values):
+            return
+        lengths = pc.binary_length(values)
+        bounds = pc.min_max(lengths)
+        if bounds["min"].as_py() < minimum or bounds["max"].as_py() > limit:
+            bad = pc.or_(pc.less(lengths, minimum), pc.greater(lengths, limit))
+            self.fail(FIELDS[name][0], bad, item, f"length must be in {minimum}..{limit}")
 
 
-def _nested_len(rows: Sequence[Sequence[str | bytes]], limit: int, field: str,
-                item: str) -> None:
-    """Each item of each record's list at most `limit` long; names `field[k].item`."""
-    flat: Iterable[str | bytes] = chain.from_iterable(rows)
-    if max(map(len, flat), default=0) <= limit:
+def check_structure(c: MeasurementColumns) -> None:
+    """Columnar form only (the servicer builds the row form's columns itself):
+    every field as long as its level, and each count column summing to the
+    length of the level it splits. Levels are checked parents first, so a
+    count column is only read once its own level is known to be sound."""
+    lengths = {Level.MEASUREMENT: len(c)}
+    for level in Level:
+        if level in COUNTS:
+            count, parent = COUNTS[level]
+            ends = offsets(c[count])
+            total = ends[-1].as_py()
+            actual = len(c[next(n for n, (lv, _) in FIELDS.items() if lv is level)])
+            message = f"counts sum to {total} but there are {actual} items"
+            if total > actual:
+                # name the first parent whose items run past the end of the level
+                index = pc.index(pc.greater(ends[1:], actual), True).as_py()
+                record = _Locator(c).locate(parent, index, "")[0]
+                raise ValidationError(message, record_index=record, field=f"columns.{count}")
+            if total < actual:
+                raise ValidationError(message, field=f"columns.{count}")
+            lengths[level] = actual
+        for name, (lv, _) in FIELDS.items():
+            if lv is level and len(c[name]) != lengths[level]:
+                raise ValidationError(
+                    f"has {len(c[name])} values, its level has {lengths[level]}",
+                    field=f"columns.{name}")
+
+
+def validate_batch(batch_id: str, c: MeasurementColumns, limits: Limits, now_us: int) -> None:
+    """Raise ValidationError for the first problem found; return None when clean.
+    The columns must be structurally sound (`check_structure`)."""
+    if not 0 < len(batch_id) <= limits.max_batch_id or not _BATCH_ID.fullmatch(batch_id):
+        raise ValidationError(
+            f"must be 1-{limits.max_batch_id} characters of [A-Za-z0-9._:-]", field="batch_id")
+    check_batch_size(len(c), limits)
+    if not len(c):
         return
-    for i, row in enumerate(rows):
-        for k, value in enumerate(row):
-            if len(value) > limit:
-                raise ValidationError(f"length must be at most {limit}", record_index=i,
-                                      field=f"{field}[{k}]{item}")
+    check = _Checker(c)
+    m = Level.MEASUREMENT
+    ids = c["measurement_id"]
+    check.length("measurement_id", 16, "measurement_id", minimum=16)
+    if pc.count_distinct(ids).as_py() != len(ids):
+        seen: set[bytes] = set()
+        for i, value in enumerate(ids.to_pylist()):
+            if value in seen:
+                raise ValidationError("repeats an earlier measurement of this batch",
+                                      record_index=i, field="measurement_id")
+            seen.add(value)
+    check.length("round_id", limits.max_round_id, "round_id")
+    check.range("started_at_us", EARLIEST_US, now_us + limits.future_skew_us, "started_at_us",
+                "must be after 2020-01-01 and at most a day ahead of the collector's clock")
+    _domains(check)
+    check.range("qtype", 1, 65535, "qtype")
+    check.range("qclass", 1, 65535, "qclass")
+    check.range("purpose", 1, 3, "purpose", "must be TARGET, CONTROL or IDENTITY")
+    check.length("resolver_name", limits.max_name, "resolver.name", minimum=1)
+    check.length("resolver_address", limits.max_address, "resolver.address")
+    check.range("resolver_port", 0, 65535, "resolver.port")
+    check.range("resolver_transport", 1, 4, "resolver.transport", "must be UDP, TCP, DOT or DOH")
+    check.length("resolver_tls_name", MAX_DOMAIN, "resolver.tls_name")
+    check.length("resolver_url", limits.max_url, "resolver.url")
+    check.range("failure", 0, 11, "failure", "is not in the failure taxonomy (0-11)")
+    check.length("failure_text", limits.max_text, "failure_text")
+    check.range("response_count", 0, limits.max_responses, "responses",
+                f"more than {limits.max_responses} responses")
+    answered = pc.and_(pc.equal(c["failure"], 0), pc.equal(c["response_count"], 0))
+    if pc.any(answered).as_py():
+        check.fail(m, answered, "failure", "FAILURE_NONE needs at least one response")
+    # Every response alike, first or later: the row form's path names it.
+    check.range("rcode", 0, 4095, ".rcode")
+    check.range("flags", 0, 0xFFFF, ".flags")
+    check.range("answer_count", 0, limits.max_answers, ".answers",
+                f"more than {limits.max_answers} answers")
+    check.range("cname_count", 0, limits.max_cname_chain, ".cname_chain",
+                f"more than {limits.max_cname_chain} names")
+    check.range("authority_count", 0, 65535, ".authority_count")
+    check.range("additional_count", 0, 65535, ".additional_count")
+    check.range("extended_error_count", 0, limits.max_extended_errors, ".extended_errors",
+                f"more than {limits.max_extended_errors} extended errors")
+    check.length("nsid", limits.max_nsid, ".nsid")
+    check.length("wire", limits.max_wire, ".wire")
+    check.length("parse_error", limits.max_text, ".parse_error")
+    check.length("answer_name", 255, ".name")
+    check.range("answer_rtype", 0, 65535, ".rtype")
+    check.length("answer_data", limits.max_answer_data, ".data")
+    check.length("cname_chain", 255, "")
+    check.range("extended_error_code", 0, 65535, ".code")
+    check.length("extended_error_text", limits.max_ede_text, ".text")
 
 
-def _first_response(c: MeasurementColumns, limits: Limits) -> None:
-    first = "responses[0]"
-    _range([r or 0 for r in c.rcode], 0, 4095, f"{first}.rcode")
-    _range(c.flags, 0, 0xFFFF, f"{first}.flags")
-    _nested(c.answer_data, limits.max_answers, f"{first}.answers", "answers")
-    _nested_len(c.answer_name, 255, f"{first}.answers", ".name")
-    _nested_len(c.answer_data, limits.max_answer_data, f"{first}.answers", ".data")
-    for i, types in enumerate(c.answer_type):
-        if types and (min(types) < 0 or max(types) > 65535):
-            k = next(k for k, t in enumerate(types) if not 0 <= t <= 65535)
-            raise ValidationError("must be in 0..65535", record_index=i,
-                                  field=f"{first}.answers[{k}].rtype")
-    _nested(c.cname_chain, limits.max_cname_chain, f"{first}.cname_chain", "names")
-    _nested_len(c.cname_chain, 255, f"{first}.cname_chain", "")
-    _range(c.authority_count, 0, 65535, f"{first}.authority_count")
-    _range(c.additional_count, 0, 65535, f"{first}.additional_count")
-    _nested(c.ede_code, limits.max_extended_errors, f"{first}.extended_errors",
-            "extended errors")
-    for i, codes in enumerate(c.ede_code):
-        if codes and max(codes) > 65535:
-            k = next(k for k, v in enumerate(codes) if v > 65535)
-            raise ValidationError("must be in 0..65535", record_index=i,
-                                  field=f"{first}.extended_errors[{k}].code")
-    _nested_len(c.ede_text, limits.max_ede_text, f"{first}.extended_errors", ".text")
-    _bounded_len(c.nsid, limits.max_nsid, f"{first}.nsid")
-    _bounded_len(c.wire, limits.max_wire, f"{first}.wire")
-    _bounded_len(c.parse_error, limits.max_text, f"{first}.parse_error")
-
-
-def _later_responses(c: MeasurementColumns, limits: Limits) -> None:
-    """Responses 2..n; the j-th later response is `responses[j + 1]` on the wire."""
-    checks: list[tuple[list[list[list[str]]], int, str]] = [
-        (c.later_answer_data, limits.max_answer_data, "answers"),
-        (c.later_ede_text, limits.max_ede_text, "extended_errors"),
-    ]
-    counts: list[tuple[list[list[list[int]]], int, str]] = [
-        (c.later_answer_type, limits.max_answers, "answers"),
-        (c.later_ede_code, limits.max_extended_errors, "extended_errors"),
-    ]
-    for i, n in enumerate(c.response_count):
-        if n < 2:
-            continue
-        for column, limit, name in counts:
-            for j, items in enumerate(column[i]):
-                if len(items) > limit:
-                    raise ValidationError(f"more than {limit} {name.replace('_', ' ')}",
-                                          record_index=i, field=f"responses[{j + 1}].{name}")
-        for texts, text_limit, name in checks:
-            for j, strings in enumerate(texts[i]):
-                for k, value in enumerate(strings):
-                    if len(value) > text_limit:
-                        item = "data" if name == "answers" else "text"
-                        raise ValidationError(
-                            f"length must be at most {text_limit}", record_index=i,
-                            field=f"responses[{j + 1}].{name}[{k}].{item}")
-        for j, (rcode, flags) in enumerate(zip(c.later_rcode[i], c.later_flags[i], strict=True)):
-            if rcode > 4095:
-                raise ValidationError("must be in 0..4095", record_index=i,
-                                      field=f"responses[{j + 1}].rcode")
-            if flags > 0xFFFF:
-                raise ValidationError("must be in 0..65535", record_index=i,
-                                      field=f"responses[{j + 1}].flags")
-        for j, wire in enumerate(c.later_wire[i]):
-            if len(wire) > limits.max_wire:
-                raise ValidationError(f"length must be at most {limits.max_wire}",
-                                      record_index=i, field=f"responses[{j + 1}].wire")
+def _domains(check: _Checker) -> None:
+    # Probes query the same few hundred names over and over: check each once.
+    domains = check.c["domain"]
+    distinct = pc.unique(domains)
+    good = pc.or_(pc.equal(distinct, "."), pc.and_(
+        pc.less_equal(pc.utf8_length(distinct), MAX_DOMAIN),
+        pc.match_substring_regex(distinct, DOMAIN_PATTERN)))
+    if not pc.all(good).as_py():
+        bad = pc.is_in(domains, value_set=pc.filter(distinct, pc.invert(good)))
+        check.fail(Level.MEASUREMENT, bad, "domain",
+                   "is not a lower-case domain name without the trailing dot")

@@ -95,14 +95,14 @@ class IngestWriter:
             if first is None:
                 break
             group = [first]
-            rows = len(first.batch.columns)
+            rows = len(first.batch)
             while rows < self._max_rows and not self._queue.empty():
                 item = self._queue.get_nowait()
                 if item is None:
                     stopping = True
                     break
                 group.append(item)
-                rows += len(item.batch.columns)
+                rows += len(item.batch)
             await self._write(group)
 
     async def _write(self, group: list[_Pending]) -> None:
@@ -121,6 +121,6 @@ class IngestWriter:
         self._metrics.insert_seconds.observe(time.perf_counter() - started)
         self._metrics.group_batches.observe(len(group))
         for p, replayed in zip(group, result.duplicate, strict=True):
-            n = len(p.batch.columns)
+            n = len(p.batch)
             if not p.future.done():
                 p.future.set_result(Outcome(0, n) if replayed else Outcome(n, 0))

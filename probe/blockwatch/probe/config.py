@@ -180,8 +180,10 @@ class ProbeConfig(_Strict, frozen=True):
             raise ValueError(f"resolvers: name {duplicate!r} is used twice")
         if self.credentials_file and not Path(self.credentials_file).is_file():
             raise ValueError(f"credentials_file: {self.credentials_file} does not exist")
-        if self.collector is not None and not self.credentials_file:
-            raise ValueError("credentials_file: required when a collector is configured")
+        if (self.collector is not None and not self.credentials_file
+                and not self.collector.client_cert):
+            raise ValueError("credentials_file: required when a collector is configured "
+                             "(unless collector.client_cert identifies the probe)")
 
     def resolver_specs(self) -> list[ResolverSpec]:
         return [r.spec() for r in self.resolvers] if self.resolvers else default_resolvers()
@@ -198,7 +200,10 @@ class ProbeConfig(_Strict, frozen=True):
         return base / "blockwatch-probe" / f"{self.name}.spool.db"
 
     def token(self) -> str:
-        """The probe's secret, read from credentials_file (first non-empty line)."""
+        """The probe's secret, read from credentials_file (first non-empty line); ""
+        when a client certificate identifies the probe instead."""
+        if not self.credentials_file and self.collector and self.collector.client_cert:
+            return ""
         if not self.credentials_file:
             raise ConfigError("no credentials_file configured", field="credentials_file")
         path = Path(self.credentials_file)

@@ -37,7 +37,7 @@ from blockwatch.probe.wire import (
     SubmitResponse,
     decode_submit_response,
     encode_checkin,
-    encode_submit_request,
+    encode_columnar_submit_request,
     rejection_fields,
 )
 
@@ -85,7 +85,8 @@ class Uploader:
         self.config = config
         self.probe_name = probe_name
         self.stats = UploadStats()
-        self._metadata = (("authorization", f"Bearer {token}"),)
+        # with mutual TLS the certificate names the probe and a token is optional
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._on_ack = on_ack
         self._address_index = 0
         self._batch_size = config.batch_size
@@ -251,7 +252,8 @@ class _Session:
                 await _wait_any(up.new_data, self.stop, timeout=0.5 if self.drain else 5.0)
                 continue
             self.in_flight[batch.batch_id] = (batch.size, time.monotonic())
-            await self.call.write(encode_submit_request(batch.batch_id, batch.payloads))
+            await self.call.write(encode_columnar_submit_request(batch.batch_id,
+                                                                 batch.payloads))
         await self.call.done_writing()
 
     async def receive(self) -> None:
