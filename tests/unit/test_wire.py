@@ -13,7 +13,12 @@ from blockwatch.probe.observation import (
     Response,
     Transport,
 )
-from blockwatch.probe.wire import decode_measurement, encode_measurement, encode_submit_request
+from blockwatch.probe.wire import (
+    Assignment,
+    decode_measurement,
+    encode_measurement,
+    encode_submit_request,
+)
 from blockwatch.v1 import probe_pb2 as pb
 
 
@@ -56,3 +61,21 @@ def test_uuid7_is_time_ordered_and_versioned() -> None:
     a, b = uuid7(1_700_000_000_000), uuid7(1_700_000_000_001)
     assert a.version == 7 and a.variant == "specified in RFC 4122"
     assert a.bytes < b.bytes
+
+
+def test_assignment_normalises_names_and_sets_aside_invalid_ones() -> None:
+    reply = pb.CheckInResponse(
+        probe_name="it-1", country="IT", asn=3269,
+        assignment=pb.Assignment(
+            version="v7",
+            targets=[pb.Target(domain="KickassTorrents.TO", site="kickasstorrents",
+                               purpose=pb.PURPOSE_TARGET),
+                     pb.Target(domain="bad..name", purpose=pb.PURPOSE_TARGET),
+                     pb.Target(domain="example.com", purpose=pb.PURPOSE_CONTROL)],
+            qtypes=[1, 28], schedule=pb.Schedule(interval_s=900, jitter_s=60)))
+    assignment = Assignment(reply.SerializeToString())
+    assert [(t.domain, t.purpose, t.site) for t in assignment.targets] == [
+        ("kickasstorrents.to", Purpose.TARGET, "kickasstorrents"),
+        ("example.com", Purpose.CONTROL, "")]
+    assert assignment.invalid == ["bad..name"]
+    assert (assignment.country, assignment.asn, assignment.interval_s) == ("IT", 3269, 900)

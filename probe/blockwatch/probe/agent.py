@@ -79,6 +79,9 @@ def plan_round(config: ProbeConfig, assignment: Assignment | None,
         targets = local_targets(config)
         if not targets and assignment is not None:
             targets = assignment.targets
+            if assignment.invalid:
+                log.warning("ignoring %d invalid names in the assignment: %s",
+                            len(assignment.invalid), ", ".join(assignment.invalid[:5]))
     if not targets:
         raise ConfigError("nothing to measure: give names, [targets] in the config, "
                           "or a collector that assigns targets", field="targets")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import cast
 
+from blockwatch.probe.dnswire import normalize_domain
 from blockwatch.probe.observation import (
     ExtendedError,
     Failure,
@@ -191,8 +192,16 @@ class Assignment:
         self.country = reply.country
         self.asn = reply.asn
         self.version = a.version
-        self.targets = [Target(t.domain, Purpose(t.purpose or Purpose.TARGET), t.site)
-                        for t in a.targets]
+        self.targets: list[Target] = []
+        self.invalid: list[str] = []  # names the collector sent that are not domain names
+        for t in a.targets:
+            try:
+                domain = normalize_domain(t.domain)
+            except ValueError:
+                self.invalid.append(t.domain)
+                continue
+            purpose = Purpose(t.purpose) if t.purpose in (1, 2) else Purpose.TARGET
+            self.targets.append(Target(domain, purpose, t.site))
         self.resolvers = [
             ResolverSpec(r.name, Transport(r.transport), r.address, r.port, r.tls_name, r.url)
             for r in a.resolvers
