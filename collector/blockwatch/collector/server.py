@@ -24,8 +24,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from blockwatch.collector import reports_servicer
 from blockwatch.collector.assignment import Assignment, build_assignment
 from blockwatch.collector.auth import AuthInterceptor
+from blockwatch.collector.classify import ClassifyPass
 from blockwatch.collector.errors import CollectorError, ConfigError
 from blockwatch.collector.metrics import Metrics
 from blockwatch.collector.orders import OrderSet
@@ -45,7 +47,8 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_S = 2.0
 _ROLES: dict[str, Role] = {method: "probe" if role == "probe" else "analyst"
-                          for method, role in METHOD_ROLES.items()}
+                          for method, role in (METHOD_ROLES | reports_servicer.METHOD_ROLES
+                                               ).items()}
 
 
 def server_options(settings: Settings) -> list[tuple[str, int]]:
@@ -78,12 +81,14 @@ class Collector:
         self.writer = IngestWriter(self._open_store, self.metrics,
                                    max_rows=settings.max_group_rows)
         self.activity = ProbeActivity(self.metrics)
+        self.classifier = ClassifyPass(self.writer)   # verdicts in the background
         self.closing = asyncio.Event()
         self.health = HealthServicer()
         self.tcp_ports: list[int] = []
         self._server: grpc.aio.Server | None = None
         self._orders = _OrdersCache()
         self._housekeeping: asyncio.Task[None] | None = None
+        self._classifying: asyncio.Task[None] | None = None
         self._metrics_server: object | None = None
         self._stopped = asyncio.Event()
 
@@ -140,9 +145,12 @@ class Collector:
             writer=self.writer, registry=self.registry, metrics=self.metrics,
             activity=self.activity, limits=s.limits, assignment_for=self.assignment_for,
             closing=self.closing), server)
+        reports_servicer.add_to_server(
+            reports_servicer.ReportServicer(self.writer, self.classifier), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (*file_descriptor_names(), health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            (*file_descriptor_names(), *reports_servicer.file_descriptor_names(),
+             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME), server)
         credentials = self._credentials()
         for address in s.listen:
@@ -161,6 +169,7 @@ class Collector:
         if s.metrics:
             self._metrics_server = self.metrics.serve(s.metrics)[0]
         self._housekeeping = asyncio.create_task(self._housekeep())
+        self._classifying = asyncio.create_task(self.classifier.run())
         log.info("event=serving listen=%s ports=%s unix=%s tls=%s mtls=%s db=%s",
                  ",".join(s.listen), self.tcp_ports, s.unix or "-", credentials is not None,
                  s.client_ca is not None, s.db.split("@")[-1])
@@ -185,10 +194,11 @@ class Collector:
         self.closing.set()
         if self._server is not None:
             await self._server.stop(self.settings.grace_s if grace is None else grace)
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
+        for task in (self._housekeeping, self._classifying):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.writer.stop()
         self.registry.record_activity(self.activity.take())
         self.registry.close()

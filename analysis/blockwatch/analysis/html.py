@@ -1,0 +1,69 @@
+"""The self-contained HTML report: every table, the timeline chart (inline PNG)
+and the world map (inline SVG) in one file with no external references."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+from collections.abc import Mapping
+from pathlib import Path
+
+from blockwatch.analysis.charts import timeline_png
+from blockwatch.analysis.render import cell
+from blockwatch.analysis.reports import Report
+from blockwatch.analysis.worldmap import map_svg
+
+_STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}
+th,td{border:1px solid #ccc;padding:3px 8px}th{background:#f3f3f3}
+td.n{text-align:right}svg{max-width:100%;height:auto;border:1px solid #ccc}
+.empty{color:#777}"""
+
+
+def country_shares(effectiveness: Report) -> dict[str, tuple[int, int]]:
+    """(blocked, total) per country, summed over resolvers and sites."""
+    shares: dict[str, tuple[int, int]] = {}
+    for row in effectiveness.records():
+        country = str(row["country"])
+        blocked, total = shares.get(country, (0, 0))
+        shares[country] = (blocked + int(row["blocked"] or 0), total + int(row["total"] or 0))
+    return shares
+
+
+def _table(report: Report) -> str:
+    if not report.rows:
+        return f'<h2>{html.escape(report.title)}</h2><p class="empty">no rows</p>'
+    head = "".join(f"<th>{html.escape(c.title)}</th>" for c in report.columns)
+    body = []
+    for row in report.rows:
+        cells = "".join(
+            f'<td class="{"n" if c.kind in ("int", "pct") else ""}">{html.escape(cell(v))}</td>'
+            for c, v in zip(report.columns, row, strict=True))
+        body.append(f"<tr>{cells}</tr>")
+    return (f"<h2>{html.escape(report.title)}</h2><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def write_html(reports: Mapping[str, Report], out_dir: Path, *, subtitle: str = "") -> Path:
+    """Write out_dir/index.html (and timeline.png beside it); returns the HTML path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parts = ["<!doctype html><html><head><meta charset='utf-8'>",
+             "<title>blockwatch report</title>", f"<style>{_STYLE}</style></head><body>",
+             "<h1>blockwatch report</h1>",
+             f"<p>{html.escape(subtitle)} generated "
+             f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}</p>"]
+    if "effectiveness" in reports:
+        parts.append("<h2>Share blocked by country</h2>")
+        parts.append(map_svg(country_shares(reports["effectiveness"]),
+                             "share blocked by country"))
+    if "timeline" in reports:
+        png = timeline_png(reports["timeline"])
+        (out_dir / "timeline.png").write_bytes(png)
+        parts.append("<h2>Timeline</h2><img alt='share blocked per day and resolver' "
+                     f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
+    parts += [_table(r) for r in reports.values()]
+    parts.append("</body></html>")
+    path = out_dir / "index.html"
+    path.write_text("\n".join(parts), "utf-8")
+    return path

@@ -1,0 +1,157 @@
+"""Report SQL: one set of queries for embedded chDB and a ClickHouse server.
+
+Every report except `probes` reads the daily rollup `verdicts_daily`
+(migration 0004), joined with the small `orders` / `order_domains` tables the
+collector mirrors from its registry. Filters are query parameters; an empty one
+matches everything (`{country:String} = '' OR ...` folds to a constant), so
+there is no SQL assembled from user input.
+
+Shares are not computed here: the report layer divides once so every output
+format shows the same number.
+"""
+
+from __future__ import annotations
+
+CONCLUSIVE = "('ok', 'blocked', 'filtered', 'suspect')"
+
+_ROLLUP_FILTERS = """r.day BETWEEN {since:Date} AND {until:Date}
+      AND ({country:String} = '' OR r.probe_country = {country:String})
+      AND ({resolver:String} = '' OR r.resolver_name = {resolver:String})
+      AND NOT r.probe_control AND r.purpose = 'target'"""
+
+_ORDER_DOMAINS = """od AS (
+    SELECT DISTINCT order_id, site, domain, kind FROM order_domains FINAL
+    WHERE ({order:String} = '' OR order_id = {order:String})
+      AND ({site:String} = '' OR site = {site:String}))"""
+
+_ORDERS = """o AS (
+    SELECT order_id, deadline, countries, intermediaries FROM orders FINAL
+    WHERE ({order:String} = '' OR order_id = {order:String}))"""
+
+# Blocked share per group with the dominant method: per-method sums first, then
+# the method with the most blocked measurements (ties: the later name, so the
+# answer is deterministic).
+_WITH_METHOD = """SELECT {keys},
+    sum(n_blocked) AS blocked, sum(n_total) AS total, sum(n_filtered) AS filtered,
+    sum(n_inconclusive) AS inconclusive,
+    arrayReverseSort(groupArrayIf((n_blocked, method), n_blocked > 0))[1].2 AS method
+FROM (
+    SELECT {inner_keys}, toString(r.method) AS method,
+        sumIf(r.measurements, r.verdict = 'blocked') AS n_blocked,
+        sumIf(r.measurements, r.verdict IN """ + CONCLUSIVE + """) AS n_total,
+        sumIf(r.measurements, r.verdict = 'filtered') AS n_filtered,
+        sumIf(r.measurements, r.verdict IN ('error', 'unknown')) AS n_inconclusive
+    FROM verdicts_daily AS r
+    {joins}
+    WHERE {where}
+    GROUP BY {keys}, method)
+GROUP BY {keys}
+{having}
+ORDER BY {keys}"""
+
+EFFECTIVENESS = "WITH " + _ORDER_DOMAINS + "\n" + _WITH_METHOD.format(
+    keys="country, asn, resolver, site",
+    inner_keys="r.probe_country AS country, if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn, "
+               "r.resolver_name AS resolver, od.site AS site",
+    joins="INNER JOIN (SELECT DISTINCT site, domain FROM od) AS od ON od.domain = r.domain",
+    where=_ROLLUP_FILTERS, having="")
+
+SPILLOVER = "WITH " + _ORDER_DOMAINS + ",\n" + _ORDERS + "\n" + _WITH_METHOD.format(
+    keys="order_id, country, asn, resolver, site",
+    inner_keys="o.order_id AS order_id, r.probe_country AS country, "
+               "if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn, r.resolver_name AS resolver, "
+               "od.site AS site",
+    joins="INNER JOIN od ON od.domain = r.domain INNER JOIN o ON o.order_id = od.order_id",
+    where=_ROLLUP_FILTERS + "\n      AND NOT has(o.countries, r.probe_country)",
+    having="HAVING blocked > 0")
+
+LEAKAGE = "WITH " + _ORDER_DOMAINS + ",\n" + _ORDERS + """
+SELECT o.order_id AS order_id, r.probe_country AS country,
+    if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn, r.resolver_name AS resolver,
+    has(o.intermediaries, r.resolver_name) AS intermediary, od.site AS site,
+    sumIf(r.measurements, r.verdict = 'ok') AS resolved,
+    sumIf(r.measurements, r.verdict IN """ + CONCLUSIVE + """) AS total,
+    maxIf(r.last_at, r.verdict = 'ok') AS last_resolved
+FROM verdicts_daily AS r
+INNER JOIN od ON od.domain = r.domain
+INNER JOIN o ON o.order_id = od.order_id
+WHERE """ + _ROLLUP_FILTERS + """
+  AND has(o.countries, r.probe_country) AND r.day >= o.deadline
+GROUP BY order_id, country, asn, resolver, intermediary, site
+HAVING resolved > 0
+ORDER BY order_id, country, asn, resolver, site"""
+
+# Per order and intermediary, measured from the order's countries only.
+COMPLIANCE = "WITH " + _ORDER_DOMAINS + ",\n" + _ORDERS + """,
+facts AS (
+    SELECT o.order_id AS order_id, r.resolver_name AS resolver,
+        if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn, od.domain AS domain, od.kind AS kind,
+        o.deadline AS deadline, r.day AS day, toString(r.verdict) AS verdict,
+        r.measurements AS measurements, r.first_at AS first_at, r.last_at AS last_at
+    FROM verdicts_daily AS r
+    INNER JOIN od ON od.domain = r.domain
+    INNER JOIN o ON o.order_id = od.order_id
+    WHERE """ + _ROLLUP_FILTERS + """
+      AND has(o.countries, r.probe_country) AND has(o.intermediaries, r.resolver_name)),
+totals AS (
+    SELECT order_id, resolver, asn,
+        if(countIf(verdict = 'blocked') = 0, NULL, minIf(first_at, verdict = 'blocked'))
+            AS first_blocked,
+        sumIf(measurements, verdict = 'blocked' AND day >= deadline) AS blocked,
+        sumIf(measurements, verdict IN """ + CONCLUSIVE + """ AND day >= deadline) AS total,
+        sum(measurements) AS measured
+    FROM facts GROUP BY order_id, resolver, asn),
+mirrors AS (
+    SELECT order_id, resolver, asn, count() AS mirrors, countIf(latest = 'ok') AS resolving
+    FROM (SELECT order_id, resolver, asn, domain, argMax(verdict, last_at) AS latest
+          FROM facts WHERE kind = 'mirror' AND verdict IN """ + CONCLUSIVE + """
+          GROUP BY order_id, resolver, asn, domain)
+    GROUP BY order_id, resolver, asn),
+intermediaries AS (
+    SELECT order_id, deadline, arrayJoin(intermediaries) AS resolver FROM o)
+SELECT i.order_id AS order_id, i.resolver AS resolver, t.asn AS asn, i.deadline AS deadline,
+    t.first_blocked AS first_blocked, t.blocked AS blocked, t.total AS total,
+    t.measured AS measured, m.mirrors AS mirrors, m.resolving AS mirrors_resolving
+FROM intermediaries AS i
+LEFT JOIN totals AS t ON t.order_id = i.order_id AND t.resolver = i.resolver
+LEFT JOIN mirrors AS m ON m.order_id = i.order_id AND m.resolver = i.resolver AND m.asn = t.asn
+WHERE {resolver:String} = '' OR i.resolver = {resolver:String}
+ORDER BY order_id, resolver, asn
+SETTINGS join_use_nulls = 1"""
+
+TIMELINE = "WITH " + _ORDER_DOMAINS + """
+SELECT r.day AS day, r.resolver_name AS resolver,
+    sumIf(r.measurements, r.verdict = 'blocked') AS blocked,
+    sumIf(r.measurements, r.verdict IN """ + CONCLUSIVE + """) AS total
+FROM verdicts_daily AS r
+INNER JOIN (SELECT DISTINCT domain FROM od) AS od ON od.domain = r.domain
+WHERE """ + _ROLLUP_FILTERS + """
+GROUP BY day, resolver
+ORDER BY day, resolver"""
+
+# Per probe, from the stored rows themselves (the rollup has no probe names).
+PROBES = """WITH
+seen AS (
+    SELECT probe_name, argMax(probe_country, received_at) AS country,
+        argMax(probe_asn, received_at) AS asn, argMax(probe_control, received_at) AS control,
+        max(received_at) AS last_seen, count() AS measurements,
+        countIf(failure != 'none') AS failures
+    FROM measurements FINAL
+    WHERE toDate(started_at) BETWEEN {since:Date} AND {until:Date}
+      AND ({country:String} = '' OR probe_country = {country:String})
+      AND ({resolver:String} = '' OR resolver_name = {resolver:String})
+    GROUP BY probe_name),
+judged AS (
+    SELECT probe_name, countIf(verdict = 'error') AS errors,
+        countIf(verdict = 'blocked' AND purpose = 'target') AS blocked,
+        countIf(verdict = 'blocked' AND purpose = 'control') AS blocked_controls
+    FROM verdicts FINAL
+    WHERE toDate(started_at) BETWEEN {since:Date} AND {until:Date}
+      AND ({country:String} = '' OR probe_country = {country:String})
+      AND ({resolver:String} = '' OR resolver_name = {resolver:String})
+    GROUP BY probe_name)
+SELECT s.probe_name, s.country, s.asn, s.control, s.last_seen, s.measurements, s.failures,
+    j.errors, j.blocked, j.blocked_controls
+FROM seen AS s LEFT JOIN judged AS j ON j.probe_name = s.probe_name
+ORDER BY s.probe_name
+SETTINGS join_use_nulls = 1"""

@@ -1,0 +1,198 @@
+"""Reading measurements and writing verdicts: the I/O around the pure classifier.
+
+Two entry points, the same code path:
+- `classify_pending`: verdicts for measurements received since the last pass
+  (the collector runs it in the background; `settle_s` gives control probes'
+  batches time to arrive, since a verdict needs the control nearest in time);
+- `reclassify`: delete the verdicts of a time range (whole UTC days, the rollup's
+  grain) and write them again, after rules or fingerprints change.
+
+The watermark of `classify_pending` is the newest `received_at` in `verdicts`,
+so no separate state can disagree with the table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from blockwatch.analysis.classify import classifier_version, classify
+from blockwatch.analysis.controls import DEFAULT_WINDOW_US, ControlIndex
+from blockwatch.analysis.database import Database
+from blockwatch.analysis.fingerprints import FingerprintSet
+from blockwatch.analysis.observation import Answer, LaterResponse, Observation
+from blockwatch.analysis.verdict import Verdict
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROWS = 50_000   # bounded memory per pass: measurements held in Python at once
+
+_SELECT = """SELECT toString(measurement_id), probe_name, probe_country, probe_asn,
+    probe_control, toUnixTimestamp64Micro(started_at), toUnixTimestamp64Micro(received_at),
+    domain, qtype, toString(purpose), resolver_name, toString(transport), toString(failure),
+    rcode, flags, answers.type, answers.data, cname_chain, authority_count, ede_codes,
+    ede_texts, response_count, later_rcode, later_answer_data, parse_error
+FROM measurements FINAL"""
+
+VERDICT_COLUMNS = (
+    "measurement_id", "started_at", "received_at", "probe_name", "probe_country",
+    "probe_asn", "probe_control", "domain", "qtype", "purpose", "resolver_name", "transport",
+    "failure", "verdict", "method", "rule", "rcode", "ede_code", "ede_text", "fingerprint",
+    "answer", "control_outcome", "control_answer", "control_measurement_id",
+    "resolver_health", "classifier_version", "classified_at")
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifyResult:
+    measurements: int
+    seconds: float
+
+
+def observation(row: Sequence[Any]) -> Observation:
+    """A row of `_SELECT` as the classifier's Observation."""
+    (mid, probe, country, asn, control, started, received, domain, qtype, purpose, resolver,
+     transport, failure, rcode, flags, a_types, a_data, cnames, authority, ede_codes,
+     ede_texts, count, later_rcode, later_data, parse_error) = row
+    return Observation(
+        measurement_id=mid, probe_name=probe, probe_country=country, probe_asn=int(asn),
+        probe_control=bool(control), started_at_us=int(started), received_at_us=int(received),
+        domain=domain, qtype=int(qtype), purpose=purpose, resolver_name=resolver,
+        transport=transport, failure=failure, rcode=None if rcode is None else int(rcode),
+        flags=int(flags),
+        answers=tuple(Answer(int(t), d) for t, d in zip(a_types, a_data, strict=False)),
+        cname_chain=tuple(cnames), authority_count=int(authority),
+        ede=tuple(zip((int(c) for c in ede_codes), ede_texts, strict=False)),
+        response_count=int(count),
+        later=tuple(LaterResponse(int(r), tuple(d))
+                    for r, d in zip(later_rcode, later_data, strict=False)),
+        parse_error=parse_error)
+
+
+def _ts(us: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(us / 1_000_000, dt.UTC)
+
+
+def verdict_row(obs: Observation, v: Verdict, classified_at: dt.datetime) -> tuple[Any, ...]:
+    e = v.evidence
+    return (obs.measurement_id, _ts(obs.started_at_us), _ts(obs.received_at_us),
+            obs.probe_name, obs.probe_country, obs.probe_asn, obs.probe_control, obs.domain,
+            obs.qtype, obs.purpose, obs.resolver_name, obs.transport, obs.failure,
+            v.status.value, v.method.value, v.rule.value, e.rcode, e.ede_code, e.ede_text,
+            e.fingerprint, list(e.answer), e.control_outcome, list(e.control_answer),
+            e.control_measurement_id, e.resolver_health, v.version, classified_at)
+
+
+def _classify_rows(db: Database, targets: list[Observation], fps: FingerprintSet,
+                   window_us: int) -> int:
+    """Classify `targets` against controls read around their time span; insert."""
+    if not targets:
+        return 0
+    lo = min(o.started_at_us for o in targets) - window_us
+    hi = max(o.started_at_us for o in targets) + window_us
+    span = {"lo": lo, "hi": hi}
+    when = ("started_at BETWEEN fromUnixTimestamp64Micro({lo:Int64}, 'UTC') "
+            "AND fromUnixTimestamp64Micro({hi:Int64}, 'UTC')")
+    refs = [observation(r) for r in db.rows(f"{_SELECT} WHERE probe_control AND {when}", span)]
+    health = [observation(r) for r in db.rows(
+        f"{_SELECT} WHERE purpose = 'control' AND {when}", span)]
+    index = ControlIndex(refs, health, window_us)
+    now = dt.datetime.now(dt.UTC)
+    rows = [verdict_row(o, classify(o, index.context(o), fps), now) for o in targets]
+    db.insert("verdicts", VERDICT_COLUMNS, rows)
+    return len(rows)
+
+
+def watermark_us(db: Database) -> int:
+    """Newest `received_at` already classified (0: nothing yet)."""
+    rows = db.rows("SELECT toUnixTimestamp64Micro(max(received_at)), count() FROM verdicts")
+    return int(rows[0][0]) if rows and int(rows[0][1]) else 0
+
+
+def classify_pending(db: Database, fps: FingerprintSet, *, settle_s: float = 0.0,
+                     window_us: int = DEFAULT_WINDOW_US, max_rows: int = CHUNK_ROWS,
+                     now_us: int | None = None) -> ClassifyResult:
+    """Classify measurements received after the watermark and at least
+    `settle_s` ago; at most about `max_rows` per call (whole insert groups:
+    rows sharing a received_at are never split, or the watermark would skip
+    the rest)."""
+    started = time.perf_counter()
+    low = watermark_us(db)
+    cutoff = (now_us if now_us is not None else time.time_ns() // 1000) - int(settle_s * 1e6)
+    if cutoff <= low:
+        return ClassifyResult(0, time.perf_counter() - started)
+    params = {"low": low, "cutoff": cutoff, "offset": max_rows}
+    pending = ("received_at > fromUnixTimestamp64Micro({low:Int64}, 'UTC') AND "
+               "received_at <= fromUnixTimestamp64Micro({cutoff:Int64}, 'UTC')")
+    edge = db.rows("SELECT toUnixTimestamp64Micro(received_at) FROM measurements "
+                   f"WHERE {pending} ORDER BY received_at LIMIT 1 OFFSET {{offset:UInt64}}",
+                   params)
+    if edge:
+        params["cutoff"] = int(edge[0][0])
+    targets = [observation(r) for r in db.rows(f"{_SELECT} WHERE {pending}", params)]
+    n = _classify_rows(db, targets, fps, window_us)
+    if n:
+        log.info("event=classified measurements=%d version=%s", n, classifier_version(fps))
+    return ClassifyResult(n, time.perf_counter() - started)
+
+
+def _delete(db: Database, table: str, where: str) -> None:
+    if db.cluster:
+        db.command(f"ALTER TABLE {table}_local ON CLUSTER {db.cluster} DELETE WHERE {where} "
+                   "SETTINGS mutations_sync = 2")
+    else:
+        db.command(f"DELETE FROM {table} WHERE {where}")
+
+
+def _hour_chunks(db: Database, where: str, params: dict[str, Any], max_rows: int
+                 ) -> Iterator[tuple[int, int]]:
+    """[lo, hi) µs ranges of whole hours holding about max_rows measurements each."""
+    hours = db.rows("SELECT toUnixTimestamp(toStartOfHour(started_at)) AS h, count() "
+                    f"FROM measurements WHERE {where} GROUP BY h ORDER BY h", params)
+    lo: int | None = None
+    size = 0
+    hi = 0
+    for hour, count in hours:
+        if lo is None:
+            lo = int(hour) * 1_000_000
+        hi = (int(hour) + 3600) * 1_000_000
+        size += int(count)
+        if size >= max_rows:
+            yield lo, hi
+            lo, size = None, 0
+    if lo is not None:
+        yield lo, hi
+
+
+def reclassify(db: Database, fps: FingerprintSet, since: dt.date | None = None, *,
+               window_us: int = DEFAULT_WINDOW_US, max_rows: int = CHUNK_ROWS
+               ) -> ClassifyResult:
+    """Recompute every verdict from `since` (a UTC day; None: everything), then
+    catch up on measurements received since the last pass."""
+    started = time.perf_counter()
+    mark = watermark_us(db)
+    day = since or dt.date(1970, 1, 1)
+    params: dict[str, Any] = {"day": day, "mark": mark}
+    _delete(db, "verdicts", f"started_at >= toDateTime64('{day.isoformat()}', 6, 'UTC')")
+    _delete(db, "verdicts_daily", f"day >= toDate('{day.isoformat()}')")
+    # Only what the background pass had covered: later rows are its job (and
+    # classify_pending below), so nothing is classified twice into the rollup.
+    where = ("toDate(started_at) >= {day:Date} AND "
+             "received_at <= fromUnixTimestamp64Micro({mark:Int64}, 'UTC')")
+    total = 0
+    for lo, hi in _hour_chunks(db, where, params, max_rows):
+        chunk = {**params, "lo": lo, "hi": hi}
+        rows = db.rows(f"{_SELECT} WHERE {where} AND started_at >= "
+                       "fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND started_at < "
+                       "fromUnixTimestamp64Micro({hi:Int64}, 'UTC')", chunk)
+        total += _classify_rows(db, [observation(r) for r in rows], fps, window_us)
+    while True:
+        caught = classify_pending(db, fps, window_us=window_us, max_rows=max_rows)
+        total += caught.measurements
+        if not caught.measurements:
+            break
+    log.info("event=reclassified since=%s measurements=%d", since, total)
+    return ClassifyResult(total, time.perf_counter() - started)

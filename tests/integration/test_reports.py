@@ -1,0 +1,167 @@
+"""Reports on a known world stored in real chDB (tests/integration/analysis_world.py):
+verdicts by `reclassify`, then every figure of every report checked by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from blockwatch.analysis.database import ClickHouseDatabase
+from blockwatch.analysis.errors import UsageError
+from blockwatch.analysis.filters import Filters
+from blockwatch.analysis.fingerprints import load_fingerprints
+from blockwatch.analysis.reports import Report, build_report
+from blockwatch.analysis.storage import classify_pending, reclassify
+from tests.integration.analysis_world import AGCOM, build_world, world_rows
+from tests.integration.collector_harness import chdb_dsn
+
+UNTIL = dt.date(2024, 8, 20)
+FPS = load_fingerprints()
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseDatabase]:
+    handle = build_world(chdb_dsn(tmp_path_factory), f"reports{time.monotonic_ns()}")
+    result = reclassify(handle, FPS)
+    assert result.measurements == len(world_rows())
+    yield handle
+    handle.close()
+
+
+def run(db: ClickHouseDatabase, name: str, **filters: object) -> Report:
+    return build_report(name, Filters(until=UNTIL, **filters), db.rows)  # type: ignore[arg-type]
+
+
+def test_effectiveness_per_country_resolver_site(db: ClickHouseDatabase) -> None:
+    rows = run(db, "effectiveness").records()
+    got = {(r["country"], r["resolver"], r["site"]):
+           (r["blocked"], r["total"], r["share_blocked_pct"], r["method"], r["inconclusive"])
+           for r in rows}
+    assert got == {
+        ("DE", "cloudflare", "kat"): (0, 1, 0.0, None, 0),
+        ("DE", "cloudflare", "tpb"): (1, 1, 100.0, "ede", 0),
+        ("DE", "quad9", "tpb"): (1, 1, 100.0, "nxdomain", 0),
+        # kat counts its mirror: D0 ok, D1 EDE + mirror ok, D2 EDE + mirror ok
+        ("IT", "cloudflare", "kat"): (2, 5, 40.0, "ede", 0),
+        ("IT", "cloudflare", "tpb"): (1, 3, 33.3, "ede", 0),
+        # it-2's google fails the control domain too: error, not in the share
+        ("IT", "google", "kat"): (0, 0, None, None, 1),
+        # stop page 4x (it-1) + drop 2x (it-2)
+        ("IT", "isp", "kat"): (6, 6, 100.0, "sinkhole", 0),
+        ("IT", "isp", "tpb"): (2, 5, 40.0, "nxdomain", 0),
+    }
+    # no control probe and no control domain ever appears
+    assert "NL" not in {r["country"] for r in rows}
+
+
+def test_effectiveness_filters_and_by_asn(db: ClickHouseDatabase) -> None:
+    only = run(db, "effectiveness", country="it", resolver="isp", site="tpb").records()
+    assert [(r["blocked"], r["total"]) for r in only] == [(2, 5)]
+    by_asn = run(db, "effectiveness", country="IT", resolver="isp", by="asn")
+    assert by_asn.keys[:3] == ("country", "asn", "resolver")
+    assert {(r["asn"], r["site"]): (r["blocked"], r["total"]) for r in by_asn.records()} == {
+        (3269, "kat"): (4, 4), (3269, "tpb"): (2, 3), (30722, "kat"): (2, 2),
+        (30722, "tpb"): (0, 2)}
+    days = run(db, "effectiveness", country="IT", resolver="cloudflare",
+               since=dt.date(2024, 8, 16))
+    assert {r["site"]: (r["blocked"], r["total"]) for r in days.records()} == {
+        "kat": (1, 2), "tpb": (1, 1)}
+
+
+def test_compliance_first_blocked_days_late_mirrors(db: ClickHouseDatabase) -> None:
+    rows = {r["intermediary"]: r for r in run(db, "compliance").records()}
+    assert set(rows) == {"cloudflare", "isp"}
+    cf, isp = rows["cloudflare"], rows["isp"]
+    assert cf["deadline"] == "2024-08-14"
+    assert cf["first_blocked"] == "2024-08-15T10:00:00Z" and cf["days_late"] == 1
+    assert (cf["blocked_since_deadline"], cf["total_since_deadline"],
+            cf["share_blocked_pct"]) == (3, 6, 50.0)
+    assert (cf["mirrors"], cf["mirrors_resolving"]) == (1, 1)
+    # the ISP redirected before the deadline: not late
+    assert isp["first_blocked"] == "2024-08-13T10:00:00Z" and isp["days_late"] == 0
+    assert (isp["blocked_since_deadline"], isp["total_since_deadline"],
+            isp["share_blocked_pct"]) == (7, 9, 77.8)
+    assert (isp["mirrors"], isp["mirrors_resolving"]) == (1, 0)
+
+
+def test_compliance_never_blocked_is_late_until_as_of(db: ClickHouseDatabase) -> None:
+    rows = build_report("compliance", Filters(site="tpb", resolver="isp", country="IT",
+                                              until=dt.date(2024, 8, 13)), db.rows).records()
+    # on D0 alone the ISP resolved tpb: never blocked within the window
+    assert rows[0]["first_blocked"] is None and rows[0]["days_late"] == 0
+    later = build_report("compliance", Filters(site="tpb", resolver="cloudflare",
+                                               until=dt.date(2024, 8, 15)), db.rows).records()
+    assert later[0]["first_blocked"] is None and later[0]["days_late"] == 1
+
+
+def test_leakage_resolvers_still_resolving_after_deadline(db: ClickHouseDatabase) -> None:
+    got = {(r["resolver"], r["site"]): (r["intermediary"], r["resolved"], r["total"],
+                                        r["last_resolved"])
+           for r in run(db, "leakage").records()}
+    assert got == {
+        ("cloudflare", "kat"): ("yes", 2, 4, "2024-08-16T10:00:00Z"),   # the mirror
+        ("cloudflare", "tpb"): ("yes", 1, 2, "2024-08-15T10:00:00Z"),
+        ("isp", "tpb"): ("yes", 2, 4, "2024-08-16T10:00:00Z"),          # it-2 leaks
+    }
+
+
+def test_spillover_outside_ordered_countries(db: ClickHouseDatabase) -> None:
+    got = {(r["country"], r["resolver"], r["site"]): (r["blocked"], r["total"], r["method"])
+           for r in run(db, "spillover").records()}
+    assert got == {("DE", "cloudflare", "tpb"): (1, 1, "ede"),
+                   ("DE", "quad9", "tpb"): (1, 1, "nxdomain")}
+
+
+def test_timeline_per_day_and_resolver(db: ClickHouseDatabase) -> None:
+    got = {(r["day"], r["resolver"]): (r["blocked"], r["total"])
+           for r in run(db, "timeline", country="IT").records()}
+    assert got == {
+        ("2024-08-13", "cloudflare"): (0, 2), ("2024-08-13", "isp"): (1, 2),
+        ("2024-08-15", "cloudflare"): (1, 3), ("2024-08-15", "google"): (0, 0),
+        ("2024-08-15", "isp"): (4, 5),
+        ("2024-08-16", "cloudflare"): (2, 3), ("2024-08-16", "isp"): (3, 4)}
+
+
+def test_probes_and_zero_blocked_on_controls(db: ClickHouseDatabase) -> None:
+    got = {r["probe"]: (r["country"], r["control"], r["measurements"], r["failures"],
+                        r["errors"], r["blocked"], r["blocked_controls"])
+           for r in run(db, "probes").records()}
+    assert got == {
+        "de-1": ("DE", "no", 9, 0, 0, 2, 0),
+        "it-1": ("IT", "no", 21, 0, 0, 9, 0),
+        "it-2": ("IT", "no", 11, 6, 4, 2, 0),
+        "nl-control": ("NL", "yes", 12, 0, 0, 0, 0),
+    }
+    blocked_controls = db.rows("SELECT count() FROM verdicts WHERE verdict = 'blocked' AND "
+                               "(purpose = 'control' OR probe_control)")
+    assert blocked_controls == [(0,)]
+
+
+def test_verdict_rows_carry_rule_evidence_and_version(db: ClickHouseDatabase) -> None:
+    rows = db.rows("SELECT rule, fingerprint, answer, classifier_version FROM verdicts "
+                   "WHERE method = 'sinkhole' LIMIT 1")
+    rule, fingerprint, answer, version = rows[0]
+    assert (rule, fingerprint, answer) == ("answer_matches_fingerprint",
+                                           "cl.dns_nat_it_agcom_block", [AGCOM])
+    assert version.startswith("1+fp.")
+
+
+def test_reclassify_since_a_day_rewrites_only_that_range(db: ClickHouseDatabase) -> None:
+    before = run(db, "effectiveness")
+    result = reclassify(db, FPS, dt.date(2024, 8, 16))
+    assert result.measurements == sum(1 for r in world_rows() if r.day >= dt.date(2024, 8, 16))
+    assert run(db, "effectiveness") == before
+    assert db.rows("SELECT count() FROM verdicts") == [(len(world_rows()),)]
+    assert classify_pending(db, FPS).measurements == 0     # nothing left behind
+
+
+def test_unknown_report_and_misplaced_filters_are_usage_errors(db: ClickHouseDatabase) -> None:
+    with pytest.raises(UsageError):
+        run(db, "nope")
+    with pytest.raises(UsageError):
+        run(db, "probes", site="kat")
+    with pytest.raises(UsageError):
+        run(db, "timeline", by="asn")
