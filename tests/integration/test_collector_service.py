@@ -74,9 +74,10 @@ def test_tokens_missing_wrong_revoked_and_roles(dsn: str, tmp_path: Path) -> Non
             assert await _code(_checkin(address, token)) == grpc.StatusCode.UNAUTHENTICATED
             # Health is open (load balancers carry no token).
             async with grpc.aio.insecure_channel(address) as channel:
-                health = await health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest())
-                assert health.status == health_pb2.HealthCheckResponse.SERVING
+                stub = health_pb2_grpc.HealthStub(channel)
+                for service in ("", "blockwatch.v1.ProbeService", "blockwatch.v1.ReportService"):
+                    health = await stub.Check(health_pb2.HealthCheckRequest(service=service))
+                    assert health.status == health_pb2.HealthCheckResponse.SERVING, service
             cli.close()
 
     asyncio.run(scenario())
@@ -133,6 +134,11 @@ def test_graceful_shutdown_with_batches_in_flight_then_resume(dsn: str, tmp_path
                 task = asyncio.create_task(up.run(asyncio.Event()))
                 await acked.wait()
                 await collector.stop(grace=5.0)   # SIGTERM does exactly this
+                # let the uploader see the stream end (UNAVAILABLE) before stopping it
+                for _ in range(200):
+                    if up.stats.reconnects or spool.pending() == 0:
+                        break
+                    await asyncio.sleep(0.01)
                 task.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await task

@@ -74,6 +74,19 @@ def test_bad_config_exits_2_naming_the_field(tmp_path: Path) -> None:
     assert "limits.concurrency: 0 is not in 1..8192" in result.stderr
 
 
+def test_config_only_check_validates_without_sending(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("bw_secret\n")
+    config = write_config(tmp_path / "probe.toml", [{"name": "isp", "address": "127.0.0.3"}],
+                          name="it-1", credentials_file=str(token),
+                          collector={"addresses": ["unix:/nonexistent.sock"], "tls": False})
+    result = run_probe("check", "--config-only", "-c", str(config))
+    assert "config valid (probe 'it-1')" in result.stdout
+    token.write_text("\n")
+    result = run_probe("check", "--config-only", "-c", str(config), check=False)
+    assert result.returncode == 2 and "holds no token" in result.stderr
+
+
 def test_unknown_resolver_transport_is_a_usage_error() -> None:
     result = run_probe("once", "-r", "x=quic:127.0.0.3", "example-control.org", check=False)
     assert result.returncode == 2

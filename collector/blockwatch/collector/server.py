@@ -166,6 +166,9 @@ class Collector:
             server.add_insecure_port(f"unix:{s.unix}")
         await server.start()
         self._server = server
+        # per-service health too: load balancers may ask for the service by name
+        for service in (*file_descriptor_names(), *reports_servicer.file_descriptor_names()):
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         if s.metrics:
             self._metrics_server = self.metrics.serve(s.metrics)[0]
         self._housekeeping = asyncio.create_task(self._housekeep())

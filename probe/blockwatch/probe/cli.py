@@ -136,7 +136,7 @@ def _progress(console: Console, enabled: bool) -> Iterator[Progress]:
 def _fail(exc: ProbeError) -> typer.Exit:
     from rich.console import Console
 
-    Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}", highlight=False)
     return typer.Exit(2 if isinstance(exc, ConfigError) else 1)
 
 
@@ -210,6 +210,8 @@ def check_command(
     config_path: ConfigOption = None,
     resolver: ResolverOption = None,
     ca_file: CaOption = None,
+    config_only: Annotated[bool, typer.Option(
+        "--config-only", help="Only validate the config file; send nothing.")] = False,
 ) -> None:
     """Validate the config, query each resolver once, reach the collector."""
     from rich.console import Console
@@ -220,6 +222,11 @@ def check_command(
     console = Console()
     try:
         config = _load(config_path, resolver, ca_file)
+        if config_only:
+            if config.collector is not None:
+                config.token()  # the credentials file must be readable and hold a token
+            console.print(f"config valid (probe {config.name!r})", highlight=False)
+            return
         ok = asyncio.run(run_checks(config, console))
     except ProbeError as exc:
         raise _fail(exc) from None
