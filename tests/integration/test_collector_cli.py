@@ -53,6 +53,13 @@ def test_probe_registration_lifecycle(tmp_path: Path) -> None:
     # the registry stores a hash, never the token
     assert token.encode() not in (tmp_path / "registry.db").read_bytes()
 
+    moved = collector(tmp_path, "probes", "update", "it-milano-1", "--asn", "1267",
+                      "--control")
+    assert moved.returncode == 0, moved.stderr
+    listing = json.loads(collector(tmp_path, "probes", "list", "--format", "json").stdout)
+    assert (listing[0]["asn"], listing[0]["control"], listing[0]["country"]) == (1267, True, "IT")
+    assert collector(tmp_path, "probes", "update", "nobody", "--asn", "1").returncode != 0
+
     assert collector(tmp_path, "probes", "revoke", "it-milano-1").returncode == 0
     listing = json.loads(collector(tmp_path, "probes", "list", "--format", "json").stdout)
     assert listing[0]["active"] is False and listing[0]["revoked_at"]

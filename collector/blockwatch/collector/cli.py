@@ -193,6 +193,31 @@ def probes_add(
          rotate=rotate)
 
 
+@probes_app.command("update")
+def probes_update(
+    name: Annotated[str, typer.Argument(callback=_check_name)],
+    country: Annotated[str | None, typer.Option("--country", help="ISO 3166-1 alpha-2.")] = None,
+    asn: Annotated[int | None, typer.Option("--asn", min=0, max=4_294_967_295)] = None,
+    control: Annotated[bool | None, typer.Option("--control/--no-control")] = None,
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """Correct a probe's country, ASN or control flag; its token stays valid."""
+    code = None
+    if country is not None:
+        code = country.strip().upper()
+        if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+            raise typer.BadParameter(f"{country!r} is not an ISO 3166-1 alpha-2 code",
+                                     param_hint="--country")
+    registry = _registry(config, data_dir)
+    try:
+        registry.update("probe", name, country=code, asn=asn, control=control)
+    except CollectorError as exc:
+        raise _fail(exc) from exc
+    finally:
+        registry.close()
+    typer.echo(f"probe {name!r} updated", err=True)
+
+
 def _list(role: Role, fmt: str, config: Path | None, data_dir: Path | None) -> None:
     registry = _registry(config, data_dir)
     rows = registry.probes(role)

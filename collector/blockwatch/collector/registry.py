@@ -175,6 +175,20 @@ class Registry:
         self._cache.clear()
         return token
 
+    def update(self, role: Role, name: str, *, country: str | None = None,
+               asn: int | None = None, control: bool | None = None) -> None:
+        """Correct an active principal's registration; its token stays valid."""
+        with self._transaction() as db:
+            row = db.execute("SELECT country, asn, control FROM principals WHERE role = ? AND "
+                             "name = ? AND revoked_at IS NULL", (role, name)).fetchone()
+            if row is None:
+                raise UnknownPrincipal(name)
+            db.execute("UPDATE principals SET country = ?, asn = ?, control = ? "
+                       "WHERE role = ? AND name = ?",
+                       (row[0] if country is None else country, row[1] if asn is None else asn,
+                        row[2] if control is None else int(control), role, name))
+        self._cache.clear()  # authenticated principals carry country and ASN
+
     def revoke(self, role: Role, name: str) -> None:
         with self._transaction() as db:
             changed = db.execute("UPDATE principals SET revoked_at = ? WHERE role = ? AND "
