@@ -17,6 +17,7 @@ import msgspec
 
 from blockwatch.collector.errors import ConfigError
 from blockwatch.collector.validation import Limits
+from blockwatch.probe.config import check_resolver
 
 DEFAULT_PORT = 4443
 MAX_MESSAGE_BYTES = 16 << 20
@@ -43,18 +44,13 @@ class ResolverEntry(_Strict, frozen=True):
     countries: list[str] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not self.name or len(self.name) > 63:
-            raise ValueError(f"name: {self.name!r} must be 1-63 characters")
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port: {self.port} is not in 0..65535")
-        if self.transport == "doh":
-            if not self.url.startswith("https://"):
-                raise ValueError("url: DoH needs an https:// URL")
-        elif self.address != "system":
-            try:
-                ipaddress.ip_address(self.address)
-            except ValueError as exc:
-                raise ValueError(f"address: {self.address!r} is not an IP literal") from exc
+        # the same rules as the probe's own resolver entries: what the collector
+        # assigns, a probe must accept
+        check_resolver(self.name, transport=self.transport, address=self.address,
+                       port=self.port, tls_name=self.tls_name, url=self.url)
+        for i, country in enumerate(self.countries):
+            if len(country) != 2 or not country.isalpha() or not country.isupper():
+                raise ValueError(f"countries[{i}]: {country!r} is not an ISO 3166-1 alpha-2 code")
 
 
 class AssignmentFile(_Strict, frozen=True):

@@ -42,21 +42,8 @@ class ResolverConfig(_Strict, frozen=True):
     ca_file: str = ""
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise ValueError(f"name: {self.name!r} must be 1-63 letters, digits, '.', '_' or '-'")
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port: {self.port} is not in 0..65535")
-        if self.transport == "doh":
-            _check_doh_url(self.url)
-            if self.address:
-                raise ValueError("address: not used with transport 'doh' (put the host in url)")
-        else:
-            if self.url:
-                raise ValueError(f"url: only used with transport 'doh', not {self.transport!r}")
-            if self.address != SYSTEM:
-                _check_ip(self.address, "address")
-        if self.tls_name and self.transport != "dot":
-            raise ValueError("tls_name: only used with transport 'dot'")
+        check_resolver(self.name, transport=self.transport, address=self.address,
+                       port=self.port, tls_name=self.tls_name, url=self.url)
         if self.ca_file and self.transport not in {"dot", "doh"}:
             raise ValueError("ca_file: only used with transports 'dot' and 'doh'")
         if self.ca_file and not Path(self.ca_file).is_file():
@@ -65,6 +52,27 @@ class ResolverConfig(_Strict, frozen=True):
     def spec(self) -> ResolverSpec:
         return ResolverSpec(self.name, _TRANSPORTS[self.transport], self.address, self.port,
                             self.tls_name, self.url, self.ca_file)
+
+
+def check_resolver(name: str, *, transport: str, address: str, port: int, tls_name: str,
+                   url: str) -> None:
+    """The rules a resolver entry obeys, here and in the collector's assignment config;
+    raises ValueError starting with the field's name."""
+    if not _NAME.match(name):
+        raise ValueError(f"name: {name!r} must be 1-63 letters, digits, '.', '_' or '-'")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port: {port} is not in 0..65535")
+    if transport == "doh":
+        _check_doh_url(url)
+        if address:
+            raise ValueError("address: not used with transport 'doh' (put the host in url)")
+    else:
+        if url:
+            raise ValueError(f"url: only used with transport 'doh', not {transport!r}")
+        if address != SYSTEM:
+            _check_ip(address, "address")
+    if tls_name and transport != "dot":
+        raise ValueError("tls_name: only used with transport 'dot'")
 
 
 class CollectorConfig(_Strict, frozen=True):
