@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from tests.lab.netns import NamedNetns
 from tests.lab.process import DnsDaemon
 from tests.lab.tlsca import ServerCert
 from tests.lab.zones import fqdn
@@ -90,8 +91,9 @@ class Kresd(DnsDaemon):
         tls_port: int | None = 853,
         https_port: int | None = 443,
         start_timeout: float = 15.0,
+        netns: NamedNetns | None = None,
     ) -> None:
-        super().__init__(workdir, address, port, start_timeout=start_timeout)
+        super().__init__(workdir, address, port, start_timeout=start_timeout, netns=netns)
         self.upstream = upstream
         self.blocked = tuple(sorted({fqdn(n) for n in blocked}))
         self.block = block if block is not None else EdeBlock()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.lab.netns import NamedNetns
 from tests.lab.process import DnsDaemon
 from tests.lab.zones import LabZone, lab_root_zone
 
@@ -31,8 +32,9 @@ class Nsd(DnsDaemon):
         zone: LabZone | None = None,
         nsid: str | None = None,
         start_timeout: float = 15.0,
+        netns: NamedNetns | None = None,
     ) -> None:
-        super().__init__(workdir, address, port, start_timeout=start_timeout)
+        super().__init__(workdir, address, port, start_timeout=start_timeout, netns=netns)
         self.zone = zone if zone is not None else lab_root_zone(address)
         self.nsid = nsid
 

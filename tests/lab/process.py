@@ -24,6 +24,8 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
+from tests.lab.netns import NamedNetns
+
 LOG_TAIL_LINES = 40
 
 
@@ -98,8 +100,11 @@ class DnsDaemon(ABC):
         *,
         start_timeout: float = 15.0,
         stop_timeout: float = 5.0,
+        netns: NamedNetns | None = None,
     ) -> None:
         self.workdir = Path(workdir)
+        # None: the caller's own network namespace (the single-country seed).
+        self.netns = netns
         self.address = address
         self.port = port
         self.start_timeout = start_timeout
@@ -144,6 +149,8 @@ class DnsDaemon(ABC):
         argv = self.argv()
         if shutil.which(argv[0]) is None:
             raise LabServerError(f"{argv[0]} is not installed")
+        if self.netns is not None:
+            argv = self.netns.exec_argv(argv)
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 argv,
@@ -173,6 +180,18 @@ class DnsDaemon(ABC):
             time.sleep(0.05)
         if _live_group_members(proc.pid):
             self._kill_group(proc)
+
+    def answers(self, qname: str = ".", rdtype: str = "SOA") -> bool:
+        """True if the daemon answers a UDP query, asked from its own namespace."""
+        if self.netns is None:
+            return dns_answers(self.address, self.port, qname, rdtype)
+        return self.netns.call(lambda: dns_answers(self.address, self.port, qname, rdtype))
+
+    def send_signal(self, signum: int) -> None:
+        """Signal our daemon by pid (e.g. SIGHUP: unbound rereads its config and zones)."""
+        if self._proc is None or self._proc.poll() is not None:
+            raise LabServerError(f"{self.program} is not running")
+        self._proc.send_signal(signum)
 
     def __enter__(self) -> Self:
         self.start()
@@ -208,7 +227,7 @@ class DnsDaemon(ABC):
                     f"{self.address}@{self.port}\ncommand: {' '.join(argv)}\n"
                     f"--- log tail ---\n{self.log_tail()}"
                 )
-            if dns_answers(self.address, self.port, qname, rdtype):
+            if self.answers(qname, rdtype):
                 return
             time.sleep(0.05)
         self.stop()
@@ -219,4 +238,5 @@ class DnsDaemon(ABC):
         )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.address}@{self.port}, pid={self.pid})"
+        where = f", netns={self.netns.name}" if self.netns is not None else ""
+        return f"{type(self).__name__}({self.address}@{self.port}, pid={self.pid}{where})"

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 
+from tests.lab.netns import NamedNetns
 from tests.lab.process import DnsDaemon
 from tests.lab.tlsca import ServerCert
 from tests.lab.zones import STOP_PAGE_AGCOM, fqdn
@@ -58,8 +59,9 @@ class Unbound(DnsDaemon):
         https_port: int | None = 443,
         http_endpoint: str = "/dns-query",
         start_timeout: float = 15.0,
+        netns: NamedNetns | None = None,
     ) -> None:
-        super().__init__(workdir, address, port, start_timeout=start_timeout)
+        super().__init__(workdir, address, port, start_timeout=start_timeout, netns=netns)
         self.upstream = upstream
         self.blocklist: dict[str, RpzAction] = {
             fqdn(k): RpzAction(v) for k, v in (blocklist or {}).items()
@@ -146,6 +148,10 @@ class Unbound(DnsDaemon):
                 "    do-udp: yes",
                 "    do-tcp: yes",
                 "    num-threads: 1",
+                # The probe opens one TLS connection per DoT/DoH query (up to its
+                # concurrency, 32); unbound's default of 10 per thread would reset
+                # the rest, which a public resolver's fleet does not.
+                "    incoming-num-tcp: 256",
                 "    access-control: 127.0.0.0/8 allow",
                 '    chroot: ""',
                 '    username: ""',

@@ -1,0 +1,370 @@
+"""A measurement campaign over the multi-country lab world: the collector on
+embedded chDB, one probe per country, the rounds of `truth.ROUNDS` with their
+policy switches and order imports, and the analysts' reports. Shared by the
+end-to-end test and the demo, so the demo shows what the test proves.
+
+- The collector runs in the caller's network namespace and serves a unix
+  socket; pathname sockets cross network namespaces, so the probes inside the
+  country namespaces reach it with nothing routed.
+- Orders are written from the ground truth as YAML and CSV files and loaded
+  with `blockwatch-collector targets import`, again whenever a round adds a
+  mirror; resolvers and qtypes come from the collector's TOML config, so each
+  probe measures its assignment, as in production.
+- Each round runs `blockwatch-probe once` in every country at once, under
+  libfaketime with the round's simulated date (FAKETIME="@<date>"): the
+  measurements are stamped days apart although the campaign takes seconds.
+  FAKETIME_DONT_FAKE_MONOTONIC=1 keeps timeouts real. (libfaketime 0.9.10 then
+  breaks `time.sleep` — clock_nanosleep on the real monotonic clock gets a faked
+  absolute time, EINVAL — but the probe waits only through asyncio/epoll and
+  thread conditions, which work; checked.) The DoT/DoH endpoints the collector
+  assigns are verified against the lab CA via SSL_CERT_FILE.
+- Verdicts: the collector classifies in the background after a settle time;
+  the campaign asks it to classify now (`blockwatch reclassify --collector`),
+  then reads reports with `blockwatch report … --format json --collector`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import datetime as dt
+import glob
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.lab import truth
+from tests.lab.countries import World, multi_country
+from tests.lab.probe_cli import write_config
+
+PY = sys.executable
+COLLECTOR = [PY, "-m", "blockwatch.collector"]
+PROBE = [PY, "-m", "blockwatch.probe"]
+ANALYST = [PY, "-c", "from blockwatch.analysis.cli import main; main()"]
+ANALYST_NAME = "lab-analyst"
+
+
+class CampaignError(RuntimeError):
+    """A command of the campaign failed; the message carries its stderr."""
+
+
+def faketime_library() -> str | None:
+    """libfaketime's preload library (Debian package `faketime`), if installed."""
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+    return found[0] if found else None
+
+
+def _run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
+                            check=False)
+    if result.returncode != 0:
+        raise CampaignError(f"{' '.join(argv[:6])} … exited {result.returncode}:\n"
+                            f"{result.stderr[-4000:]}")
+    return result.stdout
+
+
+# -- files written from the ground truth ---------------------------------------------------
+
+
+def collector_config(path: Path) -> Path:
+    lines = ["[assignment]", f"qtypes = {json.dumps(list(truth.QTYPES))}",
+             "interval_s = 3600", "jitter_s = 0"]
+    for op in truth.OPERATORS:
+        for e in op.endpoints:
+            lines += ["", "[[assignment.resolvers]]", f'name = "{e.name}"',
+                      f'transport = "{e.transport}"']
+            if op.name == "isp":
+                lines.append('address = "system"')   # resolv.conf of the probe's namespace
+            elif e.transport == "doh":
+                lines.append(f'url = "{op.doh_url}"')
+            else:
+                lines.append(f'address = "{op.address}"')
+            if e.transport == "dot":
+                lines.append(f'tls_name = "{op.tls_name}"')
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def order_files(directory: Path, round_number: int) -> list[Path]:
+    """The orders as known before `round_number`: later mirrors not yet reported."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for order in truth.ORDERS:
+        listed = [(s, d) for s, d in order.domains() if d.added_round <= round_number]
+
+        def added(d: truth.Domain) -> str:
+            return truth.round_by_number(d.added_round).day.isoformat() \
+                if d.added_round > 1 else ""
+
+        if order.file_format == "csv":
+            out = io.StringIO()
+            w = csv.writer(out, lineterminator="\n")
+            w.writerow(["order_id", "authority", "title", "issued", "deadline", "countries",
+                        "intermediaries", "site", "domain", "kind", "added"])
+            for i, (s, d) in enumerate(listed):
+                head = [order.authority, order.title, order.issued.isoformat(),
+                        order.deadline.isoformat(), " ".join(order.countries),
+                        " ".join(order.intermediaries)] if i == 0 else [""] * 6
+                w.writerow([order.order_id, *head, s.name, d.name,
+                            "mirror" if d.mirror else "domain", added(d)])
+            for control in truth.CONTROL_DOMAINS:
+                w.writerow(["", "", "", "", "", "", "", "", control, "control", ""])
+            path = directory / f"{order.order_id}.csv"
+            path.write_text(out.getvalue())
+        else:
+            sites = []
+            for site in order.sites:
+                doms = [d for s, d in listed if s is site]
+                entry: dict[str, Any] = {"name": site.name,
+                                         "domains": [d.name for d in doms if not d.mirror]}
+                mirrors = [{"domain": d.name, **({"added": added(d)} if added(d) else {})}
+                           for d in doms if d.mirror]
+                if mirrors:
+                    entry["mirrors"] = mirrors
+                sites.append(entry)
+            doc = {"orders": [{"id": order.order_id, "authority": order.authority,
+                               "title": order.title, "issued": order.issued.isoformat(),
+                               "deadline": order.deadline.isoformat(),
+                               "countries": list(order.countries),
+                               "intermediaries": list(order.intermediaries), "sites": sites}],
+                   "control_domains": list(truth.CONTROL_DOMAINS)}
+            path = directory / f"{order.order_id}.yaml"
+            path.write_text(f"# lab world order, written from tests/lab/truth.py\n"
+                            f"{yaml.safe_dump(doc, sort_keys=False)}")
+        paths.append(path)
+    return paths
+
+
+# -- the campaign --------------------------------------------------------------------------
+
+
+@dataclass
+class ProbeSetup:
+    country: truth.Country
+    config: Path
+    outputs: Path        # one JSON lines file per round
+
+
+@dataclass
+class RoundResult:
+    round: truth.Round
+    measurements: dict[str, list[dict[str, Any]]]     # probe name -> JSON observations
+    seconds: float
+    changes: list[str] = field(default_factory=list)
+    stderr: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Campaign:
+    root: Path
+    world: World
+    data: Path
+    socket: Path
+    analyst_token: Path
+    probes: dict[str, ProbeSetup]
+    collector: subprocess.Popen[bytes] | None
+    log: Callable[[str], None]
+    rounds: list[RoundResult] = field(default_factory=list)
+
+    # -- collector side
+    def collector_cli(self, *args: str) -> str:
+        return _run([*COLLECTOR, *args, "--data-dir", str(self.data)])
+
+    def import_orders(self, round_number: int) -> list[str]:
+        return [self.collector_cli("targets", "import", str(p)).strip()
+                for p in order_files(self.root / "orders", round_number)]
+
+    def stop_collector(self) -> None:
+        proc, self.collector = self.collector, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+    # -- probes
+    def run_round(self, rnd: truth.Round) -> RoundResult:
+        changes = self.world.enter_round(rnd.number) if rnd.number > 1 else []
+        if truth.imports_before(rnd.number) and rnd.number > 1:
+            changes += self.import_orders(rnd.number)
+        library = faketime_library()
+        if library is None:
+            raise CampaignError("libfaketime is not installed (Debian package faketime)")
+        env = {**os.environ, "LD_PRELOAD": library,
+               "FAKETIME": "@" + rnd.at.strftime("%Y-%m-%d %H:%M:%S"),
+               "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+               "SSL_CERT_FILE": str(self.world.ca.ca_path)}
+        started = time.monotonic()
+        procs = {}
+        for name, p in self.probes.items():
+            out = (p.outputs / f"round-{rnd.number}.jsonl").open("wb")
+            err = (p.outputs / f"round-{rnd.number}.stderr").open("wb")
+            ns = self.world.countries[p.country.code].netns
+            procs[name] = subprocess.Popen(
+                ns.exec_argv([*PROBE, "once", "--format", "json", "-c", str(p.config)]),
+                stdout=out, stderr=err, env=env)
+            out.close()
+            err.close()
+        failed = []
+        try:
+            for name, proc in procs.items():
+                try:
+                    code = proc.wait(120)
+                except subprocess.TimeoutExpired:
+                    code = -1
+                if code != 0:
+                    failed.append(f"{name} exited {code}: "
+                                  + (self.probes[name].outputs / f"round-{rnd.number}.stderr")
+                                  .read_text()[-2000:])
+        finally:
+            # A probe left running would keep its namespace alive after teardown.
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        if failed:
+            raise CampaignError(f"round {rnd.number}: " + "\n".join(failed))
+        measurements = {name: [json.loads(line) for line in
+                               (p.outputs / f"round-{rnd.number}.jsonl").read_text().splitlines()
+                               if line.strip()] for name, p in self.probes.items()}
+        stderr = {name: (p.outputs / f"round-{rnd.number}.stderr").read_text()
+                  for name, p in self.probes.items()}
+        result = RoundResult(rnd, measurements, time.monotonic() - started, changes, stderr)
+        self.rounds.append(result)
+        return result
+
+    def run_all(self, on_round: Callable[[RoundResult], None] | None = None) -> None:
+        for rnd in truth.ROUNDS:
+            result = self.run_round(rnd)
+            if on_round is not None:
+                on_round(result)
+
+    # -- analysts
+    def analyst(self, *args: str, timeout: float = 180) -> str:
+        """`blockwatch …` against the running collector's Reports RPC."""
+        return _run([*ANALYST, *args, "--collector", f"unix:{self.socket}",
+                     "--token-file", str(self.analyst_token)], timeout=timeout)
+
+    def reclassify(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.analyst("reclassify"))
+        return result
+
+    def report(self, name: str, *args: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = json.loads(
+            self.analyst("report", name, "--format", "json", *args))
+        return rows
+
+    def reports(self, requests: dict[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
+        """Several reports at once (each CLI call spends most of its time starting up)."""
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            futures = {key: pool.submit(self.report, argv[0], *argv[1:])
+                       for key, argv in requests.items()}
+            return {key: f.result() for key, f in futures.items()}
+
+    def recorded_ids(self) -> dict[str, list[str]]:
+        """Per probe, the measurement ids the probe printed (its record of the round)."""
+        out: dict[str, list[str]] = {}
+        for result in self.rounds:
+            for probe, rows in result.measurements.items():
+                out.setdefault(probe, []).extend(r["measurement_id"] for r in rows)
+        return out
+
+
+def _wait_for_socket(proc: subprocess.Popen[bytes], sock: Path, log_path: Path,
+                     timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not sock.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise CampaignError("collector did not start:\n" + log_path.read_text()[-4000:])
+        time.sleep(0.1)
+
+
+@contextmanager
+def campaign(root: Path, log: Callable[[str], None] = lambda _: None) -> Iterator[Campaign]:
+    """The world, a serving collector with orders, probes and an analyst; all of it
+    stopped on exit. Rounds are the caller's (`run_all` or `run_round`)."""
+    root.mkdir(parents=True, exist_ok=True)
+    log("starting the lab world: one network namespace per country, only loopback inside")
+    with multi_country(root / "world") as world:
+        for code, lab in world.countries.items():
+            daemons = ", ".join(f"{name} {type(d).__name__.lower()} {d.address}"
+                                for name, d in lab.resolvers.items())
+            log(f"  {code} (netns {lab.netns.name}): NSD root, {daemons}")
+        data = root / "collector"
+        data.mkdir(exist_ok=True)
+        config = collector_config(root / "collector.toml")
+        sock = data / "collector.sock"
+        setup = Campaign(root, world, data, sock, root / "analyst.token", {}, None, log)
+        log("importing the orders (blockwatch-collector targets import):")
+        for order, line in zip(truth.ORDERS, setup.import_orders(1), strict=True):
+            log(f"  {order.order_id} ({order.file_format}): {line}")
+        log("registering the probes (blockwatch-collector probes add):")
+        for c in truth.COUNTRIES:
+            argv = ["probes", "add", c.probe, "--country", c.code, "--asn", str(c.asn)]
+            token = setup.collector_cli(*argv, *(["--control"] if c.control else [])) \
+                .strip().split()[-1]
+            token_file = root / f"{c.probe}.token"
+            token_file.write_text(token + "\n")
+            token_file.chmod(0o600)
+            outputs = root / "probes" / c.probe
+            outputs.mkdir(parents=True, exist_ok=True)
+            probe_config = write_config(
+                root / f"{c.probe}.toml", [], name=c.probe, credentials_file=str(token_file),
+                identity_checks=False,
+                collector={"addresses": [f"unix:{sock}"], "tls": False},
+                spool={"path": str(outputs / "spool.db")},
+                # 3 s: a DoT/DoH query pays a TLS handshake on a busy 2-core machine (a
+                # timeout there reads as a drop); the ISP's real drop costs 3 s a round.
+                limits={"timeout_s": 3.0, "listen_window_s": 0.1})
+            setup.probes[c.probe] = ProbeSetup(c, probe_config, outputs)
+            role = ", control vantage" if c.control else ""
+            log(f"  probe {c.probe}: {c.name}, AS{c.asn}{role}")
+        analyst = setup.collector_cli("analysts", "add", ANALYST_NAME).strip().split()[-1]
+        setup.analyst_token.write_text(analyst + "\n")
+        setup.analyst_token.chmod(0o600)
+        log_path = root / "collector.log"
+        with log_path.open("wb") as collector_log:
+            setup.collector = subprocess.Popen(
+                [*COLLECTOR, "serve", "--config", str(config), "--data-dir", str(data),
+                 "--unix", str(sock)], stderr=collector_log, stdout=subprocess.DEVNULL)
+        try:
+            _wait_for_socket(setup.collector, sock, log_path)
+            log(f"collector serving on unix:{sock} (embedded chDB in {data / 'db'})")
+            yield setup
+        finally:
+            setup.stop_collector()
+
+
+def started_round(stamp: str) -> int | None:
+    """The round whose simulated window contains an ISO timestamp from a report."""
+    at = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    for rnd in truth.ROUNDS:
+        if rnd.at <= at < rnd.at + dt.timedelta(hours=1):
+            return rnd.number
+    return None
+
+
+def stored(db_dir: Path) -> dict[str, Any]:
+    """What the stopped collector stored (tests/lab/stored.py, in its own process)."""
+    result: dict[str, Any] = json.loads(_run([PY, str(Path(__file__).with_name("stored.py")), f"chdb://{db_dir}"]))
+    return result
+
+
+def report_db(db_dir: Path, name: str, *args: str) -> list[dict[str, Any]]:
+    """A report straight from the chDB path, once no collector holds it."""
+    rows: list[dict[str, Any]] = json.loads(_run(
+        [*ANALYST, "report", name, "--format", "json", *args, "--db", f"chdb://{db_dir}"]))
+    return rows

@@ -1,0 +1,508 @@
+"""Ground truth of the multi-country lab world, as data, and the report figures
+it implies.
+
+Everything the world does is written down here once: the countries (one
+network namespace each), the resolvers every country sees at the same anycast
+addresses, which resolver blocks which name, how, in which country and from
+which round, the orders (modelled on real cases) and the simulated date of
+each probe round. The world builder (`tests/lab/countries.py`) configures real
+daemons from it; the end-to-end test and the demo compute every expected report
+figure from it with the functions at the bottom. No expected number is written
+anywhere else.
+
+The cases, simplified:
+- Court of Milan v. Cloudflare (2024): three BitTorrent sites on 1.1.1.1 within
+  30 days, later a mirror. In the lab Cloudflare starts blocking in Italy only
+  some weeks after the deadline (the policy switch) and never blocks the mirror.
+- AGCOM's list for Italian ISPs: the ISP answers with AGCOM's stop page; a
+  mirror is added to the list and the ISP applies it one round later.
+- Sony Music v. Quad9 (Landgericht Hamburg, 2021): Quad9 blocks in Germany
+  with its NXDOMAIN-without-RA style, and the block spills over to France.
+- Canal+ v. Cloudflare, Google (Tribunal judiciaire de Paris, 2024): a sports
+  streaming site, blocked by Google (REFUSED + EDE 16), Cloudflare (NXDOMAIN +
+  EDE 16) and the French ISP (a 127.0.0.1 answer).
+- Switzerland is the control country: nothing is blocked there and its probe
+  is registered with `--control`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from tests.lab.zones import CONTROL_NAME, Rr, lab_root_zone
+
+UTC = dt.UTC
+
+# -- time: one probe round per simulated date ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Round:
+    number: int
+    at: dt.datetime          # the probes' (faked) clock when the round starts, UTC
+
+    @property
+    def day(self) -> dt.date:
+        return self.at.date()
+
+
+def _at(day: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(day).replace(hour=10, tzinfo=UTC)
+
+
+ROUNDS: tuple[Round, ...] = (
+    Round(1, _at("2024-08-01")),   # before the Milan deadline (2024-08-14)
+    Round(2, _at("2024-08-20")),   # after it: Cloudflare still resolves in IT
+    Round(3, _at("2024-09-03")),   # policy switch: Cloudflare complies in IT
+    Round(4, _at("2024-09-17")),   # AGCOM adds a mirror to its list
+    Round(5, _at("2024-10-01")),   # the ISP applies it; Milan's mirror reported
+)
+
+
+def round_by_number(number: int) -> Round:
+    return next(r for r in ROUNDS if r.number == number)
+
+
+# -- places and resolvers --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Country:
+    code: str
+    name: str
+    probe: str               # the probe's registered name
+    asn: int
+    control: bool = False    # registered with --control: the unfiltered reference
+
+
+COUNTRIES: tuple[Country, ...] = (
+    Country("IT", "Italy", "it-milano-1", 3269),
+    Country("DE", "Germany", "de-frankfurt-1", 3320),
+    Country("FR", "France", "fr-paris-1", 3215),
+    Country("CH", "Switzerland", "ch-zurich-1", 3303, control=True),
+)
+CONTROL_COUNTRY = next(c.code for c in COUNTRIES if c.control)
+
+
+class Software(StrEnum):
+    UNBOUND = "unbound"
+    KRESD = "kresd"
+
+
+class Style(StrEnum):
+    """How a resolver answers a blocked name, and the daemon feature that does it."""
+
+    STOP_PAGE = "stop-page"            # unbound RPZ: A 83.224.65.74 (AGCOM's stop page)
+    LOCALHOST = "localhost"            # unbound RPZ: A 127.0.0.1
+    NXDOMAIN = "nxdomain"              # unbound RPZ: NXDOMAIN, RA set (an ISP)
+    DROP = "drop"                      # unbound RPZ rpz-drop: no reply at all
+    QUAD9 = "quad9-nxdomain"           # unbound RPZ NXDOMAIN, RA unset, no authority
+    REFUSED_EDE16 = "refused-ede16"    # kresd: REFUSED + EDE 16 Censored (Google)
+    NXDOMAIN_EDE16 = "nxdomain-ede16"  # kresd: NXDOMAIN + EDE 16 Censored
+
+
+# What the analysis should call each style (docs/verdicts.md methods).
+EXPECTED_METHOD: Mapping[Style, str] = MappingProxyType({
+    Style.STOP_PAGE: "sinkhole",   # a country-scoped stop-page fingerprint
+    Style.LOCALHOST: "bogon",
+    Style.NXDOMAIN: "nxdomain",    # differential: the control vantage resolves
+    Style.DROP: "drop",
+    Style.QUAD9: "nxdomain",       # the Quad9 behaviour fingerprint
+    Style.REFUSED_EDE16: "ede",
+    Style.NXDOMAIN_EDE16: "ede",
+})
+# Styles whose measurement has no response (a failure in the probe's taxonomy).
+NO_RESPONSE: frozenset[Style] = frozenset({Style.DROP})
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One resolver name the collector assigns: an operator over one transport."""
+
+    name: str
+    transport: str           # udp | dot | doh
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A resolver daemon present in every country at the same address (anycast)."""
+
+    name: str
+    address: str
+    software: Software
+    endpoints: tuple[Endpoint, ...]
+    kresd_style: Style | None = None   # kresd blocks one way per daemon
+    tls_name: str = ""
+    quad9_like: bool = False           # unbound: rpz-signal-nxdomain-ra
+
+    @property
+    def doh_url(self) -> str:
+        return f"https://{self.address}/dns-query"
+
+
+NSD_ADDRESS = "127.0.0.2"
+OPERATORS: tuple[Operator, ...] = (
+    # The ISP is the namespace's resolv.conf: the probe's "system" resolver.
+    Operator("isp", "127.0.0.3", Software.UNBOUND, (Endpoint("isp", "udp"),)),
+    Operator("cloudflare", "127.1.1.1", Software.KRESD,
+             (Endpoint("cloudflare", "udp"), Endpoint("cloudflare-dot", "dot")),
+             kresd_style=Style.NXDOMAIN_EDE16, tls_name="one.one.one.one"),
+    Operator("google", "127.8.8.8", Software.KRESD, (Endpoint("google", "udp"),),
+             kresd_style=Style.REFUSED_EDE16, tls_name="dns.google"),
+    # Knot Resolver 5.6's DoH fails with Python h2 clients; unbound serves DoH.
+    Operator("quad9", "127.9.9.9", Software.UNBOUND,
+             (Endpoint("quad9", "udp"), Endpoint("quad9-doh", "doh")),
+             tls_name="dns.quad9.net", quad9_like=True),
+)
+RESOLVER_OPERATOR: Mapping[str, str] = MappingProxyType(
+    {e.name: o.name for o in OPERATORS for e in o.endpoints})
+RESOLVERS: tuple[str, ...] = tuple(RESOLVER_OPERATOR)
+
+
+def operator(name: str) -> Operator:
+    return next(o for o in OPERATORS if o.name == name)
+
+
+# -- orders (imported with `blockwatch-collector targets import`) -----------------------
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    mirror: bool = False
+    added_round: int = 1     # imported (and measured) from this round on
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    domains: tuple[Domain, ...]
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    authority: str
+    title: str
+    issued: dt.date
+    deadline: dt.date
+    countries: tuple[str, ...]
+    intermediaries: tuple[str, ...]   # resolver names, as the collector assigns them
+    sites: tuple[Site, ...]
+    file_format: str                  # yaml | csv: both importers get exercised
+
+    def domains(self) -> Iterator[tuple[Site, Domain]]:
+        for site in self.sites:
+            for domain in site.domains:
+                yield site, domain
+
+
+ORDERS: tuple[Order, ...] = (
+    Order("it-milan-2024-cloudflare", "Tribunale di Milano",
+          "Court of Milan v. Cloudflare: DNS block on 1.1.1.1 (BitTorrent sites)",
+          dt.date(2024, 7, 15), dt.date(2024, 8, 14), ("IT",), ("cloudflare", "cloudflare-dot"),
+          (Site("kickasstorrents", (Domain("kickasstorrents.to"),
+                                    Domain("kickasstorrents.cr", mirror=True, added_round=5))),
+           Site("limetorrents", (Domain("limetorrents.pro"),)),
+           Site("thepiratebay", (Domain("thepiratebay.org"),))), "yaml"),
+    Order("agcom-2024-dda-101", "AGCOM", "AGCOM list: disable access (Italian ISPs)",
+          dt.date(2024, 3, 4), dt.date(2024, 3, 6), ("IT",), ("isp",),
+          (Site("streamingcommunity", (Domain("streamingcommunity.li"),
+                                       Domain("streamingcommunity.ooo", mirror=True,
+                                              added_round=4))),
+           Site("ilcorsaronero", (Domain("ilcorsaronero.link"),))), "csv"),
+    Order("de-hamburg-2021-quad9", "Landgericht Hamburg",
+          "Sony Music v. Quad9: DNS block of a music piracy site",
+          dt.date(2021, 5, 12), dt.date(2021, 6, 1), ("DE",), ("quad9", "quad9-doh"),
+          (Site("canna", (Domain("canna.to"), Domain("canna-power.to", mirror=True))),),
+          "yaml"),
+    Order("fr-paris-2024-canal", "Tribunal judiciaire de Paris",
+          "Canal+ v. Cloudflare, Google: sports streaming",
+          dt.date(2024, 5, 16), dt.date(2024, 5, 19), ("FR",),
+          ("google", "cloudflare", "cloudflare-dot"),
+          (Site("footybite", (Domain("footybite.to"),)),), "yaml"),
+)
+CONTROL_DOMAINS: tuple[str, ...] = (CONTROL_NAME, "www." + CONTROL_NAME)
+
+# Answers of the names the standard lab zone lacks (public-looking on purpose:
+# documentation ranges would read as bogons).
+EXTRA_RECORDS: tuple[Rr, ...] = (
+    Rr("streamingcommunity.li.", "A", "185.15.59.40"),
+    Rr("streamingcommunity.ooo.", "A", "185.15.58.41"),
+    Rr("ilcorsaronero.link.", "A", "104.26.4.50"),
+    Rr("canna.to.", "A", "81.169.145.70"),
+    Rr("canna-power.to.", "A", "81.169.146.71"),
+    Rr("footybite.to.", "A", "172.67.190.80"),
+)
+QTYPES: tuple[str, ...] = ("A",)   # the stop page has no AAAA: A keeps one verdict per name
+
+
+# -- who blocks what -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Block:
+    country: str
+    operator: str
+    domains: tuple[str, ...]
+    style: Style
+    from_round: int = 1
+    why: str = ""
+
+
+_MILAN = ("kickasstorrents.to", "limetorrents.pro", "thepiratebay.org")
+_AGCOM = ("streamingcommunity.li", "ilcorsaronero.link")
+
+BLOCKS: tuple[Block, ...] = (
+    Block("IT", "isp", _AGCOM, Style.STOP_PAGE, 1, "AGCOM list: the ISP's stop page"),
+    Block("IT", "isp", ("streamingcommunity.ooo",), Style.STOP_PAGE, 5,
+          "mirror added to the AGCOM list in round 4, applied one round later"),
+    Block("IT", "isp", ("thepiratebay.org",), Style.DROP, 1,
+          "blocked by Italian ISPs for years; this one drops the query"),
+    Block("IT", "google", _MILAN + _AGCOM, Style.REFUSED_EDE16, 1,
+          "Google applies Italian orders to 8.8.8.8"),
+    Block("IT", "cloudflare", _MILAN, Style.NXDOMAIN_EDE16, 3,
+          "Cloudflare complies with the Milan order, late, and never blocks the mirror"),
+    Block("DE", "isp", ("canna.to",), Style.NXDOMAIN, 1, "CUII: German ISPs' DNS blocks"),
+    Block("DE", "quad9", ("canna.to", "canna-power.to"), Style.QUAD9, 1, "Sony v. Quad9"),
+    Block("FR", "quad9", ("canna.to",), Style.QUAD9, 1,
+          "spillover: Quad9 applies the German order in France too"),
+    Block("FR", "google", ("footybite.to",), Style.REFUSED_EDE16, 1, "Canal+ v. Google"),
+    Block("FR", "cloudflare", ("footybite.to",), Style.NXDOMAIN_EDE16, 1,
+          "Canal+ v. Cloudflare"),
+    Block("FR", "isp", ("footybite.to",), Style.LOCALHOST, 1, "French ISP: 127.0.0.1"),
+)
+
+
+def consistency_problems() -> list[str]:
+    """What would make this ground truth unusable (tests assert the list is empty)."""
+    problems = []
+    zone = lab_root_zone(NSD_ADDRESS, extra=EXTRA_RECORDS)
+    listed = {d.name for o in ORDERS for _, d in o.domains()}
+    for b in BLOCKS:
+        op = operator(b.operator)
+        if b.country == CONTROL_COUNTRY:
+            # The classifier takes the control vantage's answers as the reference.
+            problems.append(f"{b}: the control country must block nothing")
+        if op.software is Software.KRESD and b.style is not op.kresd_style:
+            problems.append(f"{b}: kresd {op.name} blocks only as {op.kresd_style}")
+        if op.software is Software.UNBOUND and b.style in (Style.REFUSED_EDE16,
+                                                            Style.NXDOMAIN_EDE16):
+            problems.append(f"{b}: unbound 1.17 attaches no EDE to RPZ answers")
+        if (b.style is Style.QUAD9) != op.quad9_like and b.style in (Style.QUAD9,
+                                                                     Style.NXDOMAIN):
+            problems.append(f"{b}: RA-unset NXDOMAIN is a per-daemon unbound setting")
+        problems += [f"{b}: {d} is in no order" for d in b.domains if d not in listed]
+    problems += [f"{d}: no A record in the lab zone" for d in sorted(listed)
+                 if not zone.expected(d)]
+    for o in ORDERS:
+        problems += [f"{o.order_id}: {r} is no resolver name" for r in o.intermediaries
+                     if r not in RESOLVER_OPERATOR]
+    return problems
+
+
+def policy(country: str, operator_name: str, round_number: int) -> dict[str, Style]:
+    """Names the operator's daemon in `country` blocks during a round, and how."""
+    out: dict[str, Style] = {}
+    for b in BLOCKS:
+        if b.country == country and b.operator == operator_name and b.from_round <= round_number:
+            out.update(dict.fromkeys(b.domains, b.style))
+    return out
+
+
+def policy_changes(round_number: int) -> list[tuple[str, str]]:
+    """(country, operator) whose policy differs from the previous round's."""
+    return sorted({(b.country, b.operator) for b in BLOCKS
+                   if b.from_round == round_number and round_number > 1})
+
+
+def imports_before(round_number: int) -> bool:
+    """True if a domain first appears in this round (the orders are re-imported)."""
+    return round_number == 1 or any(d.added_round == round_number
+                                    for o in ORDERS for _, d in o.domains())
+
+
+# -- the measurements and verdicts the world implies ------------------------------------
+
+
+@dataclass(frozen=True)
+class Expected:
+    """One expected measurement (qtype A) and the verdict the analysis should give."""
+
+    round: Round
+    country: Country
+    resolver: str
+    domain: str
+    site: str                # "" for control domains
+    blocked: bool
+    method: str              # "" unless blocked
+    style: Style | None
+
+    @property
+    def failed(self) -> bool:
+        """No response at all (the probe records a failure)."""
+        return self.style in NO_RESPONSE
+
+
+def order_domains(round_number: int) -> list[tuple[Order, Site, Domain]]:
+    return [(o, s, d) for o in ORDERS for s, d in o.domains() if d.added_round <= round_number]
+
+
+def expected_measurements() -> list[Expected]:
+    """Every target measurement the probes should record, with its verdict."""
+    out: list[Expected] = []
+    for rnd in ROUNDS:
+        names = {d.name: s.name for _, s, d in order_domains(rnd.number)}
+        names.update(dict.fromkeys(CONTROL_DOMAINS, ""))
+        for country in COUNTRIES:
+            for resolver in RESOLVERS:
+                rules = policy(country.code, RESOLVER_OPERATOR[resolver], rnd.number)
+                for domain, site in sorted(names.items()):
+                    style = rules.get(domain)
+                    out.append(Expected(rnd, country, resolver, domain, site, style is not None,
+                                        EXPECTED_METHOD[style] if style else "", style))
+    return out
+
+
+# -- expected report figures (the analysts' JSON keys) ---------------------------------
+
+
+def _dominant(methods: dict[str, int]) -> str | None:
+    """The report's rule: most blocked measurements; ties go to the later name."""
+    if not methods:
+        return None
+    return max(methods.items(), key=lambda kv: (kv[1], kv[0]))[0]
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+@dataclass
+class _Tally:
+    blocked: int = 0
+    total: int = 0
+    methods: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, e: Expected) -> None:
+        self.total += 1
+        if e.blocked:
+            self.blocked += 1
+            self.methods[e.method] += 1
+
+
+def _targets(rounds: tuple[Round, ...] = ROUNDS) -> list[Expected]:
+    keep = {r.number for r in rounds}
+    return [e for e in expected_measurements()
+            if e.site and not e.country.control and e.round.number in keep]
+
+
+def expected_effectiveness() -> list[dict[str, object]]:
+    tallies: dict[tuple[str, str, str], _Tally] = defaultdict(_Tally)
+    for e in _targets():
+        tallies[(e.country.code, e.resolver, e.site)].add(e)
+    return [{"country": c, "resolver": r, "site": s, "blocked": t.blocked, "total": t.total,
+             "share_blocked_pct": _pct(t.blocked, t.total), "method": _dominant(t.methods),
+             "filtered": 0, "inconclusive": 0}
+            for (c, r, s), t in sorted(tallies.items())]
+
+
+def _order_of(domain: str) -> Order:
+    return next(o for o in ORDERS for _, d in o.domains() if d.name == domain)
+
+
+def expected_spillover() -> list[dict[str, object]]:
+    tallies: dict[tuple[str, str, str, str], _Tally] = defaultdict(_Tally)
+    for e in _targets():
+        order = _order_of(e.domain)
+        if e.country.code not in order.countries:
+            tallies[(order.order_id, e.country.code, e.resolver, e.site)].add(e)
+    return [{"order": o, "country": c, "resolver": r, "site": s, "blocked": t.blocked,
+             "total": t.total, "share_blocked_pct": _pct(t.blocked, t.total),
+             "method": _dominant(t.methods)}
+            for (o, c, r, s), t in sorted(tallies.items()) if t.blocked]
+
+
+def expected_leakage() -> list[dict[str, object]]:
+    """Rows that resolved since the deadline; `last_resolved` as a round."""
+    resolved: dict[tuple[str, str, str, str], list[Expected]] = defaultdict(list)
+    totals: dict[tuple[str, str, str, str], int] = defaultdict(int)
+    for e in _targets():
+        order = _order_of(e.domain)
+        if e.country.code not in order.countries or e.round.day < order.deadline:
+            continue
+        key = (order.order_id, e.country.code, e.resolver, e.site)
+        totals[key] += 1
+        if not e.blocked:
+            resolved[key].append(e)
+    return [{"order": o, "country": c, "resolver": r,
+             "intermediary": "yes" if r in _order(o).intermediaries else "no", "site": s,
+             "resolved": len(resolved[(o, c, r, s)]), "total": n,
+             "share_resolved_pct": _pct(len(resolved[(o, c, r, s)]), n),
+             "last_resolved_round": max(e.round.number for e in resolved[(o, c, r, s)])}
+            for (o, c, r, s), n in sorted(totals.items()) if resolved[(o, c, r, s)]]
+
+
+def _order(order_id: str) -> Order:
+    return next(o for o in ORDERS if o.order_id == order_id)
+
+
+def expected_compliance(as_of: dt.date) -> list[dict[str, object]]:
+    """Per order and intermediary; `first_blocked_round` instead of a timestamp."""
+    out: list[dict[str, object]] = []
+    targets = _targets()
+    for order in ORDERS:
+        for resolver in order.intermediaries:
+            mine = [e for e in targets if e.resolver == resolver
+                    and e.country.code in order.countries and _order_of(e.domain) is order]
+            blocked = [e for e in mine if e.blocked]
+            first = min((e.round for e in blocked), key=lambda r: r.at, default=None)
+            since = [e for e in mine if e.round.day >= order.deadline]
+            mirrors = {d.name for _, d in order.domains() if d.mirror}
+            latest: dict[str, Expected] = {}
+            for e in sorted(mine, key=lambda e: e.round.at):
+                if e.domain in mirrors:
+                    latest[e.domain] = e
+            if first is not None:
+                late: int | None = max(0, (first.day - order.deadline).days)
+            else:
+                late = max(0, (as_of - order.deadline).days) if mine else None
+            n_blocked = sum(e.blocked for e in since)
+            out.append({
+                "order": order.order_id, "intermediary": resolver,
+                "deadline": order.deadline.isoformat(),
+                "first_blocked_round": first.number if first else None,
+                "days_late": late, "blocked_since_deadline": n_blocked,
+                "total_since_deadline": len(since),
+                "share_blocked_pct": _pct(n_blocked, len(since)),
+                "mirrors": len(latest),
+                "mirrors_resolving": sum(not e.blocked for e in latest.values())})
+    return sorted(out, key=lambda r: (str(r["order"]), str(r["intermediary"])))
+
+
+def expected_timeline() -> list[dict[str, object]]:
+    tallies: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
+    for e in _targets():
+        tallies[(e.round.day.isoformat(), e.resolver)].add(e)
+    return [{"day": d, "resolver": r, "blocked": t.blocked, "total": t.total,
+             "share_blocked_pct": _pct(t.blocked, t.total)}
+            for (d, r), t in sorted(tallies.items())]
+
+
+def expected_probes() -> list[dict[str, object]]:
+    """Per probe: measurements, failures, blocked targets; never a blocked control."""
+    rows = []
+    every = expected_measurements()
+    for c in sorted(COUNTRIES, key=lambda c: c.probe):
+        mine = [e for e in every if e.country is c]
+        rows.append({"probe": c.probe, "country": c.code, "asn": c.asn,
+                     "control": "yes" if c.control else "no", "measurements": len(mine),
+                     "failures": sum(e.failed for e in mine), "errors": 0,
+                     "blocked": sum(e.blocked and bool(e.site) for e in mine),
+                     "blocked_controls": 0})
+    return rows
