@@ -57,7 +57,8 @@ class OnceResult:
 
 def limits_of(config: ProbeConfig) -> Limits:
     lim = config.limits
-    return Limits(lim.qps, lim.concurrency, lim.timeout_s, lim.listen_window_s)
+    return Limits(lim.qps, lim.concurrency, lim.timeout_s, lim.listen_window_s,
+                  lim.stream_concurrency)
 
 
 def local_targets(config: ProbeConfig) -> list[Target]:

@@ -120,6 +120,9 @@ class ScheduleConfig(_Strict, frozen=True):
 class LimitsConfig(_Strict, frozen=True):
     qps: float = 50.0               # per resolver
     concurrency: int = 32           # queries awaiting their first reply, per resolver
+    # TCP/DoT/DoH open a connection per query; resolvers cap connections per
+    # client (unbound: 10 by default) and reset the rest
+    stream_concurrency: int = 4
     timeout_s: float = 5.0
     listen_window_s: float = 0.3    # keep listening after the first UDP reply
 
@@ -128,6 +131,8 @@ class LimitsConfig(_Strict, frozen=True):
             raise ValueError(f"qps: {self.qps} is not in (0, 100000]")
         if not 1 <= self.concurrency <= 8192:
             raise ValueError(f"concurrency: {self.concurrency} is not in 1..8192")
+        if not 1 <= self.stream_concurrency <= 256:
+            raise ValueError(f"stream_concurrency: {self.stream_concurrency} is not in 1..256")
         if not 0.05 <= self.timeout_s <= 120:
             raise ValueError(f"timeout_s: {self.timeout_s} is not in 0.05..120")
         if not 0 <= self.listen_window_s <= 10:

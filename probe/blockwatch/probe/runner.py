@@ -34,6 +34,7 @@ class Limits:
     concurrency: int = 32
     timeout_s: float = 5.0
     listen_window_s: float = 0.3
+    stream_concurrency: int = 4  # TCP/DoT/DoH: one connection per query
 
 
 @dataclass(slots=True)
@@ -169,7 +170,9 @@ class RoundRunner:
                 started_one()
                 await self._measure(endpoint, query, round_id, emit)
 
-        workers = min(self._limits.concurrency, 8192)
+        workers = self._limits.concurrency
+        if endpoint.ref.transport is not Transport.UDP:
+            workers = min(workers, self._limits.stream_concurrency)
         await asyncio.gather(*(worker() for _ in range(workers)))
 
     async def _measure(self, endpoint: _Resolver, query: Query, round_id: str,
