@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+import sys
 
 from blockwatch.analysis.reports import Report, Value
 
@@ -44,8 +46,12 @@ def to_table(report: Report, width: int | None = None) -> str:
         table.add_column(column.title, justify="right" if numeric else "left")
     for row in report.rows:
         table.add_row(*(cell(v) if v is not None else "-" for v in row))
-    console = Console(file=io.StringIO(), width=width or 160, force_terminal=False)
-    console.print(table)
+    if width is None:
+        # a terminal gets the table folded to its width; a file or pipe gets the
+        # table at its natural width, so no order id or timestamp is cut
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 1000
+    console = Console(file=io.StringIO(), width=width, force_terminal=False)
+    console.print(table, crop=False)
     text = console.file.getvalue()  # type: ignore[attr-defined]
     return str(text)
 
