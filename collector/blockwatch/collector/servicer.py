@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import grpc
 import grpc.aio
+from google.protobuf.message import DecodeError
 
 from blockwatch.collector.assignment import Assignment
 from blockwatch.collector.auth import current_principal
@@ -47,6 +48,11 @@ METHOD_ROLES = {
 }
 _TRANSPORTS = {"udp": 1, "tcp": 2, "dot": 3, "doh": 4}
 STREAM_WINDOW = 64   # batches read ahead of their acks on one stream
+# A probe needs one Submit stream; a few allow for reconnects that overlap a
+# stream the collector has not noticed is dead yet. More is a misbehaving or
+# stolen token holding collector memory (each stream queues up to
+# STREAM_WINDOW batches).
+MAX_STREAMS_PER_PROBE = 4
 
 
 def to_columns(measurements: Any) -> MeasurementColumns:
@@ -182,6 +188,7 @@ class ProbeServicer(pb_grpc.ProbeServiceServicer):
         self._limits = limits
         self._assignment_for = assignment_for
         self._closing = closing
+        self._streams: dict[str, int] = {}   # open Submit streams per probe
         warm_up(limits)
 
     async def CheckIn(self, request: pb.CheckInRequest,
@@ -215,6 +222,7 @@ class ProbeServicer(pb_grpc.ProbeServiceServicer):
         replies: asyncio.Queue[Awaitable[pb.SubmitResponse] | None] = asyncio.Queue(
             STREAM_WINDOW)
         revoked = asyncio.Event()
+        malformed: list[str] = []
 
         async def read() -> None:
             # Read ahead of the acks so one stream keeps several batches in the writer.
@@ -226,10 +234,15 @@ class ProbeServicer(pb_grpc.ProbeServiceServicer):
                         revoked.set()
                         break
                     await replies.put(self._accept(request.batch, origin))
+            except DecodeError as exc:
+                # Bytes that are not a SubmitRequest (garbage, invalid UTF-8 in a
+                # string): there is no batch id to reject, so the stream ends with
+                # INVALID_ARGUMENT below, after the answers to what came before.
+                malformed.append(str(exc) or type(exc).__name__)
             finally:
                 await replies.put(None)
 
-        self._metrics.streams.inc()
+        await self._open_stream(probe.name, context)
         reader = asyncio.create_task(read())
         closing = asyncio.create_task(self._closing.wait())
         try:
@@ -252,13 +265,39 @@ class ProbeServicer(pb_grpc.ProbeServiceServicer):
             if revoked.is_set():
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED,
                                     f"probe {probe.name!r} was revoked")
+            if malformed:
+                await self._end_malformed(context, probe.name, malformed[0])
             if self._closing.is_set():
                 # UNAVAILABLE, not OK: the probe reconnects (elsewhere) and resends.
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "collector is shutting down")
         finally:
             reader.cancel()
             closing.cancel()
-            self._metrics.streams.dec()
+            self._close_stream(probe.name)
+
+    async def _open_stream(self, probe: str, context: grpc.aio.ServicerContext[Any, Any]
+                           ) -> None:
+        if self._streams.get(probe, 0) >= MAX_STREAMS_PER_PROBE:
+            self._metrics.rejections.labels("too_many_streams").inc()
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"probe {probe!r} already has {MAX_STREAMS_PER_PROBE} open Submit streams")
+        self._streams[probe] = self._streams.get(probe, 0) + 1
+        self._metrics.streams.inc()
+
+    def _close_stream(self, probe: str) -> None:
+        self._metrics.streams.dec()
+        left = self._streams.pop(probe, 1) - 1
+        if left:
+            self._streams[probe] = left
+
+    async def _end_malformed(self, context: grpc.aio.ServicerContext[Any, Any], probe: str,
+                             error: str) -> None:
+        self._metrics.rejections.labels("malformed").inc()
+        self._activity.seen(probe, rejected=1, error=error)
+        log.warning("event=malformed_request probe=%s error=%r", probe, error)
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                            f"malformed SubmitRequest, stream ended: {error}")
 
     def _accept(self, batch: pb.Batch, origin: Origin) -> Awaitable[pb.SubmitResponse]:
         """Validate now; return an awaitable answer (stored later, or rejected now)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,12 +126,36 @@ class Settings:
         for path in (self.cert, self.key, self.client_ca):
             if path is not None and not path.is_file():
                 raise ConfigError(f"{path} does not exist", field="cert")
+        if self.cert and self.key:
+            check_tls_files(self.cert, self.key, self.client_ca)
         if not self.cert and not self.insecure:
             for address in self.listen:
                 if not is_loopback(address):
                     raise ConfigError(
                         f"{address} is not loopback: give --cert/--key, or --insecure to "
                         "serve plaintext deliberately", field="listen")
+
+
+def check_tls_files(cert: Path, key: Path, client_ca: Path | None) -> None:
+    """Load the certificate, key and client CA the way a TLS server will, so a
+    mismatch is a clear ConfigError at start (gRPC itself only reports that it
+    failed to bind)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # grpc cannot use an encrypted key; never prompt for a passphrase
+        context.load_cert_chain(cert, key, password=lambda: b"")
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise ConfigError(f"the private key {key} does not match the certificate {cert}",
+                              field="key") from exc
+        raise ConfigError(f"cannot load the certificate {cert} with the key {key} "
+                          f"(PEM, unencrypted key expected): {exc}", field="cert") from exc
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except ssl.SSLError as exc:
+            raise ConfigError(f"cannot load the client CA {client_ca} (PEM expected): {exc}",
+                              field="client_ca") from exc
 
 
 def is_loopback(address: str) -> bool:

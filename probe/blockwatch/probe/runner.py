@@ -7,12 +7,14 @@ bounded per resolver by a concurrency limit and a queries-per-second pace.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from blockwatch.probe.bounds import MAX_RESPONSES, bound_measurement
 from blockwatch.probe.dnswire import parse_response
 from blockwatch.probe.failures import classify, describe
 from blockwatch.probe.ids import new_measurement_id, uuid7
@@ -202,30 +204,38 @@ class RoundRunner:
                 wire, ref.address, ref.port, self._limits.timeout_s, tls=endpoint.tls,
                 server_hostname=ref.tls_name or ref.address,
             )
-        emit(_from_stream(measurement, outcome, endpoint.keep_wire))
+        emit(_from_stream(measurement, outcome, endpoint.keep_wire, query_id=wire[:2]))
 
 
 def _from_udp(measurement: Measurement, outcome: UdpOutcome, keep_wire: bool) -> Measurement:
+    replies = outcome.replies[:MAX_RESPONSES]
     measurement.responses = [
         parse_response(data, measurement.domain, measurement.qtype, arrival, keep_wire=keep_wire)
-        for arrival, data in outcome.replies
+        for arrival, data in replies
     ]
     if measurement.responses:
         measurement.duration_us = measurement.responses[0].arrival_us
     else:
         measurement.duration_us = (time.monotonic_ns() - outcome.sent_ns) // 1000
     _settle_failure(measurement, outcome.failure, outcome.failure_text)
-    return measurement
+    return bound_measurement(measurement, [data for _, data in replies])
 
 
-def _from_stream(measurement: Measurement, outcome: StreamOutcome, keep_wire: bool) -> Measurement:
+def _from_stream(measurement: Measurement, outcome: StreamOutcome, keep_wire: bool,
+                 query_id: bytes = b"\0\0") -> Measurement:
     measurement.duration_us = outcome.elapsed_us
     if outcome.reply:
-        measurement.responses = [parse_response(
-            outcome.reply, measurement.domain, measurement.qtype, outcome.elapsed_us,
-            keep_wire=keep_wire)]
+        response = parse_response(outcome.reply, measurement.domain, measurement.qtype,
+                                  outcome.elapsed_us, keep_wire=keep_wire)
+        if not response.parse_error and outcome.reply[:2] != query_id:
+            # over TCP/DoT/DoH too a reply is matched by its message id (RFC 7766):
+            # a reply to another query is not the answer to this one
+            response = dataclasses.replace(response, parse_error=(
+                f"response id {int.from_bytes(outcome.reply[:2], 'big')} does not match "
+                f"the query's id {int.from_bytes(query_id, 'big')}"))
+        measurement.responses = [response]
     _settle_failure(measurement, outcome.failure, outcome.failure_text)
-    return measurement
+    return bound_measurement(measurement, [outcome.reply])
 
 
 def _settle_failure(measurement: Measurement, failure: Failure, text: str) -> None:

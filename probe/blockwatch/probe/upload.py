@@ -9,7 +9,9 @@ backoff and jitter, and resends unacknowledged batches under their old ids.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +24,6 @@ from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
     stop_after_delay,
-    wait_exponential,
-    wait_random,
 )
 
 from blockwatch.probe import __version__
@@ -57,6 +57,11 @@ CHANNEL_OPTIONS: list[tuple[str, int | str]] = [
     ("grpc.max_send_message_length", 64 << 20),
     ("grpc.max_receive_message_length", 16 << 20),
     ("grpc.enable_retries", 0),  # retries are ours: they must go through the spool
+    # Reconnecting means a new TCP connection: channels otherwise share the
+    # process-wide subchannel pool, and a channel opened after the watchdog gave
+    # up on a silently dead (half-open) connection would ride that same dead
+    # connection until keepalive noticed, 80 s later.
+    ("grpc.use_local_subchannel_pool", 1),
 ]
 _CODE_INVALID, _CODE_UNAVAILABLE, _CODE_TOO_LARGE = 1, 2, 3
 
@@ -90,6 +95,9 @@ class Uploader:
         self._on_ack = on_ack
         self._address_index = 0
         self._batch_size = config.batch_size
+        self._acked_at_last_failure = 0
+        self._failures_in_a_row = 0
+        self._wait = _exponential_with_jitter
         self.new_data = asyncio.Event()
 
     def _credentials(self) -> grpc.ChannelCredentials | None:
@@ -147,11 +155,20 @@ class Uploader:
     def _retrying(self, give_up_after_s: float | None) -> AsyncRetrying:
         return AsyncRetrying(
             retry=retry_if_exception_type(CollectorUnavailable),
-            wait=wait_exponential(multiplier=0.2, max=30.0) + wait_random(0, 1.0),
+            wait=self._backoff,
             stop=stop_after_delay(give_up_after_s) if give_up_after_s else (lambda _: False),
             before_sleep=self._before_retry,
             reraise=True,
         )
+
+    def _backoff(self, state: object) -> float:
+        """Exponential backoff with jitter over the failures since the last ack: a
+        collector that was taking batches a minute ago is retried quickly again."""
+        if self.stats.batches_acked != self._acked_at_last_failure:
+            self._acked_at_last_failure = self.stats.batches_acked
+            self._failures_in_a_row = 0
+        self._failures_in_a_row += 1
+        return float(self._wait(self._failures_in_a_row))
 
     def _before_retry(self, state: object) -> None:
         self.stats.reconnects += 1
@@ -252,9 +269,15 @@ class _Session:
                 await _wait_any(up.new_data, self.stop, timeout=0.5 if self.drain else 5.0)
                 continue
             self.in_flight[batch.batch_id] = (batch.size, time.monotonic())
-            await self.call.write(encode_columnar_submit_request(batch.batch_id,
-                                                                 batch.payloads))
-        await self.call.done_writing()
+            try:
+                await self.call.write(encode_columnar_submit_request(batch.batch_id,
+                                                                     batch.payloads))
+            except asyncio.InvalidStateError as exc:
+                # the RPC ended (reset, GOAWAY) between two writes: grpc.aio says so
+                # with InvalidStateError, not AioRpcError; it is a lost stream
+                raise CollectorUnavailable("the stream ended while sending") from exc
+        with contextlib.suppress(asyncio.InvalidStateError):
+            await self.call.done_writing()   # the receiver reports how the RPC ended
 
     async def receive(self) -> None:
         async for response in self.call:
@@ -269,6 +292,10 @@ class _Session:
             now = time.monotonic()
             if any(now - sent > timeout for _, sent in self.in_flight.values()):
                 raise CollectorUnavailable(f"no ack within {timeout:g}s; reconnecting")
+
+
+def _exponential_with_jitter(failures: int) -> float:
+    return float(min(30.0, 0.2 * 2.0 ** (failures - 1)) + random.uniform(0, 1.0))
 
 
 async def _wait_any(event: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
