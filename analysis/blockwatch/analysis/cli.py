@@ -17,13 +17,16 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from blockwatch.analysis.errors import AnalysisError, UsageError
 from blockwatch.analysis.filters import Filters, parse_day
 from blockwatch.analysis.reports import REPORT_NAMES, Report
+
+if TYPE_CHECKING:
+    from blockwatch.analysis import remote  # grpc is loaded only for --collector
 
 app = typer.Typer(help="blockwatch: verdicts and reports on DNS blocking orders.",
                   no_args_is_help=True, add_completion=False)
@@ -47,17 +50,27 @@ def _usage(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _endpoint(db: str | None, collector: str | None, token_file: Path | None,
+              ca: Path | None) -> remote.Endpoint | None:
+    """The collector to ask, or None for --db; exactly one of the two is allowed."""
+    if bool(db) == bool(collector):
+        raise UsageError("give exactly one of --db DSN or --collector ADDRESS", field="db")
+    if not collector:
+        return None
+    from blockwatch.analysis import remote
+
+    if token_file is None:
+        raise UsageError("--collector needs --token-file", field="token-file")
+    return remote.Endpoint(collector, remote.read_token(token_file), ca)
+
+
 def _source(db: str | None, database: str, collector: str | None, token_file: Path | None,
             ca: Path | None) -> Fetch:
     """A function fetching a report from wherever the flags point."""
-    if bool(db) == bool(collector):
-        raise UsageError("give exactly one of --db DSN or --collector ADDRESS", field="db")
-    if collector:
+    endpoint = _endpoint(db, collector, token_file, ca)
+    if endpoint is not None:
         from blockwatch.analysis import remote
 
-        if token_file is None:
-            raise UsageError("--collector needs --token-file", field="token-file")
-        endpoint = remote.Endpoint(collector, remote.read_token(token_file), ca)
         return lambda name, filters: remote.report(endpoint, name, filters)
     from blockwatch.analysis.database import ClickHouseDatabase
     from blockwatch.analysis.reports import build_report
@@ -158,14 +171,10 @@ def reclassify(
 
     def action() -> None:
         day = parse_day(since, "since")
-        if bool(db) == bool(collector):
-            raise UsageError("give exactly one of --db DSN or --collector ADDRESS", field="db")
-        if collector:
+        endpoint = _endpoint(db, collector, token_file, ca)
+        if endpoint is not None:
             from blockwatch.analysis import remote
 
-            if token_file is None:
-                raise UsageError("--collector needs --token-file", field="token-file")
-            endpoint = remote.Endpoint(collector, remote.read_token(token_file), ca)
             result = asyncio.run(remote.reclassify_remote(endpoint, since))
         else:
             from blockwatch.analysis.classify import classifier_version
