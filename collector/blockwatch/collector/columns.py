@@ -33,6 +33,7 @@ class Level(Enum):
     ANSWER = "answer"
     CNAME = "cname"
     EXTENDED_ERROR = "extended_error"
+    STRAY = "stray"
 
 
 # Field name (as in the proto's MeasurementColumns) -> (level, Arrow type). The
@@ -76,6 +77,24 @@ FIELDS: dict[str, tuple[Level, pa.DataType]] = {
     "cname_chain": (Level.CNAME, pa.string()),
     "extended_error_code": (Level.EXTENDED_ERROR, pa.uint32()),
     "extended_error_text": (Level.EXTENDED_ERROR, pa.string()),
+    # floods, stray replies and cuts (added later: see NEUTRAL_WHEN_ABSENT)
+    "reply_count": (Level.MEASUREMENT, pa.uint32()),
+    "answer_set_count": (Level.MEASUREMENT, pa.uint32()),
+    "reply_bytes": (Level.MEASUREMENT, pa.uint64()),
+    "stray_count": (Level.MEASUREMENT, pa.uint32()),
+    "stray_kept_count": (Level.MEASUREMENT, pa.uint32()),
+    "truncated": (Level.MEASUREMENT, pa.bool_()),
+    "wire_truncated": (Level.RESPONSE, pa.bool_()),
+    "stray_arrival_us": (Level.STRAY, pa.uint32()),
+    "stray_size": (Level.STRAY, pa.uint32()),
+    "stray_reason": (Level.STRAY, pa.string()),
+}
+
+# Fields a sender that predates them leaves empty: read as this value for
+# every item of their level (no strays at all then, so the stray level stays empty).
+NEUTRAL_WHEN_ABSENT: dict[str, object] = {
+    "reply_count": 0, "answer_set_count": 0, "reply_bytes": 0, "stray_count": 0,
+    "stray_kept_count": 0, "truncated": False, "wire_truncated": False,
 }
 
 # Which count field splits a level among the items of its parent level.
@@ -84,6 +103,7 @@ COUNTS: dict[Level, tuple[str, Level]] = {
     Level.ANSWER: ("answer_count", Level.RESPONSE),
     Level.CNAME: ("cname_count", Level.RESPONSE),
     Level.EXTENDED_ERROR: ("extended_error_count", Level.RESPONSE),
+    Level.STRAY: ("stray_kept_count", Level.MEASUREMENT),
 }
 
 
@@ -105,6 +125,18 @@ class MeasurementColumns:
         not protobuf repeated fields: pyarrow reads a repeated bytes field
         through a slow generic path, ~60x slower than `list()` then convert.)"""
         return cls({name: pa.array(values[name], type=kind) for name, (_, kind) in FIELDS.items()})
+
+
+def fill_absent(values: dict[str, list[object]]) -> dict[str, list[object]]:
+    """`values` with the NEUTRAL_WHEN_ABSENT fields an older sender left empty
+    filled in for every item of their level."""
+    sizes = {Level.MEASUREMENT: len(values["measurement_id"]),
+             Level.RESPONSE: len(values["arrival_us"])}
+    for name, neutral in NEUTRAL_WHEN_ABSENT.items():
+        size = sizes[FIELDS[name][0]]
+        if size and not values[name]:
+            values[name] = [neutral] * size
+    return values
 
 
 def offsets(counts: pa.Array) -> pa.Array:
@@ -147,6 +179,9 @@ def storage_table(c: MeasurementColumns) -> pa.Table:
     def later(flat: pa.Array, kind: pa.DataType) -> pa.ListArray:
         lists = pa.ListArray.from_arrays(resp_off, flat)
         return pc.list_slice(lists, 1).cast(pa.list_(kind))
+
+    def per_stray(flat: pa.Array) -> pa.ListArray:
+        return pa.ListArray.from_arrays(offsets(c["stray_kept_count"]), flat)
 
     answer_type = per_response(c["answer_rtype"], "answer_count")
     answer_data = per_response(c["answer_data"], "answer_count")
@@ -200,6 +235,16 @@ def storage_table(c: MeasurementColumns) -> pa.Table:
         "later_ede_codes": later(ede_code, pa.list_(_U16)),
         "later_ede_texts": later(ede_text, pa.list_(s)),
         "later_wire": later(c["wire"], pa.binary()),
+        "reply_count": c["reply_count"],
+        "answer_set_count": c["answer_set_count"],
+        "reply_bytes": c["reply_bytes"],
+        "stray_count": c["stray_count"],
+        "stray_arrival_us": per_stray(c["stray_arrival_us"]),
+        "stray_size": per_stray(c["stray_size"]),
+        "stray_reason": per_stray(c["stray_reason"]),
+        "truncated": c["truncated"],
+        "wire_truncated": first_scalar("wire_truncated", pa.bool_(), False),
+        "later_wire_truncated": later(c["wire_truncated"], pa.bool_()),
     }
     return pa.Table.from_pydict(columns)
 

@@ -81,6 +81,7 @@ def split_statements(sql: str) -> list[str]:
 
 
 _CREATE_TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)")
+_ALTER_TABLE = re.compile(r"^ALTER TABLE (\w+)\b")
 _CREATE_VIEW = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS")
 _ENGINE = re.compile(r"ENGINE = (\w*)MergeTree(\([^)]*\))?")
 _NON_REPLICATED = re.compile(r"\nSETTINGS non_replicated_deduplication_window = \d+")
@@ -107,6 +108,12 @@ def clusterize(statement: str, cluster: str) -> list[str]:
         body = _replicated(statement[table.end():], f"/clickhouse/tables/all/{{database}}/{name}",
                            replica="{shard}-{replica}")
         return [f"CREATE TABLE IF NOT EXISTS {name} {on}" + body]
+    alter = _ALTER_TABLE.match(statement)
+    if alter:
+        # a sharded table's columns change on its local tables and its Distributed one
+        name, rest = alter[1], statement[alter.end():]
+        names = [f"{name}_local", name] if name in SHARDING_KEYS else [name]
+        return [f"ALTER TABLE {n} {on}{rest}" for n in names]
     view = _CREATE_VIEW.match(statement)
     if view:
         target = f"{view[2]}_local" if view[2] in SHARDING_KEYS else view[2]

@@ -24,6 +24,7 @@ from blockwatch.collector.columns import (
     Batch,
     MeasurementColumns,
     Origin,
+    fill_absent,
     storage_table,
 )
 from blockwatch.collector.errors import BatchTooLarge, StorageUnavailable, ValidationError
@@ -68,6 +69,7 @@ def to_columns(measurements: Any) -> MeasurementColumns:
     responses = [x for m in ms for x in m.responses]
     answers = [a for x in responses for a in x.answers]
     errors = [e for x in responses for e in x.extended_errors]
+    strays = [s for m in ms for s in m.strays]
     return MeasurementColumns.from_lists({
         "measurement_id": [m.measurement_id for m in ms],
         "round_id": [m.round_id for m in ms],
@@ -106,14 +108,24 @@ def to_columns(measurements: Any) -> MeasurementColumns:
         "cname_chain": [name for x in responses for name in x.cname_chain],
         "extended_error_code": [e.code for e in errors],
         "extended_error_text": [e.text for e in errors],
+        "reply_count": [m.reply_count for m in ms],
+        "answer_set_count": [m.answer_set_count for m in ms],
+        "reply_bytes": [m.reply_bytes for m in ms],
+        "stray_count": [m.stray_count for m in ms],
+        "stray_kept_count": [len(m.strays) for m in ms],
+        "truncated": [m.truncated for m in ms],
+        "wire_truncated": [x.wire_truncated for x in responses],
+        "stray_arrival_us": [s.arrival_us for s in strays],
+        "stray_size": [s.size for s in strays],
+        "stray_reason": [s.reason for s in strays],
     })
 
 
 def columnar_to_columns(columns: pb.MeasurementColumns) -> MeasurementColumns:
     """Columnar form -> columns: each repeated field goes to Arrow in one
     C-level call (field names are the same on both sides by construction)."""
-    return MeasurementColumns.from_lists(
-        {name: list(getattr(columns, name)) for name in FIELDS})
+    return MeasurementColumns.from_lists(fill_absent(
+        {name: list(getattr(columns, name)) for name in FIELDS}))
 
 
 def batch_columns(batch: pb.Batch, limits: Limits) -> MeasurementColumns:

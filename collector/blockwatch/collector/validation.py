@@ -54,6 +54,11 @@ class Limits:
     max_ede_text: int = 1024
     max_nsid: int = 512
     max_wire: int = 65_535
+    max_strays: int = 16          # stray replies kept per measurement
+    max_stray_reason: int = 64
+    # One measurement's content (strings, bytes and items, everything): a few
+    # of the largest must not make a batch too big for the wire.
+    max_measurement_bytes: int = 64 * 1024
     future_skew_us: int = DAY_US
 
 
@@ -96,6 +101,9 @@ class _Locator:
         count, _ = COUNTS[level]
         response, k = self._parent(count, index)
         record, j = self._parent("response_count", response)
+        if level is Level.STRAY:
+            record, k = self._parent("stray_kept_count", index)
+            return record, f"strays[{k}]{item}"
         name = {Level.ANSWER: "answers", Level.CNAME: "cname_chain",
                 Level.EXTENDED_ERROR: "extended_errors"}[level]
         return record, f"responses[{j}].{name}[{k}]{item}"
@@ -222,6 +230,47 @@ def validate_batch(batch_id: str, c: MeasurementColumns, limits: Limits, now_us:
     check.length("cname_chain", 255, "")
     check.range("extended_error_code", 0, 65535, ".code")
     check.length("extended_error_text", limits.max_ede_text, ".text")
+    _strays_and_size(check, limits)
+
+
+def _strays_and_size(check: _Checker, limits: Limits) -> None:
+    check.range("stray_kept_count", 0, limits.max_strays, "strays",
+                f"more than {limits.max_strays} stray replies")
+    check.range("stray_size", 0, 65535, ".size")
+    check.length("stray_reason", limits.max_stray_reason, ".reason")
+    sizes = measurement_bytes(check.c)
+    if pc.max(sizes).as_py() > limits.max_measurement_bytes:
+        check.fail(Level.MEASUREMENT, pc.greater(sizes, limits.max_measurement_bytes),
+                   "measurement", f"content over {limits.max_measurement_bytes} bytes")
+
+
+def measurement_bytes(c: MeasurementColumns) -> pa.Array:
+    """Each measurement's content in bytes (strings, bytes, a few per item):
+    each level's sizes summed into its parent's through the count columns."""
+    def strings(*names: str) -> pa.Array:
+        total = pc.binary_length(c[names[0]]).cast(pa.int64())
+        for name in names[1:]:
+            total = pc.add(total, pc.binary_length(c[name]).cast(pa.int64()))
+        return total
+
+    def rollup(child: pa.Array, count: str) -> pa.Array:
+        summed = pa.concat_arrays([pa.array([0], pa.int64()),
+                                   pc.cumulative_sum(child).cast(pa.int64())])
+        ends = offsets(c[count])
+        return pc.subtract(pc.take(summed, ends[1:]), pc.take(summed, ends[:-1]))
+
+    answers = pc.add(strings("answer_name", "answer_data"), 8)
+    cnames = pc.add(strings("cname_chain"), 2)
+    errors = pc.add(strings("extended_error_text"), 4)
+    strays = pc.add(strings("stray_reason"), 8)
+    responses = pc.add(strings("nsid", "wire", "parse_error"), 24)
+    for child, count in ((answers, "answer_count"), (cnames, "cname_count"),
+                         (errors, "extended_error_count")):
+        responses = pc.add(responses, rollup(child, count))
+    own = strings("measurement_id", "round_id", "domain", "failure_text", "resolver_name",
+                  "resolver_address", "resolver_tls_name", "resolver_url")
+    return pc.add(pc.add(own, rollup(responses, "response_count")),
+                  rollup(strays, "stray_kept_count"))
 
 
 def _domains(check: _Checker) -> None:

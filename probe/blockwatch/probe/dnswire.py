@@ -33,6 +33,31 @@ def response_id(wire: bytes) -> int | None:
     return int(_ID.unpack_from(wire)[0])
 
 
+def answer_set(wire: bytes) -> tuple[object, ...]:
+    """What makes replies "the same" for a forger's flood: rcode and the set of
+    answer records (type and data; TTLs and order aside). Unparseable bytes are
+    their own answer set."""
+    try:
+        parsed = dnsparse.parse(wire)
+    except dnsparse.WireError:
+        return ("malformed", wire[2:])
+    return (parsed.rcode, frozenset((a.rtype, a.data.lower()) for a in parsed.answers))
+
+
+def question_key(wire: bytes) -> bytes | None:
+    """Lower-case wire name + type + class of a message's first question (None when
+    it has none or it is unreadable): how a stray reply is tied to the query it raced."""
+    if len(wire) < 12 or wire[4:6] == b"\0\0":
+        return None
+    try:
+        labels, end = dnsparse.read_name(wire, 12)
+    except dnsparse.WireError:
+        return None
+    if end + 4 > len(wire):
+        return None
+    return b".".join(labels).lower() + b"\0" + wire[end:end + 4]
+
+
 def parse_response(
     wire: bytes, domain: str, qtype: int, arrival_us: int, *, keep_wire: bool = False
 ) -> Response:

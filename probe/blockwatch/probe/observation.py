@@ -97,6 +97,24 @@ class Response:
     wire: bytes = b""
     size: int = 0
     parse_error: str = ""
+    wire_truncated: bool = False  # `wire` is the first bytes only; `size` is the whole
+
+
+@dataclass(frozen=True, slots=True)
+class StrayReply:
+    """A datagram that raced a query but could not be its reply."""
+
+    arrival_us: int  # after this query was sent
+    size: int
+    reason: str      # StrayReason value
+
+
+class StrayReason:
+    """Why a datagram matched no open query (docs/failures.md)."""
+
+    WRONG_ID = "wrong_id"      # a response to this very question under an id we did not send
+    RUNT = "runt"              # shorter than a DNS header
+    UNMATCHED = "unmatched"    # a DNS header whose id and question match no open query
 
 
 @dataclass(slots=True)
@@ -115,6 +133,14 @@ class Measurement:
     failure: Failure = Failure.NONE
     failure_text: str = ""
     responses: list[Response] = field(default_factory=list)
+    # Every reply to this query (kept in `responses` or not), the distinct
+    # (rcode, answer set) pairs among them and their bytes: a flood's size.
+    reply_count: int = 0
+    answer_set_count: int = 0
+    reply_bytes: int = 0
+    stray_count: int = 0                      # stray replies that raced this query
+    strays: list[StrayReply] = field(default_factory=list)  # the first ones (bounded)
+    truncated: bool = False                   # content was cut to fit the bounds
 
     @property
     def first(self) -> Response | None:

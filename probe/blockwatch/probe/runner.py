@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from blockwatch.probe.bounds import MAX_RESPONSES, bound_measurement
-from blockwatch.probe.dnswire import parse_response
+from blockwatch.probe.bounds import bound_measurement
+from blockwatch.probe.dnswire import parse_response, with_id
 from blockwatch.probe.failures import classify, describe
 from blockwatch.probe.ids import new_measurement_id, uuid7
 from blockwatch.probe.observation import Failure, Measurement, ResolverRef, Response, Transport
@@ -198,8 +199,11 @@ class RoundRunner:
             await endpoint.udp.query(wire, finish)
             return
         if endpoint.doh is not None:
+            # DoH keeps id 0 (RFC 8484 4.1): HTTPS, not the id, ties reply to query
             outcome = await endpoint.doh.query(wire)
         else:
+            # a random id, checked in the reply (RFC 7766 6.2.1.1), as over UDP
+            wire = with_id(wire, secrets.randbelow(1 << 16))
             outcome = await query_stream(
                 wire, ref.address, ref.port, self._limits.timeout_s, tls=endpoint.tls,
                 server_hostname=ref.tls_name or ref.address,
@@ -208,11 +212,16 @@ class RoundRunner:
 
 
 def _from_udp(measurement: Measurement, outcome: UdpOutcome, keep_wire: bool) -> Measurement:
-    replies = outcome.replies[:MAX_RESPONSES]
+    replies = outcome.replies
     measurement.responses = [
         parse_response(data, measurement.domain, measurement.qtype, arrival, keep_wire=keep_wire)
         for arrival, data in replies
     ]
+    measurement.reply_count = outcome.reply_count
+    measurement.reply_bytes = outcome.reply_bytes
+    measurement.answer_set_count = outcome.answer_sets
+    measurement.stray_count = outcome.stray_count
+    measurement.strays = list(outcome.strays)
     if measurement.responses:
         measurement.duration_us = measurement.responses[0].arrival_us
     else:
@@ -234,6 +243,8 @@ def _from_stream(measurement: Measurement, outcome: StreamOutcome, keep_wire: bo
                 f"response id {int.from_bytes(outcome.reply[:2], 'big')} does not match "
                 f"the query's id {int.from_bytes(query_id, 'big')}"))
         measurement.responses = [response]
+        measurement.reply_count = measurement.answer_set_count = 1
+        measurement.reply_bytes = len(outcome.reply)
     _settle_failure(measurement, outcome.failure, outcome.failure_text)
     return bound_measurement(measurement, [outcome.reply])
 

@@ -12,6 +12,7 @@ import ssl
 import struct
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from blockwatch.probe.failures import classify, describe
 from blockwatch.probe.observation import Failure
@@ -44,7 +45,9 @@ async def query_stream(
     tls: ssl.SSLContext | None = None,
     server_hostname: str | None = None,
 ) -> StreamOutcome:
-    """One query over a fresh TCP connection (TLS when `tls` is given)."""
+    """One query over a fresh TCP connection (TLS when `tls` is given). The time
+    ends when the reply has arrived: the connection is closed in the background,
+    since a TLS close may wait for the server's close_notify (up to a second)."""
     started = time.monotonic_ns()
     writer: asyncio.StreamWriter | None = None
     try:
@@ -66,10 +69,27 @@ async def query_stream(
         return StreamOutcome(_since(started), failure=classify(exc), failure_text=describe(exc))
     finally:
         if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+            _close_in_background(writer)
     return StreamOutcome(_since(started), reply=reply)
+
+
+_CLOSING: set[asyncio.Task[None]] = set()  # referenced until done, or the loop drops them
+
+
+def _close_in_background(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    task = asyncio.get_running_loop().create_task(_wait_closed(writer))
+    _CLOSING.add(task)
+    task.add_done_callback(_CLOSING.discard)
+
+
+async def _wait_closed(writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+        await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
+class BodyTooLarge(Exception):
+    """A DoH body over the bound: reading stopped there."""
 
 
 class DohClient:
@@ -96,25 +116,48 @@ class DohClient:
             async with asyncio.timeout(self.timeout), httpx.AsyncClient(
                     http2=True, verify=self._tls, timeout=self.timeout) as client:
                 client.headers.pop("accept-encoding", None)  # DNS is not worth compressing
-                response = await client.post(self.url, content=query, headers=headers)
-                body = await response.aread()
+                async with client.stream("POST", self.url, content=query,
+                                         headers=headers) as response:
+                    # an error page is shown in part; a reply is read up to the bound
+                    limit = MAX_MESSAGE if response.status_code == 200 else 200
+                    body = await _read_bounded(response, limit)
+                    elapsed = _since(started)
         except TimeoutError:
             return StreamOutcome(_since(started), failure=Failure.TIMEOUT,
                                  failure_text=f"no response within {self.timeout:g}s")
+        except BodyTooLarge as exc:
+            return StreamOutcome(_since(started), failure=Failure.MALFORMED_RESPONSE,
+                                 failure_text=str(exc))
         except (httpx.HTTPError, OSError, ssl.SSLError) as exc:
             return StreamOutcome(_since(started), failure=classify(exc), failure_text=describe(exc))
         if response.status_code != 200:
             return StreamOutcome(
-                _since(started), failure=Failure.HTTP_ERROR,
+                elapsed, failure=Failure.HTTP_ERROR,
                 failure_text=f"HTTP {response.status_code}: {body[:200]!r}",
             )
-        if len(body) > MAX_MESSAGE:
-            return StreamOutcome(_since(started), failure=Failure.MALFORMED_RESPONSE,
-                                 failure_text=f"response of {len(body)} bytes exceeds 65535")
-        return StreamOutcome(_since(started), reply=body)
+        return StreamOutcome(elapsed, reply=body)
 
     async def close(self) -> None:
         """Nothing is kept open between queries."""
+
+
+async def _read_bounded(response: Any, limit: int) -> bytes:
+    """At most `limit` bytes of the body (an error page: its first bytes); a DNS
+    reply longer than `limit` raises BodyTooLarge without reading further, so a
+    hostile server cannot fill the probe's memory."""
+    declared = response.headers.get("content-length", "")
+    if limit == MAX_MESSAGE and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"response body of {int(declared)} bytes (Content-Length) "
+                           f"exceeds {limit}")
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            if limit < MAX_MESSAGE:
+                return bytes(body[:limit])
+            raise BodyTooLarge(f"response body exceeds {limit} bytes: stopped reading "
+                               f"after {len(body)}")
+    return bytes(body)
 
 
 def _since(started_ns: int) -> int:

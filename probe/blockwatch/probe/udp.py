@@ -17,22 +17,59 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from blockwatch.probe.dnswire import response_id, with_id
+from blockwatch.probe.bounds import MAX_RESPONSES, MAX_STRAYS
+from blockwatch.probe.dnswire import answer_set, question_key, response_id, with_id
 from blockwatch.probe.failures import classify, describe
-from blockwatch.probe.observation import Failure
+from blockwatch.probe.observation import Failure, StrayReason, StrayReply
 
 RECEIVE_BUFFER = 4 << 20  # a burst of replies must not overflow into false timeouts
 _ID_SPACE = 1 << 16
+_MAX_ANSWER_SETS = 4096  # distinct answer sets told apart per query; beyond, the count stops
 
 
 @dataclass(slots=True)
 class UdpOutcome:
-    """Raw result of one UDP query: every datagram that arrived for its id."""
+    """Raw result of one UDP query: every datagram that arrived for its id is
+    counted; the first is kept, then each with an answer set not seen before,
+    and once `keep` are kept the newest distinct one replaces the last. So a
+    flood of identical forgeries cannot push the genuine reply out."""
 
     sent_ns: int
+    keep: int = MAX_RESPONSES
     replies: list[tuple[int, bytes]] = field(default_factory=list)  # (arrival µs, bytes)
+    reply_count: int = 0
+    reply_bytes: int = 0
+    strays: list[StrayReply] = field(default_factory=list)
+    stray_count: int = 0
     failure: Failure = Failure.NONE
     failure_text: str = ""
+    _sets: set[int] = field(default_factory=set)
+
+    @property
+    def answer_sets(self) -> int:
+        return len(self._sets) or (1 if self.replies else 0)
+
+    def add_reply(self, arrival_us: int, data: bytes) -> None:
+        self.reply_count += 1
+        self.reply_bytes += len(data)
+        if not self.replies:  # the common case: one reply, no parsing here
+            self.replies.append((arrival_us, data))
+            return
+        if not self._sets:
+            self._sets.add(hash(answer_set(self.replies[0][1])))
+        key = hash(answer_set(data))
+        if key in self._sets or len(self._sets) >= _MAX_ANSWER_SETS:
+            return  # a copy of an answer set already kept: counted, not kept
+        self._sets.add(key)
+        if len(self.replies) < self.keep:
+            self.replies.append((arrival_us, data))
+        else:
+            self.replies[-1] = (arrival_us, data)
+
+    def add_stray(self, arrival_us: int, size: int, reason: str) -> None:
+        self.stray_count += 1
+        if len(self.strays) < MAX_STRAYS:
+            self.strays.append(StrayReply(arrival_us, size, reason))
 
 
 @dataclass(slots=True)
@@ -40,7 +77,9 @@ class _Pending:
     outcome: UdpOutcome
     first: asyncio.Future[None]
     on_done: Callable[[UdpOutcome], None]
+    query: bytes
     timer: asyncio.TimerHandle | None = None
+    question: bytes | None = None  # question_key(query), computed when a stray needs it
 
 
 class UdpChannel(asyncio.DatagramProtocol):
@@ -93,7 +132,8 @@ class UdpChannel(asyncio.DatagramProtocol):
             raise RuntimeError("channel is not open")
         loop = asyncio.get_running_loop()
         query_id = await self._free_id()
-        pending = _Pending(UdpOutcome(time.monotonic_ns()), loop.create_future(), on_done)
+        pending = _Pending(UdpOutcome(time.monotonic_ns()), loop.create_future(), on_done,
+                           query)
         self._pending[query_id] = pending
         pending.timer = loop.call_later(self.timeout, self._timed_out, query_id)
         try:
@@ -122,10 +162,11 @@ class UdpChannel(asyncio.DatagramProtocol):
         pending = self._pending.get(query_id) if query_id is not None else None
         if pending is None:
             self.stray_replies += 1
+            self._stray(data, query_id)
             return
         arrival_us = (time.monotonic_ns() - pending.outcome.sent_ns) // 1000
-        pending.outcome.replies.append((arrival_us, data))
-        if len(pending.outcome.replies) == 1:
+        pending.outcome.add_reply(arrival_us, data)
+        if pending.outcome.reply_count == 1:
             assert query_id is not None
             if pending.timer is not None:
                 pending.timer.cancel()
@@ -136,6 +177,27 @@ class UdpChannel(asyncio.DatagramProtocol):
                 self._finish(query_id)
             if not pending.first.done():
                 pending.first.set_result(None)
+
+    def _stray(self, data: bytes, query_id: int | None) -> None:
+        """Record a datagram that matched no open query with the queries it raced:
+        those that asked its question, or else every query still unanswered."""
+        if query_id is not None and query_id in self._resting_ids:
+            return  # a late reply to a closed query: counted on the channel only
+        now = time.monotonic_ns()
+        reason = StrayReason.RUNT if query_id is None else StrayReason.UNMATCHED
+        raced = [p for p in self._pending.values() if not p.outcome.replies]
+        key = question_key(data) if query_id is not None else None
+        if key is not None:
+            asked = []
+            for p in self._pending.values():
+                if p.question is None:
+                    p.question = question_key(p.query)
+                if p.question == key:
+                    asked.append(p)
+            if asked:
+                reason, raced = StrayReason.WRONG_ID, asked
+        for p in raced:
+            p.outcome.add_stray((now - p.outcome.sent_ns) // 1000, len(data), reason)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP errors on a shared socket cannot be tied to one query id: they

@@ -14,6 +14,7 @@ from blockwatch.probe.observation import (
     Record,
     ResolverRef,
     Response,
+    StrayReply,
     Transport,
 )
 from blockwatch.probe.resolvers import ResolverSpec
@@ -38,6 +39,11 @@ def encode_measurement(m: Measurement) -> bytes:
         failure=cast("pb.Failure", int(m.failure)),
         failure_text=m.failure_text,
         responses=[_encode_response(x) for x in m.responses],
+        reply_count=m.reply_count, answer_set_count=m.answer_set_count,
+        reply_bytes=m.reply_bytes, stray_count=m.stray_count,
+        strays=[pb.StrayReply(arrival_us=s.arrival_us, size=s.size, reason=s.reason)
+                for s in m.strays],
+        truncated=m.truncated,
     )
     return message.SerializeToString()
 
@@ -51,6 +57,7 @@ def _encode_response(x: Response) -> pb.Response:
         additional_count=x.additional_count, edns=x.edns,
         extended_errors=[pb.ExtendedError(code=e.code, text=e.text) for e in x.extended_errors],
         nsid=x.nsid, wire=x.wire, size=x.size, parse_error=x.parse_error,
+        wire_truncated=x.wire_truncated,
     )
 
 
@@ -73,9 +80,14 @@ def decode_measurement(data: bytes) -> Measurement:
                 additional_count=x.additional_count, edns=x.edns,
                 extended_errors=tuple(ExtendedError(e.code, e.text) for e in x.extended_errors),
                 nsid=x.nsid, wire=x.wire, size=x.size, parse_error=x.parse_error,
+                wire_truncated=x.wire_truncated,
             )
             for x in m.responses
         ],
+        reply_count=m.reply_count, answer_set_count=m.answer_set_count,
+        reply_bytes=m.reply_bytes, stray_count=m.stray_count,
+        strays=[StrayReply(s.arrival_us, s.size, s.reason) for s in m.strays],
+        truncated=m.truncated,
     )
 
 
@@ -161,7 +173,24 @@ def encode_columnar_submit_request(batch_id: str, payloads: list[bytes]) -> byte
     c.cname_chain.extend([name for x in responses for name in x.cname_chain])
     c.extended_error_code.extend([e.code for e in errors])
     c.extended_error_text.extend([e.text for e in errors])
+    _evidence_columns(c, ms, responses)
     return request.SerializeToString()
+
+
+def _evidence_columns(c: pb.MeasurementColumns, ms: list[pb.Measurement],
+                      responses: list[pb.Response]) -> None:
+    """The columns added for floods, stray replies and cuts (contract fields 38-47)."""
+    strays = [s for m in ms for s in m.strays]
+    c.reply_count.extend([m.reply_count for m in ms])
+    c.answer_set_count.extend([m.answer_set_count for m in ms])
+    c.reply_bytes.extend([m.reply_bytes for m in ms])
+    c.stray_count.extend([m.stray_count for m in ms])
+    c.stray_kept_count.extend([len(m.strays) for m in ms])
+    c.truncated.extend([m.truncated for m in ms])
+    c.wire_truncated.extend([x.wire_truncated for x in responses])
+    c.stray_arrival_us.extend([s.arrival_us for s in strays])
+    c.stray_size.extend([s.size for s in strays])
+    c.stray_reason.extend([s.reason for s in strays])
 
 
 SUBMIT_METHOD = "/blockwatch.v1.ProbeService/Submit"

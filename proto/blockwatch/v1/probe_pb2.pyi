@@ -95,7 +95,7 @@ class ExtendedError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., text: _Optional[str] = ...) -> None: ...
 
 class Response(_message.Message):
-    __slots__ = ("arrival_us", "rcode", "flags", "answers", "cname_chain", "authority_count", "additional_count", "edns", "extended_errors", "nsid", "wire", "size", "parse_error")
+    __slots__ = ("arrival_us", "rcode", "flags", "answers", "cname_chain", "authority_count", "additional_count", "edns", "extended_errors", "nsid", "wire", "size", "parse_error", "wire_truncated")
     ARRIVAL_US_FIELD_NUMBER: _ClassVar[int]
     RCODE_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +109,7 @@ class Response(_message.Message):
     WIRE_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     PARSE_ERROR_FIELD_NUMBER: _ClassVar[int]
+    WIRE_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     arrival_us: int
     rcode: int
     flags: int
@@ -122,10 +123,21 @@ class Response(_message.Message):
     wire: bytes
     size: int
     parse_error: str
-    def __init__(self, arrival_us: _Optional[int] = ..., rcode: _Optional[int] = ..., flags: _Optional[int] = ..., answers: _Optional[_Iterable[_Union[ResourceRecord, _Mapping]]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., authority_count: _Optional[int] = ..., additional_count: _Optional[int] = ..., edns: _Optional[bool] = ..., extended_errors: _Optional[_Iterable[_Union[ExtendedError, _Mapping]]] = ..., nsid: _Optional[bytes] = ..., wire: _Optional[bytes] = ..., size: _Optional[int] = ..., parse_error: _Optional[str] = ...) -> None: ...
+    wire_truncated: bool
+    def __init__(self, arrival_us: _Optional[int] = ..., rcode: _Optional[int] = ..., flags: _Optional[int] = ..., answers: _Optional[_Iterable[_Union[ResourceRecord, _Mapping]]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., authority_count: _Optional[int] = ..., additional_count: _Optional[int] = ..., edns: _Optional[bool] = ..., extended_errors: _Optional[_Iterable[_Union[ExtendedError, _Mapping]]] = ..., nsid: _Optional[bytes] = ..., wire: _Optional[bytes] = ..., size: _Optional[int] = ..., parse_error: _Optional[str] = ..., wire_truncated: _Optional[bool] = ...) -> None: ...
+
+class StrayReply(_message.Message):
+    __slots__ = ("arrival_us", "size", "reason")
+    ARRIVAL_US_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    arrival_us: int
+    size: int
+    reason: str
+    def __init__(self, arrival_us: _Optional[int] = ..., size: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Measurement(_message.Message):
-    __slots__ = ("measurement_id", "round_id", "started_at_us", "duration_us", "domain", "qtype", "qclass", "purpose", "resolver", "failure", "failure_text", "responses")
+    __slots__ = ("measurement_id", "round_id", "started_at_us", "duration_us", "domain", "qtype", "qclass", "purpose", "resolver", "failure", "failure_text", "responses", "reply_count", "answer_set_count", "reply_bytes", "stray_count", "strays", "truncated")
     MEASUREMENT_ID_FIELD_NUMBER: _ClassVar[int]
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_US_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +150,12 @@ class Measurement(_message.Message):
     FAILURE_FIELD_NUMBER: _ClassVar[int]
     FAILURE_TEXT_FIELD_NUMBER: _ClassVar[int]
     RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    REPLY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_SET_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REPLY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    STRAY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    STRAYS_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     measurement_id: bytes
     round_id: str
     started_at_us: int
@@ -150,7 +168,13 @@ class Measurement(_message.Message):
     failure: Failure
     failure_text: str
     responses: _containers.RepeatedCompositeFieldContainer[Response]
-    def __init__(self, measurement_id: _Optional[bytes] = ..., round_id: _Optional[str] = ..., started_at_us: _Optional[int] = ..., duration_us: _Optional[int] = ..., domain: _Optional[str] = ..., qtype: _Optional[int] = ..., qclass: _Optional[int] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., resolver: _Optional[_Union[Resolver, _Mapping]] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_text: _Optional[str] = ..., responses: _Optional[_Iterable[_Union[Response, _Mapping]]] = ...) -> None: ...
+    reply_count: int
+    answer_set_count: int
+    reply_bytes: int
+    stray_count: int
+    strays: _containers.RepeatedCompositeFieldContainer[StrayReply]
+    truncated: bool
+    def __init__(self, measurement_id: _Optional[bytes] = ..., round_id: _Optional[str] = ..., started_at_us: _Optional[int] = ..., duration_us: _Optional[int] = ..., domain: _Optional[str] = ..., qtype: _Optional[int] = ..., qclass: _Optional[int] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., resolver: _Optional[_Union[Resolver, _Mapping]] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_text: _Optional[str] = ..., responses: _Optional[_Iterable[_Union[Response, _Mapping]]] = ..., reply_count: _Optional[int] = ..., answer_set_count: _Optional[int] = ..., reply_bytes: _Optional[int] = ..., stray_count: _Optional[int] = ..., strays: _Optional[_Iterable[_Union[StrayReply, _Mapping]]] = ..., truncated: _Optional[bool] = ...) -> None: ...
 
 class Batch(_message.Message):
     __slots__ = ("batch_id", "measurements", "columns")
@@ -163,7 +187,7 @@ class Batch(_message.Message):
     def __init__(self, batch_id: _Optional[str] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., columns: _Optional[_Union[MeasurementColumns, _Mapping]] = ...) -> None: ...
 
 class MeasurementColumns(_message.Message):
-    __slots__ = ("measurement_id", "round_id", "started_at_us", "duration_us", "domain", "qtype", "qclass", "purpose", "resolver_name", "resolver_address", "resolver_port", "resolver_transport", "resolver_tls_name", "resolver_url", "failure", "failure_text", "response_count", "arrival_us", "rcode", "flags", "answer_count", "cname_count", "authority_count", "additional_count", "edns", "extended_error_count", "nsid", "wire", "size", "parse_error", "answer_name", "answer_rtype", "answer_ttl", "answer_data", "cname_chain", "extended_error_code", "extended_error_text")
+    __slots__ = ("measurement_id", "round_id", "started_at_us", "duration_us", "domain", "qtype", "qclass", "purpose", "resolver_name", "resolver_address", "resolver_port", "resolver_transport", "resolver_tls_name", "resolver_url", "failure", "failure_text", "response_count", "arrival_us", "rcode", "flags", "answer_count", "cname_count", "authority_count", "additional_count", "edns", "extended_error_count", "nsid", "wire", "size", "parse_error", "answer_name", "answer_rtype", "answer_ttl", "answer_data", "cname_chain", "extended_error_code", "extended_error_text", "reply_count", "answer_set_count", "reply_bytes", "stray_count", "stray_kept_count", "truncated", "wire_truncated", "stray_arrival_us", "stray_size", "stray_reason")
     MEASUREMENT_ID_FIELD_NUMBER: _ClassVar[int]
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_US_FIELD_NUMBER: _ClassVar[int]
@@ -201,6 +225,16 @@ class MeasurementColumns(_message.Message):
     CNAME_CHAIN_FIELD_NUMBER: _ClassVar[int]
     EXTENDED_ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     EXTENDED_ERROR_TEXT_FIELD_NUMBER: _ClassVar[int]
+    REPLY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_SET_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REPLY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    STRAY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    STRAY_KEPT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    WIRE_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    STRAY_ARRIVAL_US_FIELD_NUMBER: _ClassVar[int]
+    STRAY_SIZE_FIELD_NUMBER: _ClassVar[int]
+    STRAY_REASON_FIELD_NUMBER: _ClassVar[int]
     measurement_id: _containers.RepeatedScalarFieldContainer[bytes]
     round_id: _containers.RepeatedScalarFieldContainer[str]
     started_at_us: _containers.RepeatedScalarFieldContainer[int]
@@ -238,7 +272,17 @@ class MeasurementColumns(_message.Message):
     cname_chain: _containers.RepeatedScalarFieldContainer[str]
     extended_error_code: _containers.RepeatedScalarFieldContainer[int]
     extended_error_text: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, measurement_id: _Optional[_Iterable[bytes]] = ..., round_id: _Optional[_Iterable[str]] = ..., started_at_us: _Optional[_Iterable[int]] = ..., duration_us: _Optional[_Iterable[int]] = ..., domain: _Optional[_Iterable[str]] = ..., qtype: _Optional[_Iterable[int]] = ..., qclass: _Optional[_Iterable[int]] = ..., purpose: _Optional[_Iterable[_Union[Purpose, str]]] = ..., resolver_name: _Optional[_Iterable[str]] = ..., resolver_address: _Optional[_Iterable[str]] = ..., resolver_port: _Optional[_Iterable[int]] = ..., resolver_transport: _Optional[_Iterable[_Union[Transport, str]]] = ..., resolver_tls_name: _Optional[_Iterable[str]] = ..., resolver_url: _Optional[_Iterable[str]] = ..., failure: _Optional[_Iterable[_Union[Failure, str]]] = ..., failure_text: _Optional[_Iterable[str]] = ..., response_count: _Optional[_Iterable[int]] = ..., arrival_us: _Optional[_Iterable[int]] = ..., rcode: _Optional[_Iterable[int]] = ..., flags: _Optional[_Iterable[int]] = ..., answer_count: _Optional[_Iterable[int]] = ..., cname_count: _Optional[_Iterable[int]] = ..., authority_count: _Optional[_Iterable[int]] = ..., additional_count: _Optional[_Iterable[int]] = ..., edns: _Optional[_Iterable[bool]] = ..., extended_error_count: _Optional[_Iterable[int]] = ..., nsid: _Optional[_Iterable[bytes]] = ..., wire: _Optional[_Iterable[bytes]] = ..., size: _Optional[_Iterable[int]] = ..., parse_error: _Optional[_Iterable[str]] = ..., answer_name: _Optional[_Iterable[str]] = ..., answer_rtype: _Optional[_Iterable[int]] = ..., answer_ttl: _Optional[_Iterable[int]] = ..., answer_data: _Optional[_Iterable[str]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., extended_error_code: _Optional[_Iterable[int]] = ..., extended_error_text: _Optional[_Iterable[str]] = ...) -> None: ...
+    reply_count: _containers.RepeatedScalarFieldContainer[int]
+    answer_set_count: _containers.RepeatedScalarFieldContainer[int]
+    reply_bytes: _containers.RepeatedScalarFieldContainer[int]
+    stray_count: _containers.RepeatedScalarFieldContainer[int]
+    stray_kept_count: _containers.RepeatedScalarFieldContainer[int]
+    truncated: _containers.RepeatedScalarFieldContainer[bool]
+    wire_truncated: _containers.RepeatedScalarFieldContainer[bool]
+    stray_arrival_us: _containers.RepeatedScalarFieldContainer[int]
+    stray_size: _containers.RepeatedScalarFieldContainer[int]
+    stray_reason: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, measurement_id: _Optional[_Iterable[bytes]] = ..., round_id: _Optional[_Iterable[str]] = ..., started_at_us: _Optional[_Iterable[int]] = ..., duration_us: _Optional[_Iterable[int]] = ..., domain: _Optional[_Iterable[str]] = ..., qtype: _Optional[_Iterable[int]] = ..., qclass: _Optional[_Iterable[int]] = ..., purpose: _Optional[_Iterable[_Union[Purpose, str]]] = ..., resolver_name: _Optional[_Iterable[str]] = ..., resolver_address: _Optional[_Iterable[str]] = ..., resolver_port: _Optional[_Iterable[int]] = ..., resolver_transport: _Optional[_Iterable[_Union[Transport, str]]] = ..., resolver_tls_name: _Optional[_Iterable[str]] = ..., resolver_url: _Optional[_Iterable[str]] = ..., failure: _Optional[_Iterable[_Union[Failure, str]]] = ..., failure_text: _Optional[_Iterable[str]] = ..., response_count: _Optional[_Iterable[int]] = ..., arrival_us: _Optional[_Iterable[int]] = ..., rcode: _Optional[_Iterable[int]] = ..., flags: _Optional[_Iterable[int]] = ..., answer_count: _Optional[_Iterable[int]] = ..., cname_count: _Optional[_Iterable[int]] = ..., authority_count: _Optional[_Iterable[int]] = ..., additional_count: _Optional[_Iterable[int]] = ..., edns: _Optional[_Iterable[bool]] = ..., extended_error_count: _Optional[_Iterable[int]] = ..., nsid: _Optional[_Iterable[bytes]] = ..., wire: _Optional[_Iterable[bytes]] = ..., size: _Optional[_Iterable[int]] = ..., parse_error: _Optional[_Iterable[str]] = ..., answer_name: _Optional[_Iterable[str]] = ..., answer_rtype: _Optional[_Iterable[int]] = ..., answer_ttl: _Optional[_Iterable[int]] = ..., answer_data: _Optional[_Iterable[str]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., extended_error_code: _Optional[_Iterable[int]] = ..., extended_error_text: _Optional[_Iterable[str]] = ..., reply_count: _Optional[_Iterable[int]] = ..., answer_set_count: _Optional[_Iterable[int]] = ..., reply_bytes: _Optional[_Iterable[int]] = ..., stray_count: _Optional[_Iterable[int]] = ..., stray_kept_count: _Optional[_Iterable[int]] = ..., truncated: _Optional[_Iterable[bool]] = ..., wire_truncated: _Optional[_Iterable[bool]] = ..., stray_arrival_us: _Optional[_Iterable[int]] = ..., stray_size: _Optional[_Iterable[int]] = ..., stray_reason: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("stored", "duplicates")
