@@ -10,7 +10,7 @@ import pytest
 
 from blockwatch.collector.assignment import build_assignment
 from blockwatch.collector.errors import OrdersError, PrincipalExists, UnknownPrincipal
-from blockwatch.collector.orders import parse_orders
+from blockwatch.collector.orders import parse_orders, unknown_intermediaries
 from blockwatch.collector.registry import Registry
 from blockwatch.collector.settings import AssignmentSettings, ResolverEntry
 
@@ -37,7 +37,8 @@ def test_milan_order_against_cloudflare() -> None:
 def test_agcom_isp_list_csv() -> None:
     orders = parse_orders(_example("agcom-isp-list.csv"), source="agcom-isp-list.csv")
     (order,) = orders.orders
-    assert order.intermediaries == ("tim", "vodafone", "fastweb", "windtre", "iliad")
+    # the probes' own resolver is named `isp`; an ISP's name matches no resolver
+    assert order.intermediaries == ("isp",)
     assert orders.control_domains == ("example.org",)
 
 
@@ -118,3 +119,31 @@ def test_assignment_gives_every_probe_every_ordered_domain() -> None:
     assert [r.name for r in germany.resolvers] == ["cf"]
     assert italy.version != germany.version
     assert build_assignment("IT", orders, config).version == italy.version
+
+
+def test_yaml_unknown_keys_are_refused_at_every_level() -> None:
+    text = _example("milan-cloudflare.yaml")
+    for typo, path in (("mirrors:", "orders[0].sites[0]"), ("deadline_days:", "orders[0]"),
+                       ("added:", "orders[0].sites[0].mirrors[0]")):
+        with pytest.raises(OrdersError, match="unknown key") as info:
+            parse_orders(text.replace(typo, "x" + typo, 1), source="m.yaml")
+        assert info.value.field == path
+
+
+def test_yaml_dates_are_checked_by_the_parser_not_pyyaml() -> None:
+    text = _example("milan-cloudflare.yaml").replace("2024-07-15", "2024-13-45")
+    with pytest.raises(OrdersError, match="not a date") as info:
+        parse_orders(text, source="m.yaml")
+    assert info.value.field == "orders[0].issued"
+    text = _example("milan-cloudflare.yaml").replace("deadline_days: 30", "deadline_days: soon")
+    with pytest.raises(OrdersError, match="not a number of days"):
+        parse_orders(text, source="m.yaml")
+
+
+def test_unknown_intermediaries_suggest_the_close_name() -> None:
+    orders = parse_orders(_example("milan-cloudflare.yaml").replace("[cloudflare]",
+                                                                    "[cloudfare, google]"),
+                          source="m.yaml")
+    (warning,) = unknown_intermediaries(orders, {"cloudflare", "google", "isp"})
+    assert "'cloudfare'" in warning and "did you mean 'cloudflare'" in warning
+    assert "cloudflare, google, isp" in warning

@@ -7,21 +7,42 @@ them passed in.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import csv
 import json
 import logging
 import sys
+from collections.abc import Iterable
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pycountry
 import typer
 
 from blockwatch.collector.errors import CollectorError
 from blockwatch.collector.migrate import load_migrations
-from blockwatch.collector.orders import canonical, parse_orders
+from blockwatch.collector.orders import (
+    CSV_COLUMNS,
+    canonical,
+    parse_orders,
+    unknown_intermediaries,
+)
 from blockwatch.collector.registry import Registry, Role
-from blockwatch.collector.settings import Settings, build_settings
+from blockwatch.collector.settings import Settings, build_settings, is_loopback
+from blockwatch.probe import __version__
+from blockwatch.probe.commandline import (
+    LogFormat,
+    LogFormatOption,
+    LogLevel,
+    LogLevelOption,
+    rfc3339,
+    run_app,
+    setup_logging,
+    version_option,
+)
+from blockwatch.probe.resolvers import default_resolvers
+
+log = logging.getLogger("blockwatch.collector")
 
 app = typer.Typer(help="blockwatch collector: ingest probe measurements into ClickHouse.",
                   no_args_is_help=True, add_completion=False)
@@ -34,7 +55,8 @@ app.add_typer(probes_app, name="probes")
 app.add_typer(analysts_app, name="analysts")
 app.add_typer(targets_app, name="targets")
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Collector TOML config.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c",
+                                                 help="Collector TOML config.")]
 DataDirOpt = Annotated[Path | None, typer.Option(
     "--data-dir", help="Where registry.db (and by default the chDB database) live.")]
 DbOpt = Annotated[str | None, typer.Option(
@@ -42,36 +64,31 @@ DbOpt = Annotated[str | None, typer.Option(
 DatabaseOpt = Annotated[str | None, typer.Option("--database", help="ClickHouse database.")]
 ClusterOpt = Annotated[str | None, typer.Option(
     "--cluster", help="Create Replicated + Distributed tables ON CLUSTER NAME.")]
-FormatOpt = Annotated[str, typer.Option("--format", help="table or json")]
 
 
-class _KeyValueFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        ts = dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds")
-        line = f"ts={ts} level={record.levelname.lower()} logger={record.name} " \
-               f"{record.getMessage()}"
-        if record.exc_info:
-            line += " exc=" + json.dumps(self.formatException(record.exc_info))
-        return line
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
 
 
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        data = {"ts": record.created, "level": record.levelname.lower(), "logger": record.name,
-                "msg": record.getMessage()}
-        if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
-        return json.dumps(data)
+class OrdersFormat(StrEnum):
+    auto = "auto"
+    csv = "csv"
+    yaml = "yaml"
 
 
-def _setup_logging(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if fmt == "json" else _KeyValueFormatter())
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
 
-def _fail(exc: CollectorError) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
+@app.callback()
+def _main(version: Annotated[bool, version_option(__version__)] = False) -> None:
+    """blockwatch collector: ingest probe measurements into ClickHouse."""
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    text = str(exc) if isinstance(exc, CollectorError) else f"{type(exc).__name__}: {exc}"
+    typer.echo(f"error: {' '.join(text.split())}", err=True)
     return typer.Exit(2)
 
 
@@ -97,24 +114,50 @@ def serve(
         "--insecure", help="Allow plaintext on non-loopback addresses.")] = False,
     metrics: Annotated[str | None, typer.Option(
         "--metrics", help="host:port for Prometheus /metrics.")] = None,
-    log_level: Annotated[str, typer.Option("--log-level")] = "info",
-    log_format: Annotated[str, typer.Option("--log-format", help="kv or json")] = "kv",
+    log_level: LogLevelOption = LogLevel.info,
+    log_format: LogFormatOption = LogFormat.kv,
 ) -> None:
     """Serve probes over gRPC and store their measurements."""
     from blockwatch.collector.server import Collector
 
-    _setup_logging(log_level, log_format)
+    setup_logging(log_level, log_format)
     settings = _settings(config, data_dir, db=db, database=database, cluster=cluster,
                          listen=listen, unix=unix, cert=cert, key=key, client_ca=client_ca,
                          insecure=insecure, metrics=metrics)
+    try:
+        # everything that can be refused is refused before a file or socket exists
+        settings.check_serving()
+    except CollectorError as exc:
+        raise _fail(exc) from exc
+    _warn_exposed(settings)
+    stale_socket = bool(settings.unix) and Path(settings.unix).exists()
 
     async def run() -> None:
         await Collector(settings).serve_forever()
 
     try:
         asyncio.run(run())
-    except CollectorError as exc:
+    except (CollectorError, OSError) as exc:
+        # a start that failed half-way must not leave its socket behind
+        if settings.unix and not stale_socket:
+            Path(settings.unix).unlink(missing_ok=True)
         raise _fail(exc) from exc
+
+
+def _warn_exposed(settings: Settings) -> None:
+    """Plaintext or metrics reachable beyond this host are allowed, on purpose
+    (TLS may end at a proxy; Prometheus may scrape from elsewhere), but never
+    silently: a warning at every start, in the log where operators look."""
+    if settings.cert is None:
+        for address in settings.listen:
+            if not is_loopback(address):
+                log.warning("event=plaintext_exposed listen=%s: probe tokens and measurements "
+                            "cross the network in plaintext (--insecure); use --cert/--key "
+                            "unless a TLS proxy on this host terminates it", address)
+    if settings.metrics and not is_loopback(settings.metrics):
+        log.warning("event=metrics_exposed metrics=%s: /metrics (probe names, counts) is "
+                    "served without authentication beyond this host; bind it to 127.0.0.1 "
+                    "unless a firewall limits who scrapes it", settings.metrics)
 
 
 @app.command()
@@ -218,17 +261,30 @@ def probes_update(
     typer.echo(f"probe {name!r} updated", err=True)
 
 
-def _list(role: Role, fmt: str, config: Path | None, data_dir: Path | None) -> None:
+def _write_csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
+    writer = csv.DictWriter(sys.stdout, columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+
+
+def _list(role: Role, fmt: Format, config: Path | None, data_dir: Path | None) -> None:
     registry = _registry(config, data_dir)
     rows = registry.probes(role)
     registry.close()
-    if fmt == "json":
-        typer.echo(json.dumps([{
-            "name": r.name, "country": r.country, "asn": r.asn, "control": r.control,
-            "active": r.revoked_at is None, "created_at": _iso(r.created_at),
-            "revoked_at": _iso(r.revoked_at), "last_seen": _iso(r.last_seen),
-            "batches": r.batches, "measurements": r.measurements, "rejected": r.rejected,
-            "last_error": r.last_error} for r in rows], indent=2))
+    records = [{
+        "name": r.name, "country": r.country, "asn": r.asn, "control": r.control,
+        "active": r.revoked_at is None, "created_at": _iso(r.created_at),
+        "revoked_at": _iso(r.revoked_at), "last_seen": _iso(r.last_seen),
+        "batches": r.batches, "measurements": r.measurements, "rejected": r.rejected,
+        "last_error": r.last_error} for r in rows]
+    if fmt is Format.json:
+        typer.echo(json.dumps(records, indent=2))
+        return
+    if fmt is Format.csv:
+        _write_csv(records, list(records[0]) if records else [
+            "name", "country", "asn", "control", "active", "created_at", "revoked_at",
+            "last_seen", "batches", "measurements", "rejected", "last_error"])
         return
     from rich.console import Console
     from rich.table import Table
@@ -243,11 +299,11 @@ def _list(role: Role, fmt: str, config: Path | None, data_dir: Path | None) -> N
 
 
 def _iso(ts: float | None) -> str | None:
-    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+    return None if ts is None else rfc3339(ts)
 
 
 @probes_app.command("list")
-def probes_list(fmt: FormatOpt = "table", config: ConfigOpt = None,
+def probes_list(fmt: FormatOpt = Format.table, config: ConfigOpt = None,
                 data_dir: DataDirOpt = None) -> None:
     """Probes with last seen time, measurements stored and batches rejected."""
     _list("probe", fmt, config, data_dir)
@@ -279,45 +335,79 @@ def analysts_add(name: Annotated[str, typer.Argument(callback=_check_name)],
 
 
 @analysts_app.command("list")
-def analysts_list(fmt: FormatOpt = "table", config: ConfigOpt = None,
+def analysts_list(fmt: FormatOpt = Format.table, config: ConfigOpt = None,
                   data_dir: DataDirOpt = None) -> None:
+    """Analysts with their state."""
     _list("analyst", fmt, config, data_dir)
 
 
 @analysts_app.command("revoke")
 def analysts_revoke(name: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Revoke an analyst's token."""
     _revoke("analyst", name, config, data_dir)
 
 
 @targets_app.command("import")
 def targets_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    fmt: Annotated[str, typer.Option("--format", help="csv or yaml (default: by suffix)")] = "",
+    fmt: Annotated[OrdersFormat, typer.Option(
+        "--format", "-f", help="auto: by the file's suffix (.csv, else YAML).")
+    ] = OrdersFormat.auto,
     config: ConfigOpt = None, data_dir: DataDirOpt = None,
 ) -> None:
     """Import orders, sites, domains, mirrors and control domains (idempotent)."""
+    settings = _settings(config, data_dir)
+    try:
+        text = file.read_text("utf-8")
+    except (OSError, UnicodeError) as exc:
+        raise _fail(exc) from exc
     registry = _registry(config, data_dir)
     try:
-        orders = parse_orders(file.read_text("utf-8"), source=file.name, fmt=fmt)
+        orders = parse_orders(text, source=file.name,
+                              fmt="" if fmt is OrdersFormat.auto else fmt.value)
+        previous = registry.orders()
         result = registry.import_orders(orders)
     except CollectorError as exc:
         raise _fail(exc) from exc
     finally:
         registry.close()
+    for warning in unknown_intermediaries(orders, _known_names(settings, previous, orders)):
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"orders: {result.orders_added} added, {result.orders_changed} changed, "
                f"{result.orders_unchanged} unchanged; control domains: "
                f"{result.control_domains_added} added")
 
 
+def _known_names(settings: Settings, previous: Any, importing: Any) -> set[str]:
+    """Resolver names probes measure by (built-in defaults, `isp` for the probe's
+    own resolver, the collector's assignment) and intermediaries of other orders."""
+    names = {spec.name for spec in default_resolvers()} | {"isp"}
+    names |= {r.name for r in settings.assignment.resolvers}
+    ids = {o.order_id for o in importing.orders}
+    names |= {i for o in previous.orders if o.order_id not in ids for i in o.intermediaries}
+    return names
+
+
 @targets_app.command("list")
-def targets_list(fmt: FormatOpt = "table", config: ConfigOpt = None,
+def targets_list(fmt: FormatOpt = Format.table, config: ConfigOpt = None,
                  data_dir: DataDirOpt = None) -> None:
     """The imported orders and control domains."""
     registry = _registry(config, data_dir)
     orders = registry.orders()
     registry.close()
-    if fmt == "json":
+    if fmt is Format.json:
         typer.echo(json.dumps(canonical(orders), indent=2))
+        return
+    if fmt is Format.csv:
+        # the import format: what `targets import` reads back
+        _write_csv(({
+            "order_id": o.order_id, "authority": o.authority, "title": o.title,
+            "issued": o.issued, "deadline": o.deadline, "countries": " ".join(o.countries),
+            "intermediaries": " ".join(o.intermediaries), "site": site.name,
+            "domain": d.domain, "kind": d.kind, "added": d.added}
+            for o in orders.orders for site in o.sites for d in site.domains),
+            list(CSV_COLUMNS))
+        _write_control_rows(orders.control_domains)
         return
     for order in orders.orders:
         typer.echo(f"{order.order_id}  {order.authority}  issued {order.issued}  deadline "
@@ -329,5 +419,11 @@ def targets_list(fmt: FormatOpt = "table", config: ConfigOpt = None,
     typer.echo(f"control domains: {', '.join(orders.control_domains) or '-'}")
 
 
+def _write_control_rows(domains: Iterable[str]) -> None:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    for domain in domains:
+        writer.writerow(["", "", "", "", "", "", "", "", domain, "control", ""])
+
+
 def main() -> None:
-    app()
+    run_app(app, "blockwatch-collector")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import difflib
 import io
 import json
 import re
@@ -29,6 +30,22 @@ _SPLIT = re.compile(r"[;,\s]+")
 CSV_COLUMNS = ("order_id", "authority", "title", "issued", "deadline", "countries",
                "intermediaries", "site", "domain", "kind", "added")
 _KINDS = ("domain", "mirror", "control")
+# the keys each YAML mapping may hold: a typo (`mirror:`) must not drop data silently
+_TOP_KEYS = ("orders", "control_domains")
+_ORDER_KEYS = ("id", "authority", "title", "issued", "deadline", "deadline_days", "countries",
+               "intermediaries", "sites")
+_SITE_KEYS = ("name", "domains", "mirrors")
+_DOMAIN_KEYS = ("domain", "added")
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """YAML without implicit timestamps: `2024-13-45` stays text, so the date check
+    below names the field, instead of PyYAML raising a bare ValueError."""
+
+
+_PlainLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +119,14 @@ def normalize_domain(value: object, where: _Where, name: str) -> str:
     return text
 
 
+def _check_keys(raw: Mapping[object, Any], known: tuple[str, ...], where: _Where) -> None:
+    for key in raw:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise where.error(f"unknown key {key!r}{hint}; known keys: {', '.join(known)}")
+
+
 def _date(value: object, where: _Where, name: str) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
@@ -148,7 +173,11 @@ def _order_head(raw: Mapping[str, Any], where: _Where) -> dict[str, Any]:
     if raw.get("deadline") not in (None, ""):
         deadline = _date(raw.get("deadline"), where, "deadline")
     elif raw.get("deadline_days") not in (None, ""):
-        deadline = issued + dt.timedelta(days=int(raw["deadline_days"]))
+        days = str(raw["deadline_days"]).strip()
+        if not days.isdigit() or int(days) > 36_500:
+            raise where.error(f"{raw['deadline_days']!r} is not a number of days",
+                              "deadline_days")
+        deadline = issued + dt.timedelta(days=int(days))
     else:
         raise where.error("is required (or deadline_days)", "deadline")
     if deadline < issued:
@@ -189,27 +218,32 @@ def _check_unique(orders: list[Order], source: str) -> None:
 
 def _parse_yaml(text: str, source: str) -> OrderSet:
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_PlainLoader)  # a SafeLoader subclass: safe
     except yaml.YAMLError as exc:
-        raise OrdersError(f"not valid YAML: {exc}", source=source) from exc
-    if not isinstance(doc, dict) or not set(doc) <= {"orders", "control_domains"}:
+        raise OrdersError(f"not valid YAML: {' '.join(str(exc).split())}",
+                          source=source) from exc
+    if not isinstance(doc, dict):
         raise OrdersError("expected a mapping with 'orders' and/or 'control_domains'",
                           source=source)
+    _check_keys(doc, _TOP_KEYS, _Where(source))
     orders: list[Order] = []
-    for i, raw in enumerate(doc.get("orders") or []):
+    for i, raw in enumerate(_seq(doc.get("orders"), _Where(source, path="orders"))):
         where = _Where(source, path=f"orders[{i}]")
         if not isinstance(raw, dict):
             raise where.error("expected a mapping")
+        _check_keys(raw, _ORDER_KEYS, where)
         head = _order_head(raw, where)
         sites: list[Site] = []
-        for j, raw_site in enumerate(raw.get("sites") or []):
+        for j, raw_site in enumerate(_seq(raw.get("sites"), _Where(source, path=where.path),
+                                          "sites")):
             site_where = _Where(source, path=f"orders[{i}].sites[{j}]")
             if not isinstance(raw_site, dict):
                 raise site_where.error("expected a mapping")
+            _check_keys(raw_site, _SITE_KEYS, site_where)
             name = _text(raw_site.get("name"), site_where, "name", limit=128)
             entries: list[OrderDomain] = []
             for kind, key in (("domain", "domains"), ("mirror", "mirrors")):
-                for k, entry in enumerate(raw_site.get(key) or []):
+                for k, entry in enumerate(_seq(raw_site.get(key), site_where, key)):
                     at = _Where(source, path=f"{site_where.path}.{key}[{k}]")
                     entries.append(_yaml_domain(entry, kind, head["issued"], at))
             if not entries:
@@ -219,14 +253,25 @@ def _parse_yaml(text: str, source: str) -> OrderSet:
             raise where.error("an order needs at least one site", "sites")
         orders.append(Order(sites=tuple(sites), source=source, **head))
     controls = tuple(normalize_domain(d, _Where(source, path=f"control_domains[{k}]"), "")
-                     for k, d in enumerate(doc.get("control_domains") or []))
+                     for k, d in enumerate(_seq(doc.get("control_domains"), _Where(source),
+                                                "control_domains")))
     _check_unique(orders, source)
     _check_ids(orders, source)
     return OrderSet(tuple(orders), tuple(sorted(set(controls))))
 
 
+def _seq(value: object, where: _Where, name: str = "") -> list[object]:
+    """A YAML list (or nothing); a lone string or mapping is a mistake worth naming."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise where.error(f"expected a list, got {type(value).__name__}", name)
+    return value
+
+
 def _yaml_domain(entry: object, kind: str, issued: dt.date, where: _Where) -> OrderDomain:
     if isinstance(entry, dict):
+        _check_keys(entry, _DOMAIN_KEYS, where)
         domain = normalize_domain(entry.get("domain"), where, "domain")
         added = _date(entry["added"], where, "added") if entry.get("added") else issued
         return OrderDomain(domain, kind, added)
@@ -306,6 +351,21 @@ def _same_head(head: dict[str, Any], row: dict[str, str], where: _Where, first: 
             raise where.error(f"{value!r} disagrees with row {first} ({head[name]!r})", name)
 
 
+def unknown_intermediaries(orders: OrderSet, known: set[str]) -> list[str]:
+    """One warning per intermediary no resolver is known by: an order naming
+    `cloudfare` imports, but nothing would ever be measured against it."""
+    warnings: list[str] = []
+    for order in orders.orders:
+        for name in order.intermediaries:
+            if name in known:
+                continue
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            warnings.append(f"order {order.order_id!r}: no resolver is named {name!r}{hint}; "
+                            f"known resolver and intermediary names: {', '.join(sorted(known))}")
+    return warnings
+
+
 def canonical(orders: OrderSet) -> dict[str, Any]:
     """JSON-friendly form (for `targets list --format json`)."""
     data: dict[str, Any] = json.loads(orders.fingerprint())
@@ -313,4 +373,4 @@ def canonical(orders: OrderSet) -> dict[str, Any]:
 
 
 __all__ = ["CSV_COLUMNS", "Order", "OrderDomain", "OrderSet", "Site", "canonical",
-           "parse_orders"]
+           "parse_orders", "unknown_intermediaries"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import ssl
 import tomllib
 from dataclasses import dataclass, field
@@ -118,6 +119,10 @@ class Settings:
         """Refuse configurations that would expose plaintext or half-configured TLS."""
         if not self.listen and not self.unix:
             raise ConfigError("nothing to listen on: give --listen and/or --unix", field="listen")
+        for address in self.listen:
+            check_address(address, "listen")
+        if self.metrics:
+            check_address(self.metrics, "metrics")
         if bool(self.cert) != bool(self.key):
             raise ConfigError("--cert and --key go together", field="cert")
         if self.client_ca and not self.cert:
@@ -156,6 +161,34 @@ def check_tls_files(cert: Path, key: Path, client_ca: Path | None) -> None:
         except ssl.SSLError as exc:
             raise ConfigError(f"cannot load the client CA {client_ca} (PEM expected): {exc}",
                               field="client_ca") from exc
+
+
+_HOSTNAME = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?")
+
+
+def check_address(address: str, field: str) -> None:
+    """host:port, [v6]:port or :port; refused here, before anything is bound, so a
+    typo never leaves half a server (or its socket file) behind."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"{address!r} is not host:port (port 0..65535)", field=field)
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        valid = _is_ip(host) and ":" in host
+    else:
+        valid = not host or _is_ip(host) or bool(_HOSTNAME.fullmatch(host))
+    if not valid:
+        raise ConfigError(f"{address!r}: {host!r} is not an IP address or host name",
+                          field=field)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def is_loopback(address: str) -> bool:
