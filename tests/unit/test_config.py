@@ -98,6 +98,9 @@ def test_full_config_parses(tmp_path: Path, token: Path) -> None:
         ({"targets": {"domains": ["ok.example", "bad..example"]}}, "targets.domains[1]",
          "invalid domain"),
         ({"spool": {"on_full": "explode"}}, "spool.on_full", "Invalid enum value"),
+        ({"spool": {"fsync": "yes"}}, "spool.fsync", "Expected `bool`"),
+        ({"collector": {"addresses": ["c:4443"], "max_batch_bytes": 100}},
+         "collector.max_batch_bytes", "16 KiB..16 MiB"),
     ],
 )
 def test_errors_name_the_field(raw: dict[str, object], field: str, message: str) -> None:

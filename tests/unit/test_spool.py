@@ -80,3 +80,27 @@ def test_byte_count_is_rebuilt_on_open(tmp_path: Path) -> None:
         spool.add(_payloads(4, size=256))
     with Spool(tmp_path / "s.db") as spool:
         assert spool.stats().bytes == 1024
+
+
+def test_batches_are_bounded_by_bytes_and_a_big_row_goes_alone(tmp_path: Path) -> None:
+    with Spool(tmp_path / "s.db") as spool:
+        spool.add(_payloads(3, size=100) + _payloads(1, size=1000, start=3)
+                  + _payloads(2, size=100, start=4))
+        first = spool.next_batch(100, max_bytes=250)
+        assert first is not None and first.size == 2
+        second = spool.next_batch(100, {first.batch_id}, max_bytes=250)
+        assert second is not None and second.size == 1
+        third = spool.next_batch(100, {first.batch_id, second.batch_id}, max_bytes=250)
+        assert third is not None and len(third.payloads[0]) == 1000  # over the bound, alone
+
+
+def test_a_released_batch_is_formed_again_smaller_under_new_ids(tmp_path: Path) -> None:
+    with Spool(tmp_path / "s.db") as spool:
+        spool.add(_payloads(10))
+        big = spool.next_batch(10)
+        assert big is not None
+        assert spool.next_batch(4) == big          # formed batches keep id and content
+        assert spool.release(big.batch_id) == 10
+        small = spool.next_batch(4)
+        assert small is not None and small.size == 4 and small.batch_id != big.batch_id
+        assert small.payloads == _payloads(4)

@@ -108,7 +108,7 @@ async def measure(config: ProbeConfig, plan: RoundPlan, sink: Callable[[Measurem
 
 def open_spool(config: ProbeConfig) -> Spool:
     return Spool(config.spool_path(), max_bytes=int(config.spool.max_mb * 1024 * 1024),
-                 on_full=config.spool.on_full)
+                 on_full=config.spool.on_full, fsync=config.spool.fsync)
 
 
 async def once(config: ProbeConfig, domains: list[str] | None, *,

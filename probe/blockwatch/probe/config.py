@@ -82,6 +82,9 @@ class CollectorConfig(_Strict, frozen=True):
     client_cert: str = ""
     client_key: str = ""
     batch_size: int = 500
+    # bytes of measurements per batch: one message must stay under the collector's
+    # gRPC limit (16 MiB by default); a smaller one is learnt from its refusals
+    max_batch_bytes: int = 4 << 20
     window: int = 4
     timeout_s: float = 30.0
 
@@ -92,6 +95,9 @@ class CollectorConfig(_Strict, frozen=True):
             _check_collector_address(address, f"addresses[{i}]")
         if not 1 <= self.batch_size <= 10_000:
             raise ValueError(f"batch_size: {self.batch_size} is not in 1..10000")
+        if not 16 << 10 <= self.max_batch_bytes <= 16 << 20:
+            raise ValueError(f"max_batch_bytes: {self.max_batch_bytes} is not in "
+                             f"{16 << 10}..{16 << 20} (16 KiB..16 MiB)")
         if not 1 <= self.window <= 64:
             raise ValueError(f"window: {self.window} is not in 1..64")
         if not 1 <= self.timeout_s <= 600:
@@ -159,6 +165,9 @@ class SpoolConfig(_Strict, frozen=True):
     path: str = ""
     max_mb: float = 0.0             # 0: unbounded
     on_full: Literal["pause", "drop-oldest"] = "pause"
+    # fsync every commit: survives a power cut, not only a crash; costs an fsync
+    # per commit (every 20 ms while measuring)
+    fsync: bool = False
 
     def __post_init__(self) -> None:
         if self.max_mb < 0:

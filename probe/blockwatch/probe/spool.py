@@ -149,9 +149,15 @@ class Spool:
             self.max_bytes,
         )
 
-    def next_batch(self, max_items: int, exclude: set[str] | frozenset[str] = frozenset()
-                   ) -> SpooledBatch | None:
-        """The oldest batch not in `exclude`; forms a new one from unbatched rows if needed."""
+    def next_batch(self, max_items: int, exclude: set[str] | frozenset[str] = frozenset(),
+                   *, max_bytes: int = 0) -> SpooledBatch | None:
+        """The oldest batch not in `exclude`; forms a new one from unbatched rows if
+        needed, of at most `max_items` rows and `max_bytes` payload bytes (0: no bound;
+        a single row larger than the bound still forms a batch of one).
+
+        A batch once formed keeps its id and content, whatever the bounds are now:
+        it may have reached the collector already, and only the same id lets the
+        collector recognise a replay. Only `release` re-forms one."""
         try:
             placeholders = ",".join("?" * len(exclude))
             query = "SELECT batch_id FROM measurements WHERE batch_id IS NOT NULL"
@@ -161,9 +167,15 @@ class Spool:
             if row is not None:
                 return self._load(row[0])
             self._db.execute("BEGIN IMMEDIATE")
-            seqs = [r[0] for r in self._db.execute(
-                "SELECT seq FROM measurements WHERE batch_id IS NULL ORDER BY seq LIMIT ?",
-                (max_items,))]
+            seqs: list[int] = []
+            total = 0
+            for seq, size in self._db.execute(
+                    "SELECT seq, length(payload) FROM measurements WHERE batch_id IS NULL "
+                    "ORDER BY seq LIMIT ?", (max_items,)):
+                if seqs and max_bytes and total + size > max_bytes:
+                    break
+                seqs.append(seq)
+                total += size
             if not seqs:
                 self._db.execute("COMMIT")
                 return None
@@ -177,6 +189,17 @@ class Spool:
             self._rollback()
             raise SpoolError(f"cannot read spool {self.path}: {exc}") from exc
         return self._load(batch_id)
+
+    def release(self, batch_id: str) -> int:
+        """Dissolve a batch the collector can never have stored (refused as too large),
+        so its rows are formed into smaller batches under new ids. Returns rows freed."""
+        try:
+            freed = self._db.execute(
+                "UPDATE measurements SET batch_id = NULL WHERE batch_id = ?", (batch_id,)
+            ).rowcount
+        except sqlite3.Error as exc:
+            raise SpoolError(f"cannot update spool {self.path}: {exc}") from exc
+        return int(freed)
 
     def _load(self, batch_id: str) -> SpooledBatch:
         rows = self._db.execute(
@@ -199,9 +222,10 @@ class Spool:
         self._bytes -= int(size)
         return int(removed)
 
-    def reject(self, batch_id: str, reason: str) -> int:
-        """The collector refused the batch as invalid: keep it aside for inspection,
-        out of the upload queue, never silently gone."""
+    def reject(self, batch_id: str, reason: str, *, too_large: bool = False) -> int:
+        """The collector refused the batch as invalid (or it can never fit in one
+        message: `too_large`, counted apart): keep it aside for inspection, out of
+        the upload queue, never silently gone."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             size = self._db.execute(
@@ -213,6 +237,8 @@ class Spool:
                 (reason, time.time(), batch_id))
             moved = self._db.execute("DELETE FROM measurements WHERE batch_id = ?",
                                      (batch_id,)).rowcount
+            if too_large:
+                self._bump("too_large", moved)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,8 +29,8 @@ from tenacity import (
 
 from blockwatch.probe import __version__
 from blockwatch.probe.config import CollectorConfig
-from blockwatch.probe.errors import ConfigError, UploadError
-from blockwatch.probe.spool import Spool
+from blockwatch.probe.errors import ConfigError, SpoolError, UploadError
+from blockwatch.probe.spool import Spool, SpooledBatch
 from blockwatch.probe.wire import (
     CHECKIN_METHOD,
     SUBMIT_METHOD,
@@ -64,6 +65,12 @@ CHANNEL_OPTIONS: list[tuple[str, int | str]] = [
     ("grpc.use_local_subchannel_pool", 1),
 ]
 _CODE_INVALID, _CODE_UNAVAILABLE, _CODE_TOO_LARGE = 1, 2, 3
+MESSAGE_LIMIT = 16 << 20   # the collector's default gRPC message limit
+# What the collector's refusals say about its limits: its validation
+# ("20 measurements, the limit is 4") and gRPC core ("Received message larger
+# than max (2525217 vs. 524288)").
+_LIMIT_IS = re.compile(r"the limit is (\d+)")
+_LARGER_THAN_MAX = re.compile(r"larger than max \((\d+) vs\. (\d+)\)")
 
 
 class CollectorUnavailable(UploadError):
@@ -77,6 +84,16 @@ class UploadStats:
     duplicates: int = 0
     batches_rejected: int = 0
     reconnects: int = 0
+    batches_too_large: int = 0       # refused as too large, re-formed smaller
+    measurements_too_large: int = 0  # alone over the message limit: set aside
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    size: int          # measurements
+    sent_at: float     # monotonic
+    message_bytes: int
+    payload_bytes: int
 
 
 def _identity(data: bytes) -> bytes:
@@ -94,7 +111,10 @@ class Uploader:
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._on_ack = on_ack
         self._address_index = 0
+        # Batch bounds: the config's, lowered to what the collector is learnt to take.
         self._batch_size = config.batch_size
+        self._max_bytes = config.max_batch_bytes
+        self._limit_bytes = MESSAGE_LIMIT  # the largest message the collector takes
         self._acked_at_last_failure = 0
         self._failures_in_a_row = 0
         self._wait = _exponential_with_jitter
@@ -154,7 +174,9 @@ class Uploader:
 
     def _retrying(self, give_up_after_s: float | None) -> AsyncRetrying:
         return AsyncRetrying(
-            retry=retry_if_exception_type(CollectorUnavailable),
+            # a spool error (disk full while acking) keeps the batch: it goes out
+            # again under its id and the collector acks it as a duplicate
+            retry=retry_if_exception_type((CollectorUnavailable, SpoolError)),
             wait=self._backoff,
             stop=stop_after_delay(give_up_after_s) if give_up_after_s else (lambda _: False),
             before_sleep=self._before_retry,
@@ -209,6 +231,7 @@ class Uploader:
                 for task in done:
                     task.result()
         except grpc.aio.AioRpcError as exc:
+            self._learn_message_limit(exc, session.in_flight)
             raise self._translate(exc) from exc
         finally:
             for task in tasks:
@@ -233,12 +256,54 @@ class Uploader:
             log.error("collector REJECTED batch %s (%d measurements, record %d): %s; "
                       "kept in the spool's rejected table", batch_id, moved, index, detail)
         elif code == _CODE_TOO_LARGE:
-            self._batch_size = max(1, self._batch_size // 2)
-            log.warning("batch %s too large (%s); batches now %d", batch_id, detail,
+            # Refused, so never stored: its rows may go out again under new ids.
+            self.stats.batches_too_large += 1
+            learnt = _LIMIT_IS.search(detail)
+            limit = int(learnt[1]) if learnt else size // 2
+            self._batch_size = max(1, min(self._batch_size, limit))
+            if size == 1:
+                self._set_aside(batch_id, f"too large for the collector: {detail}")
+                return
+            freed = self.spool.release(batch_id)
+            log.warning("collector refused batch %s as TOO LARGE (%s): its %d measurements "
+                        "go out again in batches of at most %d", batch_id, detail, freed,
                         self._batch_size)
-            raise CollectorUnavailable(f"batch too large: {detail}")
         else:
             raise CollectorUnavailable(f"collector could not store batch: {detail}")
+
+    def _set_aside(self, batch_id: str, reason: str) -> None:
+        moved = self.spool.reject(batch_id, reason, too_large=True)
+        self.stats.measurements_too_large += moved
+        log.error("measurement TOO LARGE to deliver (%s): %d set aside in the spool's "
+                  "rejected table (batch %s)", reason, moved, batch_id)
+
+    def _oversized(self, batch_id: str, batch: _InFlight) -> None:
+        """A batch whose message is over the collector's limit: it can never have
+        been stored, so it is re-formed smaller (or set aside, if it is one)."""
+        if batch.size <= 1:
+            self._set_aside(batch_id, f"too large: {batch.message_bytes} bytes in one "
+                            f"message, the collector takes at most {self._limit_bytes}")
+            return
+        self.stats.batches_too_large += 1
+        # payload bytes are what batches are formed by; aim 10% under the limit
+        scaled = batch.payload_bytes * self._limit_bytes // batch.message_bytes
+        self._max_bytes = max(1, min(self._max_bytes, scaled * 9 // 10))
+        self.spool.release(batch_id)
+        log.warning("batch %s is TOO LARGE for the collector (%d measurements, %d bytes, "
+                    "limit %d): re-formed in batches of at most %d bytes", batch_id,
+                    batch.size, batch.message_bytes, self._limit_bytes, self._max_bytes)
+
+    def _learn_message_limit(self, exc: grpc.aio.AioRpcError,
+                             in_flight: dict[str, _InFlight]) -> None:
+        """gRPC refuses an over-limit message by ending the whole stream; the status
+        says the limit. Batches over it were never received: re-form them."""
+        learnt = _LARGER_THAN_MAX.search(exc.details() or "")
+        if exc.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED or learnt is None:
+            return
+        self._limit_bytes = min(self._limit_bytes, int(learnt[2]))
+        for batch_id, batch in list(in_flight.items()):
+            if batch.message_bytes > self._limit_bytes:
+                self._oversized(batch_id, batch)
 
 
 class _Session:
@@ -250,7 +315,7 @@ class _Session:
         self.call = call
         self.stop = stop
         self.drain = drain
-        self.in_flight: dict[str, tuple[int, float]] = {}  # batch id -> (size, sent at)
+        self.in_flight: dict[str, _InFlight] = {}
         self.window_open = asyncio.Event()
         self.window_open.set()
 
@@ -261,17 +326,22 @@ class _Session:
                 self.window_open.clear()
                 await _wait_any(self.window_open, self.stop, timeout=1.0)
                 continue
-            batch = up.spool.next_batch(up._batch_size, exclude=set(self.in_flight))
+            batch = up.spool.next_batch(up._batch_size, exclude=set(self.in_flight),
+                                        max_bytes=up._max_bytes)
             if batch is None:
                 if self.drain and not self.in_flight:
                     break
                 up.new_data.clear()
                 await _wait_any(up.new_data, self.stop, timeout=0.5 if self.drain else 5.0)
                 continue
-            self.in_flight[batch.batch_id] = (batch.size, time.monotonic())
+            request = encode_columnar_submit_request(batch.batch_id, batch.payloads)
+            sent = _flight(batch, len(request))
+            if sent.message_bytes > up._limit_bytes:
+                up._oversized(batch.batch_id, sent)
+                continue
+            self.in_flight[batch.batch_id] = sent
             try:
-                await self.call.write(encode_columnar_submit_request(batch.batch_id,
-                                                                     batch.payloads))
+                await self.call.write(request)
             except asyncio.InvalidStateError as exc:
                 # the RPC ended (reset, GOAWAY) between two writes: grpc.aio says so
                 # with InvalidStateError, not AioRpcError; it is a lost stream
@@ -281,17 +351,22 @@ class _Session:
 
     async def receive(self) -> None:
         async for response in self.call:
-            size, _ = self.in_flight.pop(response.batch_id, (0, 0.0))
+            sent = self.in_flight.pop(response.batch_id, None)
             self.window_open.set()
-            self.uploader._settle(response, size)
+            self.uploader._settle(response, sent.size if sent else 0)
 
     async def watchdog(self) -> None:
         timeout = self.uploader.config.timeout_s
         while True:
             await asyncio.sleep(1.0)
             now = time.monotonic()
-            if any(now - sent > timeout for _, sent in self.in_flight.values()):
+            if any(now - b.sent_at > timeout for b in self.in_flight.values()):
                 raise CollectorUnavailable(f"no ack within {timeout:g}s; reconnecting")
+
+
+def _flight(batch: SpooledBatch, message_bytes: int) -> _InFlight:
+    return _InFlight(batch.size, time.monotonic(), message_bytes,
+                     sum(len(p) for p in batch.payloads))
 
 
 def _exponential_with_jitter(failures: int) -> float:
