@@ -293,7 +293,10 @@ class WebEngine:
                     event = parser.next_event()
                     if event is h11.NEED_DATA:
                         data = await conn.reader.read(_READ_CHUNK)
-                        if not first_byte and data:
+                        if not data and head is None:
+                            # h11 would call this a protocol error; it is a close
+                            raise ConnectionResetError("connection closed before a response")
+                        if not first_byte:
                             first_byte = _since_us(started)
                         parser.receive_data(data)
                     elif isinstance(event, h11.Response):
