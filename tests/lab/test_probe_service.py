@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -21,7 +22,10 @@ def _spooled(path: Path) -> int:
     if not path.exists():
         return 0
     with sqlite3.connect(path) as db:
-        return int(db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0])
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0])
+        except sqlite3.OperationalError:   # the file exists, its schema not yet
+            return 0
 
 
 def test_run_measures_on_schedule_and_stops_cleanly_on_sigterm(lab: Lab, tmp_path: Path) -> None:
@@ -97,3 +101,63 @@ def test_invalid_domain_is_refused_before_measuring() -> None:
     result = run_probe("once", "-r", "isp=udp:127.0.0.3", "bad..name", check=False)
     assert result.returncode == 2
     assert "bad..name" in result.stderr
+
+
+# -- issue 11: inputs as a user types them, one family of CLIs ------------------------------
+
+def _one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> str:
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+def test_a_url_is_measured_by_its_host_and_says_so(lab: Lab) -> None:
+    result = run_probe("once", "--format", "json", "-r", f"isp=udp:{ISP_ADDR}",
+                       "https://Thepiratebay.org/some/page?q=1", "limetorrents.pro")
+    observed = {json.loads(line)["domain"] for line in result.stdout.splitlines()}
+    assert {"thepiratebay.org", "limetorrents.pro"} <= observed
+    assert "https://Thepiratebay.org/some/page?q=1" not in observed
+    assert "measuring its host thepiratebay.org" in result.stderr
+
+
+def test_a_bad_domain_is_refused_for_the_right_reason() -> None:
+    line = _one_line_error(run_probe("once", "-r", "isp=udp:127.0.0.3", "bad domain!",
+                                     check=False), "'bad domain!'")
+    assert "single label" not in line
+    assert "' '" in line and "'!'" in line
+
+
+def test_no_names_says_where_names_come_from() -> None:
+    _one_line_error(run_probe("once", "-r", "isp=udp:127.0.0.3", check=False),
+                    "give names, [targets] in the config, or a collector")
+
+
+def test_version_flag_and_resolver_names(isolated: None) -> None:
+    version = run_probe("--version")
+    assert version.stdout.strip()[0].isdigit()
+    # --resolver NAME picks a configured (here: built-in) resolver; NAME=SPEC defines one
+    unknown = run_probe("once", "-r", "goggle", "example-control.org", check=False)
+    _one_line_error(unknown, "'goggle'", "google", "cloudflare")
+    picked = run_probe("once", "--format", "json", "-r", "google", "-r",
+                       "isp=udp:127.0.0.1:9", "example-control.org")
+    names = {json.loads(line)["resolver"]["name"] for line in picked.stdout.splitlines()}
+    assert names == {"google", "isp"}
+
+
+def test_run_logs_in_the_shared_key_value_and_json_formats(lab: Lab, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "probe.toml", [{"name": "isp", "address": ISP_ADDR}],
+                          name="it-log", spool={"path": str(tmp_path / "spool.db")},
+                          targets={"domains": ["example-control.org"]}, identity_checks=False)
+    kv = run_probe("run", "-c", str(config), "--rounds", "1")
+    lines = [line for line in kv.stderr.splitlines() if line.strip()]
+    assert lines and all(line.startswith("ts=") and " level=" in line for line in lines), lines
+    assert lines[0].split()[0].endswith("Z")
+    as_json = run_probe("run", "-c", str(config), "--rounds", "1", "--log-format", "json")
+    records = [json.loads(line) for line in as_json.stderr.splitlines() if line.strip()]
+    assert records and all(r["ts"].endswith("Z") and r["level"] for r in records)
+    _one_line_error(run_probe("run", "-c", str(config), "--log-level", "verbose", check=False),
+                    "--log-level", "verbose")

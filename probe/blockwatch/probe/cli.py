@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -16,11 +15,21 @@ import typer
 
 from blockwatch.probe import __version__
 from blockwatch.probe.agent import Agent, Progress, once
+from blockwatch.probe.commandline import (
+    LogFormat,
+    LogFormatOption,
+    LogLevel,
+    LogLevelOption,
+    run_app,
+    setup_logging,
+    version_option,
+)
+from blockwatch.probe.config import ProbeConfig, ResolverConfig, load_config, parse_config
+from blockwatch.probe.errors import ConfigError, ProbeError
+from blockwatch.probe.targets import name_from_argument
 
 if TYPE_CHECKING:
     from rich.console import Console
-from blockwatch.probe.config import ProbeConfig, ResolverConfig, load_config, parse_config
-from blockwatch.probe.errors import ConfigError, ProbeError
 
 app = typer.Typer(
     name="blockwatch-probe", no_args_is_help=True, add_completion=False,
@@ -33,11 +42,15 @@ ConfigOption = Annotated[
 ]
 ResolverOption = Annotated[
     list[str] | None,
-    typer.Option("--resolver", "-r", help="Measure through this resolver instead "
-                 "(repeatable): NAME=udp:ADDR[:PORT], tcp:…, dot:ADDR[:PORT][@TLSNAME], doh:URL"),
+    typer.Option("--resolver", "-r", help="Measure through this resolver only (repeatable): "
+                 "NAME of a configured or built-in resolver, or NAME=udp:ADDR[:PORT], tcp:…, "
+                 "dot:ADDR[:PORT][@TLSNAME], doh:URL to define one"),
 ]
 CaOption = Annotated[
     Path | None, typer.Option("--ca-file", help="CA bundle for --resolver dot/doh")]
+
+
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Same as --log-level debug.")]
 
 
 class Format(StrEnum):
@@ -45,13 +58,14 @@ class Format(StrEnum):
     json = "json"
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
-    )
-    # one line per DoH request is noise, not news
-    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
+@app.callback()
+def _main(version: Annotated[bool, version_option(__version__)] = False) -> None:
+    """Resolve target names through many resolvers and record what each one answers."""
+
+
+def _setup_logging(verbose: bool, level: LogLevel = LogLevel.info,
+                   fmt: LogFormat = LogFormat.kv) -> None:
+    setup_logging(LogLevel.debug if verbose else level, fmt)
 
 
 def parse_resolver_option(text: str, ca_file: str = "") -> ResolverConfig:
@@ -90,15 +104,56 @@ def parse_resolver_option(text: str, ca_file: str = "") -> ResolverConfig:
     return config.resolvers[0]
 
 
+def _known_resolvers(config: ProbeConfig) -> dict[str, ResolverConfig]:
+    if config.resolvers:
+        return {r.name: r for r in config.resolvers}
+    return {s.name: ResolverConfig(name=s.name, transport=s.transport.label,  # type: ignore[arg-type]
+                                   address=s.address, port=s.port, tls_name=s.tls_name,
+                                   url=s.url, ca_file=s.ca_file)
+            for s in config.resolver_specs()}
+
+
 def _load(config_path: Path | None, resolvers: list[str] | None, ca_file: Path | None
           ) -> ProbeConfig:
+    """`--resolver` is always a resolver by name: NAME picks a configured (or
+    built-in) one, NAME=SPEC defines a new one; either way only those are measured."""
     config = load_config(config_path) if config_path else ProbeConfig()
     if resolvers:
         import msgspec
 
-        parsed = [parse_resolver_option(r, str(ca_file or "")) for r in resolvers]
+        known = _known_resolvers(config)
+        parsed: list[ResolverConfig] = []
+        for text in resolvers:
+            if "=" in text:
+                parsed.append(parse_resolver_option(text, str(ca_file or "")))
+            elif text in known:
+                parsed.append(known[text])
+            else:
+                raise ConfigError(f"no resolver is named {text!r}; known: "
+                                  f"{', '.join(known)} (or define one: NAME=udp:ADDR, …)",
+                                  field="--resolver")
+        names = [r.name for r in parsed]
+        twice = next((n for n in names if names.count(n) > 1), None)
+        if twice:
+            raise ConfigError(f"{twice!r} is given twice", field="--resolver")
         config = msgspec.structs.replace(config, resolvers=parsed)
     return config
+
+
+def _names(arguments: list[str] | None, err: Console) -> list[str] | None:
+    """Names from the command line; a URL stands for its host (and says so)."""
+    if not arguments:
+        return None
+    names: list[str] = []
+    for text in arguments:
+        try:
+            name, note = name_from_argument(text)
+        except ValueError as exc:
+            raise ConfigError(str(exc), field="names") from None
+        if note:
+            err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+        names.append(name)
+    return names
 
 
 @contextmanager
@@ -136,19 +191,23 @@ def _progress(console: Console, enabled: bool) -> Iterator[Progress]:
 def _fail(exc: ProbeError) -> typer.Exit:
     from rich.console import Console
 
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {exc}", highlight=False)
+    console = Console(stderr=True, soft_wrap=True)
+    # markup off for the message: "[targets]" is text here, not a style
+    console.print("[red]error:[/red] ", end="", highlight=False)
+    console.print(" ".join(str(exc).split()), highlight=False, markup=False)
     return typer.Exit(2 if isinstance(exc, ConfigError) else 1)
 
 
 @app.command("once")
 def once_command(
-    domains: Annotated[list[str] | None, typer.Argument(help="Names to resolve.")] = None,
+    domains: Annotated[list[str] | None, typer.Argument(
+        help="Names to resolve (a URL stands for its host).")] = None,
     config_path: ConfigOption = None,
     resolver: ResolverOption = None,
     ca_file: CaOption = None,
     output: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
     upload_timeout: Annotated[float, typer.Option(help="Seconds to try delivering.")] = 60.0,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Measure one round now and print it; uploads when a collector is configured."""
     from rich.console import Console
@@ -160,8 +219,9 @@ def once_command(
     err = Console(stderr=True)
     try:
         config = _load(config_path, resolver, ca_file)
+        names = _names(domains, err)
         with _progress(err, output is Format.table) as progress:
-            result = asyncio.run(once(config, domains, progress=progress,
+            result = asyncio.run(once(config, names, progress=progress,
                                       upload_timeout_s=upload_timeout))
     except ProbeError as exc:
         raise _fail(exc) from None
@@ -183,11 +243,14 @@ def once_command(
 @app.command("run")
 def run_command(
     config_path: ConfigOption = None,
-    rounds: Annotated[int | None, typer.Option(help="Stop after this many rounds.")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    rounds: Annotated[int | None, typer.Option(min=1, help="Stop after this many rounds.")
+                      ] = None,
+    verbose: VerboseOption = False,
+    log_level: LogLevelOption = LogLevel.info,
+    log_format: LogFormatOption = LogFormat.kv,
 ) -> None:
     """Measure on the schedule until SIGTERM or SIGINT; spool and upload continuously."""
-    _setup_logging(verbose)
+    _setup_logging(verbose, log_level, log_format)
     if config_path is None:
         raise _fail(ConfigError("run needs a config file (--config or BLOCKWATCH_PROBE_CONFIG)"))
     try:
@@ -240,4 +303,4 @@ def version_command() -> None:
 
 
 def main() -> None:
-    app()
+    run_app(app, "blockwatch-probe")

@@ -5,9 +5,11 @@ Pure logic: no sockets, no clocks.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dns.rdataclass
 import dns.rdatatype
@@ -32,6 +34,44 @@ IDENTITY_QUERIES: tuple[tuple[str, int, int], ...] = (
 )
 
 
+# what a host name may hold (RFC 952/1123 letters, digits, hyphens), plus the
+# underscore that real zones use; anything else is a typo, not a site
+_FORBIDDEN = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def target_domain(text: str) -> str:
+    """A name to measure, normalised; raises ValueError saying what is wrong."""
+    name = text.strip()
+    ascii_name = name
+    if not name.isascii():
+        try:
+            ascii_name = name.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ValueError(f"{text!r} is not a domain name: {exc}") from None
+    bad = sorted(set(_FORBIDDEN.findall(ascii_name)))
+    if bad:
+        shown = " and ".join(repr(ch) for ch in bad)
+        raise ValueError(f"{text!r} is not a domain name: {shown} "
+                         f"{'is' if len(bad) == 1 else 'are'} not allowed "
+                         "(letters, digits, '-', '_' and '.')")
+    return normalize_domain(name)
+
+
+def name_from_argument(text: str) -> tuple[str, str]:
+    """A command-line name, or a URL whose host is the name: (domain, note for
+    the user, "" when the text was a plain name)."""
+    if "://" not in text:
+        return target_domain(text), ""
+    try:
+        host = urlsplit(text.strip()).hostname or ""
+    except ValueError:
+        host = ""
+    if not host:
+        raise ValueError(f"{text!r} is a URL without a host name")
+    domain = target_domain(host)
+    return domain, f"{text} is a URL: measuring its host {domain}"
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     domain: str
@@ -53,7 +93,7 @@ def make_targets(domains: Iterable[str], controls: Iterable[str] = ()) -> list[T
     for purpose, names in ((Purpose.TARGET, domains), (Purpose.CONTROL, controls)):
         for name in names:
             try:
-                domain = normalize_domain(name)
+                domain = target_domain(name)
             except ValueError as exc:
                 raise ConfigError(str(exc), field="targets") from None
             seen.setdefault(domain, Target(domain, purpose))
@@ -81,7 +121,7 @@ def _target_line(text: str, number: int, path: Path) -> Target:
         raise ConfigError(f"line {number}: unknown kind {kind!r} (target or control)",
                           source=str(path))
     try:
-        domain = normalize_domain(name)
+        domain = target_domain(name)
     except ValueError as exc:
         raise ConfigError(f"line {number}: {exc}", source=str(path)) from None
     return Target(domain, Purpose.CONTROL if kind == "control" else Purpose.TARGET)
