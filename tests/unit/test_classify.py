@@ -200,6 +200,34 @@ def test_duplicated_identical_udp_response_is_not_injection() -> None:
     assert (v.status, v.rule) == (Status.OK, Rule.ANSWERED)
 
 
+def test_a_flood_that_kept_one_answer_set_but_counted_two_is_injected() -> None:
+    # 16 identical forgeries then the genuine reply: the counts say two answer sets
+    v = judge(obs(response_count=1, answers=(Answer(1, "8.7.198.45"),), reply_count=17,
+                  answer_set_count=2))
+    assert (v.status, v.method, v.rule) == (Status.BLOCKED, Method.INJECTED, Rule.INJECTED)
+
+
+def test_many_identical_copies_are_still_not_injection() -> None:
+    v = judge(obs(response_count=1, reply_count=20, answer_set_count=1))
+    assert (v.status, v.rule) == (Status.OK, Rule.ANSWERED)
+
+
+def test_timeout_after_a_forged_wrong_id_reply_is_injection_not_a_drop() -> None:
+    v = judge(obs(rcode=None, failure="timeout", answers=(), response_count=0, stray_count=1,
+                  stray_reasons=("wrong_id",)))
+    assert (v.status, v.method, v.rule) == (Status.BLOCKED, Method.INJECTED, Rule.STRAY_FORGED)
+
+
+@pytest.mark.parametrize("reasons", [("runt",), ("unmatched",), ("wrong_id",)])
+def test_timeout_after_stray_replies_is_suspect_without_more_evidence(
+        reasons: tuple[str, ...]) -> None:
+    # a runt or an unmatched datagram, or a forged id from a resolver of unknown health
+    ctx = RESOLVES if reasons != ("wrong_id",) else replace(RESOLVES, health=Health.UNKNOWN)
+    v = judge(obs(rcode=None, failure="timeout", answers=(), response_count=0, stray_count=3,
+                  stray_reasons=reasons), ctx)
+    assert (v.status, v.rule) == (Status.SUSPECT, Rule.STRAY_REPLIES)
+
+
 def test_control_vantage_seeing_normal_answers_is_never_blocked() -> None:
     for o in (obs(probe_control=True), obs(probe_control=True, rcode=3, answers=())):
         v = judge(o, ControlContext(Reference(Outcome.NXDOMAIN), Health.ANSWERS, ("1.2.3.4",)))

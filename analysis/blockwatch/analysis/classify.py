@@ -25,6 +25,7 @@ from blockwatch.analysis.observation import (
     Health,
     Observation,
     Outcome,
+    StrayReason,
 )
 from blockwatch.analysis.verdict import RULES_VERSION, Evidence, Method, Rule, Status, Verdict
 
@@ -51,8 +52,10 @@ def classify(obs: Observation, ctx: ControlContext, fps: FingerprintSet) -> Verd
     if obs.purpose == "identity":
         return verdict(Status.UNKNOWN, Rule.IDENTITY)
 
-    # 1. On-path injection: a second UDP response that says something else.
-    if obs.transport == "udp" and obs.response_count > 1 and _responses_differ(obs):
+    # 1. On-path injection: a second UDP response that says something else
+    #    (among those kept, or counted among all: a flood keeps only some).
+    if obs.transport == "udp" and (obs.answer_set_count > 1 or (
+            obs.response_count > 1 and _responses_differ(obs))):
         seen = (*obs.addresses, *(d for r in obs.later for d in r.answer_data))
         return verdict(Status.BLOCKED, Rule.INJECTED, Method.INJECTED, answer=seen)
 
@@ -139,12 +142,24 @@ def _answers(obs: Observation, ctx: ControlContext, fps: FingerprintSet,
 
 
 def _no_response(obs: Observation, ctx: ControlContext, verdict: _Judge) -> Verdict:
+    if obs.failure in DROP_FAILURES and obs.stray_count:
+        return _strays(obs, ctx, verdict)
     if obs.failure in DROP_FAILURES:
         return _differential(obs, ctx, Method.DROP, Outcome.FAILED, verdict)
     if ctx.health is Health.FAILS:
         return verdict(Status.ERROR, Rule.RESOLVER_FAILS)
     # TLS, routing, local socket errors: the path failed, not the name.
     return verdict(Status.ERROR, Rule.TRANSPORT_FAILURE)
+
+
+def _strays(obs: Observation, ctx: ControlContext, verdict: _Judge) -> Verdict:
+    """No reply matched, but something answered: not a drop. A reply to this very
+    question under another id, from a resolver that answers the control domains
+    normally, is a forgery aimed at this name; anything else (runts, unmatched
+    ids, or a resolver whose health is unknown) is interference without a name."""
+    if StrayReason.WRONG_ID in obs.stray_reasons and ctx.health is Health.ANSWERS:
+        return verdict(Status.BLOCKED, Rule.STRAY_FORGED, Method.INJECTED)
+    return verdict(Status.SUSPECT, Rule.STRAY_REPLIES)
 
 
 def _differential(obs: Observation, ctx: ControlContext, method: Method, same: Outcome,

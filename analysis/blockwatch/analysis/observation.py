@@ -51,6 +51,12 @@ class Observation:
     response_count: int = 0
     later: tuple[LaterResponse, ...] = ()
     parse_error: str = ""
+    # Every reply, kept or not, and the distinct (rcode, answer set) pairs
+    # among them (0: recorded by a probe that predates these counts).
+    reply_count: int = 0
+    answer_set_count: int = 0
+    stray_count: int = 0                 # replies that raced the query but did not match it
+    stray_reasons: tuple[str, ...] = ()  # of the kept ones: wrong_id | runt | unmatched
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -60,6 +66,14 @@ class Observation:
     def cnames(self) -> tuple[str, ...]:
         names = [*self.cname_chain, *(a.data for a in self.answers if a.rtype == TYPE_CNAME)]
         return tuple(n.rstrip(".").lower() for n in names)
+
+
+class StrayReason(enum.StrEnum):
+    """Why a stray reply did not match its query (as the probe records it)."""
+
+    WRONG_ID = "wrong_id"      # a response to this very question under another id
+    RUNT = "runt"              # shorter than a DNS header
+    UNMATCHED = "unmatched"    # a DNS header tied to no open query
 
 
 class Outcome(enum.StrEnum):

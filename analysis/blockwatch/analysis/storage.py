@@ -35,7 +35,8 @@ _SELECT = """SELECT toString(measurement_id), probe_name, probe_country, probe_a
     probe_control, toUnixTimestamp64Micro(started_at), toUnixTimestamp64Micro(received_at),
     domain, qtype, toString(purpose), resolver_name, toString(transport), toString(failure),
     rcode, flags, answers.type, answers.data, cname_chain, authority_count, ede_codes,
-    ede_texts, response_count, later_rcode, later_answer_data, parse_error
+    ede_texts, response_count, later_rcode, later_answer_data, parse_error,
+    reply_count, answer_set_count, stray_count, stray_reason
 FROM measurements FINAL"""
 
 VERDICT_COLUMNS = (
@@ -56,7 +57,8 @@ def observation(row: Sequence[Any]) -> Observation:
     """A row of `_SELECT` as the classifier's Observation."""
     (mid, probe, country, asn, control, started, received, domain, qtype, purpose, resolver,
      transport, failure, rcode, flags, a_types, a_data, cnames, authority, ede_codes,
-     ede_texts, count, later_rcode, later_data, parse_error) = row
+     ede_texts, count, later_rcode, later_data, parse_error, replies, answer_sets, strays,
+     stray_reasons) = row
     return Observation(
         measurement_id=mid, probe_name=probe, probe_country=country, probe_asn=int(asn),
         probe_control=bool(control), started_at_us=int(started), received_at_us=int(received),
@@ -69,7 +71,8 @@ def observation(row: Sequence[Any]) -> Observation:
         response_count=int(count),
         later=tuple(LaterResponse(int(r), tuple(d))
                     for r, d in zip(later_rcode, later_data, strict=False)),
-        parse_error=parse_error)
+        parse_error=parse_error, reply_count=int(replies), answer_set_count=int(answer_sets),
+        stray_count=int(strays), stray_reasons=tuple(stray_reasons))
 
 
 def _ts(us: int) -> dt.datetime:
@@ -91,6 +94,14 @@ def _classify_rows(db: Database, targets: list[Observation], fps: FingerprintSet
     """Classify `targets` against controls read around their time span; insert."""
     if not targets:
         return 0
+    # One verdict per id even if two stored copies differ in their sort key
+    # (the probe's country changed between them): the later copy wins, as FINAL.
+    latest: dict[str, Observation] = {}
+    for o in targets:
+        if o.measurement_id not in latest or o.received_at_us >= \
+                latest[o.measurement_id].received_at_us:
+            latest[o.measurement_id] = o
+    targets = list(latest.values())
     lo = min(o.started_at_us for o in targets) - window_us
     hi = max(o.started_at_us for o in targets) + window_us
     span = {"lo": lo, "hi": hi}
@@ -112,28 +123,55 @@ def watermark_us(db: Database) -> int:
     return int(rows[0][0]) if rows and int(rows[0][1]) else 0
 
 
+def _classified(db: Database, pending: str, params: dict[str, Any],
+                targets: list[Observation]) -> set[str]:
+    """Ids among `targets` that already have a verdict (of any classifier
+    version): a second copy of a measurement stored later (a replay under a new
+    batch id) must not be classified again, or the rollup counts it twice."""
+    span = {**params, "slo": min(o.started_at_us for o in targets),
+            "shi": max(o.started_at_us for o in targets)}
+    rows = db.rows(
+        "SELECT DISTINCT toString(measurement_id) FROM verdicts "
+        "WHERE started_at BETWEEN fromUnixTimestamp64Micro({slo:Int64}, 'UTC') "
+        "AND fromUnixTimestamp64Micro({shi:Int64}, 'UTC') "
+        f"AND measurement_id IN (SELECT measurement_id FROM measurements WHERE {pending})",
+        span)
+    return {str(r[0]) for r in rows}
+
+
 def classify_pending(db: Database, fps: FingerprintSet, *, settle_s: float = 0.0,
                      window_us: int = DEFAULT_WINDOW_US, max_rows: int = CHUNK_ROWS,
                      now_us: int | None = None) -> ClassifyResult:
     """Classify measurements received after the watermark and at least
     `settle_s` ago; at most about `max_rows` per call (whole insert groups:
     rows sharing a received_at are never split, or the watermark would skip
-    the rest)."""
+    the rest). Each measurement id is classified once: copies of measurements
+    that already have a verdict are skipped (a chunk of nothing but such copies
+    is stepped over within the call, so it never stalls the pass)."""
     started = time.perf_counter()
     low = watermark_us(db)
     cutoff = (now_us if now_us is not None else time.time_ns() // 1000) - int(settle_s * 1e6)
-    if cutoff <= low:
-        return ClassifyResult(0, time.perf_counter() - started)
-    params = {"low": low, "cutoff": cutoff, "offset": max_rows}
     pending = ("received_at > fromUnixTimestamp64Micro({low:Int64}, 'UTC') AND "
                "received_at <= fromUnixTimestamp64Micro({cutoff:Int64}, 'UTC')")
-    edge = db.rows("SELECT toUnixTimestamp64Micro(received_at) FROM measurements "
-                   f"WHERE {pending} ORDER BY received_at LIMIT 1 OFFSET {{offset:UInt64}}",
-                   params)
-    if edge:
-        params["cutoff"] = int(edge[0][0])
-    targets = [observation(r) for r in db.rows(f"{_SELECT} WHERE {pending}", params)]
-    n = _classify_rows(db, targets, fps, window_us)
+    n = skipped = 0
+    while cutoff > low and not n:
+        params = {"low": low, "cutoff": cutoff, "offset": max_rows}
+        edge = db.rows("SELECT toUnixTimestamp64Micro(received_at) FROM measurements "
+                       f"WHERE {pending} ORDER BY received_at LIMIT 1 OFFSET {{offset:UInt64}}",
+                       params)
+        if edge:
+            params["cutoff"] = int(edge[0][0])
+        targets = [observation(r) for r in db.rows(f"{_SELECT} WHERE {pending}", params)]
+        if targets:
+            done = _classified(db, pending, params, targets)
+            fresh = [o for o in targets if o.measurement_id not in done]
+            skipped += len(targets) - len(fresh)
+            n = _classify_rows(db, fresh, fps, window_us)
+        if not edge:
+            break
+        low = params["cutoff"]
+    if skipped:
+        log.warning("event=duplicates_not_reclassified measurements=%d", skipped)
     if n:
         log.info("event=classified measurements=%d version=%s", n, classifier_version(fps))
     return ClassifyResult(n, time.perf_counter() - started)
@@ -168,10 +206,12 @@ def _hour_chunks(db: Database, where: str, params: dict[str, Any], max_rows: int
 
 
 def reclassify(db: Database, fps: FingerprintSet, since: dt.date | None = None, *,
-               window_us: int = DEFAULT_WINDOW_US, max_rows: int = CHUNK_ROWS
-               ) -> ClassifyResult:
+               window_us: int = DEFAULT_WINDOW_US, max_rows: int = CHUNK_ROWS,
+               settle_s: float = 0.0) -> ClassifyResult:
     """Recompute every verdict from `since` (a UTC day; None: everything), then
-    catch up on measurements received since the last pass."""
+    catch up on measurements received since the last pass and at least
+    `settle_s` ago, as the background pass would (a fresher measurement's
+    control may still be on its way)."""
     started = time.perf_counter()
     mark = watermark_us(db)
     day = since or dt.date(1970, 1, 1)
@@ -190,7 +230,8 @@ def reclassify(db: Database, fps: FingerprintSet, since: dt.date | None = None, 
                        "fromUnixTimestamp64Micro({hi:Int64}, 'UTC')", chunk)
         total += _classify_rows(db, [observation(r) for r in rows], fps, window_us)
     while True:
-        caught = classify_pending(db, fps, window_us=window_us, max_rows=max_rows)
+        caught = classify_pending(db, fps, settle_s=settle_s, window_us=window_us,
+                                  max_rows=max_rows)
         total += caught.measurements
         if not caught.measurements:
             break

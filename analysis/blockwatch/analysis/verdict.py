@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 # Bump when a rule or its order changes; fingerprint data carries its own
 # digest (FingerprintSet.version), appended to this in stored verdicts.
-RULES_VERSION = "1"
+RULES_VERSION = "2"
 
 
 class Status(enum.StrEnum):
@@ -39,13 +39,15 @@ class Method(enum.StrEnum):
     SINKHOLE = "sinkhole"    # a known stop page / block page address or CNAME
     BOGON = "bogon"          # 0.0.0.0, 127/8, RFC 1918, documentation ranges, ...
     DROP = "drop"            # no answer (timeout, reset) where the control resolves
-    INJECTED = "injected"    # more than one, differing, UDP response
+    INJECTED = "injected"    # differing UDP responses, or a forged reply to the query
 
 
 # Names of the rules (stored in `verdicts.rule`); docs/verdicts.md explains each.
 class Rule(enum.StrEnum):
     IDENTITY = "identity_check"
     INJECTED = "udp_responses_differ"
+    STRAY_FORGED = "stray_reply_answers_the_query"
+    STRAY_REPLIES = "stray_replies_before_timeout"
     EDE_BLOCKED = "ede_blocked"
     EDE_FILTERED = "ede_filtered"
     FINGERPRINT = "answer_matches_fingerprint"
