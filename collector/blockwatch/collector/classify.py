@@ -22,10 +22,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from blockwatch.analysis.errors import AnalysisError
 from blockwatch.analysis.fingerprints import FingerprintSet, load_fingerprints
 from blockwatch.analysis.storage import ClassifyResult, classify_pending, reclassify
-from blockwatch.collector.errors import CollectorError
 from blockwatch.collector.store import Store
 from blockwatch.collector.writer import IngestWriter
 
@@ -86,7 +84,11 @@ class ClassifyPass:
         return StoreDatabase(self._writer.store)
 
     async def run_once(self) -> int:
-        """Classify what has settled, chunk by chunk; returns measurements done."""
+        """Classify what has settled, chunk by chunk; returns measurements done.
+
+        The server runs it under supervision (supervise.py): any error is
+        logged, counted, shown in health and retried after a backoff (verdicts
+        are derived data: nothing is lost, only late)."""
         done = 0
         async with self._lock:
             while True:
@@ -100,14 +102,6 @@ class ClassifyPass:
     async def reclassify(self, since: dt.date | None) -> ClassifyResult:
         async with self._lock:
             return await self._writer.call(
-                lambda: reclassify(self._database(), self.fingerprints, since))
+                lambda: reclassify(self._database(), self.fingerprints, since,
+                                   settle_s=self.settle_s))
 
-    async def run(self) -> None:
-        """Until cancelled; a failed pass is logged and retried next interval
-        (verdicts are derived data: nothing is lost, only late)."""
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.run_once()
-            except (AnalysisError, CollectorError):
-                log.exception("event=classify_failed")

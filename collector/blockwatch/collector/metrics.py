@@ -35,6 +35,13 @@ class Metrics:
                                      "Calls refused by authentication, by reason",
                                      ["reason"], registry=r)
         self.streams = Gauge("blockwatch_open_streams", "Submit streams open", registry=r)
+        # Background work (supervise.py): a failing task is counted, never silent.
+        self.task_failures = Counter("blockwatch_task_failures_total",
+                                     "Failed steps of a background task (each is retried "
+                                     "after a backoff), by task", ["task"], registry=r)
+        self.task_last_success = Gauge("blockwatch_task_last_success_seconds",
+                                       "Unix time a background task last completed a step, "
+                                       "by task", ["task"], registry=r)
 
     def serve(self, address: str) -> tuple[WSGIServer, threading.Thread]:
         """Expose /metrics on host:port; returns the server (shutdown() it on exit)."""

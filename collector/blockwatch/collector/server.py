@@ -12,7 +12,6 @@ reconnect and resend the rest), queued inserts finish, then exit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
@@ -41,11 +40,16 @@ from blockwatch.collector.servicer import (
 )
 from blockwatch.collector.settings import Settings
 from blockwatch.collector.store import Store
+from blockwatch.collector.supervise import Supervised
 from blockwatch.collector.writer import IngestWriter
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_S = 2.0
+# Health service names of the supervised background tasks (supervise.py): NOT_SERVING
+# while the task is failing; the overall ("") status stays about ingest.
+CLASSIFY_HEALTH = "blockwatch.collector.classify"
+HOUSEKEEPING_HEALTH = "blockwatch.collector.housekeeping"
 _ROLES: dict[str, Role] = {method: "probe" if role == "probe" else "analyst"
                           for method, role in (METHOD_ROLES | reports_servicer.METHOD_ROLES
                                                ).items()}
@@ -64,6 +68,23 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.keepalive_timeout_ms", 20_000),
         ("grpc.so_reuseport", 0),   # a second collector on the same port must fail
     ]
+
+
+Activity = tuple[float, int, int, int, str]   # last seen, batches, measurements, rejected, error
+
+
+def merge_activity(old: dict[str, Activity], new: dict[str, Activity]
+                   ) -> dict[str, Activity]:
+    """Per-probe activity of two flush periods as one (the later error wins)."""
+    merged = dict(old)
+    for name, (seen, batches, measurements, rejected, error) in new.items():
+        if name in merged:
+            o = merged[name]
+            merged[name] = (max(o[0], seen), o[1] + batches, o[2] + measurements,
+                            o[3] + rejected, error or o[4])
+        else:
+            merged[name] = (seen, batches, measurements, rejected, error)
+    return merged
 
 
 @dataclass(slots=True)
@@ -87,8 +108,19 @@ class Collector:
         self.tcp_ports: list[int] = []
         self._server: grpc.aio.Server | None = None
         self._orders = _OrdersCache()
-        self._housekeeping: asyncio.Task[None] | None = None
-        self._classifying: asyncio.Task[None] | None = None
+        self.housekeeping_s = HOUSEKEEPING_S
+        self.tasks: dict[str, Supervised] = {
+            "classify": Supervised(
+                "classify", self.classifier.run_once,
+                interval_s=lambda: self.classifier.interval_s, metrics=self.metrics,
+                set_health=lambda ok: self._set_health(CLASSIFY_HEALTH, ok)),
+            "housekeeping": Supervised(
+                "housekeeping", self._housekeep_once, interval_s=lambda: self.housekeeping_s,
+                metrics=self.metrics,
+                set_health=lambda ok: self._set_health(HOUSEKEEPING_HEALTH, ok)),
+        }
+        self._running: list[asyncio.Task[None]] = []
+        self._unrecorded: dict[str, Activity] = {}
         self._metrics_server: object | None = None
         self._stopped = asyncio.Event()
 
@@ -121,14 +153,20 @@ class Collector:
             log.info("event=orders_mirrored orders=%d version=%d", len(orders.orders),
                      self._orders.version)
 
-    async def _housekeep(self) -> None:
-        while True:
-            await asyncio.sleep(HOUSEKEEPING_S)
-            try:
-                self.registry.record_activity(self.activity.take())
-                await self._mirror_orders()
-            except CollectorError:
-                log.exception("event=housekeeping_failed")
+    def _record_activity(self) -> None:
+        """Flush probe activity to the registry; on failure it is kept and folded
+        into the next attempt, not lost."""
+        self._unrecorded = merge_activity(self._unrecorded, self.activity.take())
+        self.registry.record_activity(self._unrecorded)
+        self._unrecorded = {}
+
+    async def _housekeep_once(self) -> None:
+        self._record_activity()
+        await self._mirror_orders()
+
+    async def _set_health(self, service: str, serving: bool) -> None:
+        await self.health.set(service, health_pb2.HealthCheckResponse.SERVING if serving
+                              else health_pb2.HealthCheckResponse.NOT_SERVING)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -167,12 +205,13 @@ class Collector:
         await server.start()
         self._server = server
         # per-service health too: load balancers may ask for the service by name
-        for service in (*file_descriptor_names(), *reports_servicer.file_descriptor_names()):
+        for service in (*file_descriptor_names(), *reports_servicer.file_descriptor_names(),
+                        CLASSIFY_HEALTH, HOUSEKEEPING_HEALTH):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         if s.metrics:
             self._metrics_server = self.metrics.serve(s.metrics)[0]
-        self._housekeeping = asyncio.create_task(self._housekeep())
-        self._classifying = asyncio.create_task(self.classifier.run())
+        self._running = [asyncio.create_task(job.run(), name=name)
+                         for name, job in self.tasks.items()]
         log.info("event=serving listen=%s ports=%s unix=%s tls=%s mtls=%s db=%s",
                  ",".join(s.listen), self.tcp_ports, s.unix or "-", credentials is not None,
                  s.client_ca is not None, s.db.split("@")[-1])
@@ -193,22 +232,31 @@ class Collector:
             return
         started = time.monotonic()
         log.info("event=stopping")
-        await self.health.enter_graceful_shutdown()
         self.closing.set()
-        if self._server is not None:
-            await self._server.stop(self.settings.grace_s if grace is None else grace)
-        for task in (self._housekeeping, self._classifying):
-            if task is not None:
+        try:
+            await self.health.enter_graceful_shutdown()
+            if self._server is not None:
+                await self._server.stop(self.settings.grace_s if grace is None else grace)
+        finally:
+            # Whatever failed above or in a task, the writer finishes its queue
+            # and releases ClickHouse, and the registry gets the last activity.
+            for task in self._running:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        await self.writer.stop()
-        self.registry.record_activity(self.activity.take())
-        self.registry.close()
-        if self._metrics_server is not None:
-            self._metrics_server.shutdown()  # type: ignore[attr-defined]
-        log.info("event=stopped seconds=%.2f", time.monotonic() - started)
-        self._stopped.set()
+            for outcome in await asyncio.gather(*self._running, return_exceptions=True):
+                if isinstance(outcome, Exception):
+                    log.error("event=task_failed_at_stop error=%r", outcome, exc_info=outcome)
+            try:
+                await self.writer.stop()
+            finally:
+                try:
+                    self._record_activity()
+                except CollectorError:
+                    log.exception("event=activity_not_recorded")
+                self.registry.close()
+                if self._metrics_server is not None:
+                    self._metrics_server.shutdown()  # type: ignore[attr-defined]
+                log.info("event=stopped seconds=%.2f", time.monotonic() - started)
+                self._stopped.set()
 
     async def serve_forever(self) -> None:
         await self.start()
