@@ -1,6 +1,7 @@
 """An on-path injector stand-in: answers every query at once with a forged reply,
 then relays the real resolver's reply, so the client sees two replies to one
-query, the forged one first (as with the Great Firewall's DNS injection)."""
+query, the forged one first (as with the Great Firewall's DNS injection).
+With `copies` > 1 it floods: that many identical forged replies, then the real one."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ FORGED_ADDRESS = "10.10.34.34"  # answer data only: nobody ever connects to it
 
 class Injector:
     def __init__(self, address: str, port: int, upstream: tuple[str, int],
-                 forged: str = FORGED_ADDRESS) -> None:
+                 forged: str = FORGED_ADDRESS, copies: int = 1) -> None:
         self.address, self.port, self.upstream, self.forged = address, port, upstream, forged
+        self.copies = copies
         self.queries = 0
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind((address, port))
@@ -48,7 +50,9 @@ class Injector:
             if question.rdtype == 1:
                 forged.answer.append(dns.rrset.from_text(question.name, 300, "IN", "A",
                                                          self.forged))
-            self._sock.sendto(forged.to_wire(), client)
+            wire = forged.to_wire()
+            for _ in range(self.copies):
+                self._sock.sendto(wire, client)
             # relay in the background: a slow upstream must not delay the next forgery
             threading.Thread(target=self._relay, args=(data, client), daemon=True).start()
 

@@ -66,6 +66,7 @@ def response_dict(r: Response) -> dict[str, Any]:
         "size": r.size,
         "parse_error": r.parse_error or None,
         **({"wire": r.wire.hex()} if r.wire else {}),
+        **({"wire_truncated": True} if r.wire_truncated else {}),
     }
 
 
@@ -87,6 +88,13 @@ def measurement_dict(m: Measurement, probe: str = "") -> dict[str, Any]:
         "failure": None if m.failure is Failure.NONE else m.failure.label,
         "failure_text": m.failure_text or None,
         "responses": [response_dict(r) for r in m.responses],
+        "reply_count": m.reply_count,
+        "answer_set_count": m.answer_set_count,
+        "reply_bytes": m.reply_bytes,
+        "stray_count": m.stray_count,
+        "strays": [{"arrival_ms": round(s.arrival_us / 1000, 3), "size": s.size,
+                    "reason": s.reason} for s in m.strays],
+        "truncated": m.truncated,
     }
 
 
@@ -95,15 +103,20 @@ def json_line(m: Measurement, probe: str = "") -> str:
 
 
 def _outcome(m: Measurement) -> str:
+    strays = f" [bold red]⚠ {m.stray_count} stray[/bold red]" if m.stray_count else ""
     if m.failure is not Failure.NONE:
-        return f"[red]{m.failure.label}[/red]"
+        return f"[red]{m.failure.label}[/red]{strays}"
     first = m.responses[0]
     text = rcode_text(first.rcode)
     if not first.flags & dns.flags.RA:
         text += " [yellow](no RA)[/yellow]"
-    if len(m.responses) > 1:
-        text += f" [bold red]⚠ {len(m.responses)} replies[/bold red]"
-    return text
+    replies = max(m.reply_count, len(m.responses))
+    if replies > 1:
+        sets = f", {m.answer_set_count} answer sets" if m.answer_set_count > 1 else ""
+        text += f" [bold red]⚠ {replies} replies{sets}[/bold red]"
+    if m.truncated:
+        text += " [yellow](cut to bound)[/yellow]"
+    return text + strays
 
 
 def _answers(m: Measurement) -> str:
