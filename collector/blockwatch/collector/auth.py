@@ -1,8 +1,14 @@
 """Authentication: a server interceptor that admits a call only with a valid
 token (`authorization: Bearer <token>`) or, under mutual TLS, a client
-certificate whose CN/SAN names a registered probe, and only for the role the
+certificate whose CN/SAN names a registered principal, and only for the role the
 method needs. Health checking and reflection are open: load balancers and
 grpcurl need them and they reveal nothing stored.
+
+A client certificate is bound to exactly one role by its names: `analyst:NAME`
+names an analyst; `probe:NAME` or a bare `NAME` (what probe certificates
+always carried) a probe. Registered names never contain `:`. A certificate
+naming both roles is refused: a probe certificate whose name equals an
+analyst's name once read reports as that analyst.
 
 The principal reaches the servicer through a ContextVar: grpc.aio runs the
 interceptor's wrapper and the handler in the same context.
@@ -36,12 +42,34 @@ def current_principal() -> Principal:
     return principal
 
 
+ROLE_PREFIXES: dict[str, Role] = {"analyst:": "analyst", "probe:": "probe"}
+
+
 def _certificate_names(context: grpc.aio.ServicerContext[Any, Any]) -> list[str]:
     auth = context.auth_context()
     names: list[str] = []
     for key in ("x509_common_name", "x509_subject_alternative_name"):
-        names += [v.decode() for v in auth.get(key, [])]
+        names += [v.decode(errors="replace") for v in auth.get(key, [])]
     return names
+
+
+def certificate_identity(names: list[str]) -> tuple[Role, list[str]]:
+    """The one role a certificate's names bind it to, and its names in that role.
+    Raises AuthError when they name both roles."""
+    by_role: dict[Role, list[str]] = {"probe": [], "analyst": []}
+    for name in names:
+        for prefix, role in ROLE_PREFIXES.items():
+            if name.startswith(prefix):
+                by_role[role].append(name[len(prefix):])
+                break
+        else:
+            by_role["probe"].append(name)
+    roles = [role for role, found in by_role.items() if found]
+    if len(roles) > 1:
+        raise AuthError(f"certificate names {names} name both a probe and an analyst; "
+                        "a client certificate must be bound to one role", denied=True)
+    role = roles[0] if roles else "probe"
+    return role, by_role[role]
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -59,6 +87,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if role is None:
             raise AuthError(f"{method} is not open to any role", denied=True)
         header = metadata.get("authorization", "")
+        cert_role, cert_names = (certificate_identity(certificate_names) if certificate_names
+                                 else ("probe", []))
         if header:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
@@ -66,11 +96,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             principal = self._registry.authenticate(token.strip())
             if principal is None:
                 raise AuthError("unknown or revoked token")
-            if certificate_names and principal.name not in certificate_names:
-                raise AuthError(f"token of {principal.name!r} presented with a certificate "
-                                f"for {certificate_names}", denied=True)
+            if certificate_names and (principal.role != cert_role
+                                      or principal.name not in cert_names):
+                raise AuthError(f"token of {principal.role} {principal.name!r} presented "
+                                f"with a certificate for {certificate_names}", denied=True)
         elif certificate_names:
-            found = [p for n in certificate_names if (p := self._registry.lookup(role, n))]
+            if cert_role != role:
+                raise AuthError(f"a {cert_role} certificate may not call {method}",
+                                denied=True)
+            found = [p for n in cert_names if (p := self._registry.lookup(role, n))]
             if not found:
                 raise AuthError(f"certificate names {certificate_names} are not an active "
                                 f"{role}")
