@@ -1,5 +1,7 @@
 """A small, fully known world of stored measurements for report tests (not a
-test module): one order against Italian intermediaries, probes in IT and DE,
+test module): an order against Italian intermediaries (with a mirror added
+later, due 30 days after it was added) and an old one whose deadline predates
+monitoring, probes in IT and DE,
 an unfiltered control probe in NL, three days. Every figure the report tests
 assert follows from the rows below by hand.
 
@@ -34,6 +36,17 @@ orders:
         mirrors: [{domain: kickasstorrents.cr, added: 2024-08-01}]
       - name: tpb
         domains: [thepiratebay.org]
+  # An old order: monitoring began years after its deadline, and the ISP
+  # blocked from the first measurement: nothing shows it was ever late.
+  - id: it-2020-kat
+    authority: AGCOM
+    issued: 2020-01-10
+    deadline: 2020-01-31
+    countries: [IT]
+    intermediaries: [isp]
+    sites:
+      - name: kat
+        domains: [kickasstorrents.to]
 control_domains: [example.com]
 """
 

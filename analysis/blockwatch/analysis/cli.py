@@ -5,17 +5,19 @@ asks a running collector (Reports RPC, analyst token; required while the
 collector owns an embedded chDB path), `--db DSN` queries ClickHouse directly
 (a server DSN, or a chDB path no collector holds).
 
-Exit codes: 0 ok, 1 error, 2 usage.
+Exit codes: 0 ok, 1 error, 2 usage. Every error is one line on stderr.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
 import json
 import logging
 import sys
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,13 +25,30 @@ import typer
 
 from blockwatch.analysis.errors import AnalysisError, UsageError
 from blockwatch.analysis.filters import Filters, parse_day
-from blockwatch.analysis.reports import REPORT_NAMES, Report
+from blockwatch.analysis.reports import REPORT_NAMES
 
 if TYPE_CHECKING:
     from blockwatch.analysis import remote  # grpc is loaded only for --collector
+    from blockwatch.analysis.answer import Answer
+    from blockwatch.analysis.database import ClickHouseDatabase
 
 app = typer.Typer(help="blockwatch: verdicts and reports on DNS blocking orders.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True)
+
+ReportName = enum.StrEnum("ReportName", [(n, n) for n in (*REPORT_NAMES, "html")])  # type: ignore[misc]
+
+
+class Format(enum.StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Grain(enum.StrEnum):
+    country = "country"
+    asn = "asn"
+    domain = "domain"
+
 
 DbOpt = Annotated[str | None, typer.Option(
     "--db", envvar="BLOCKWATCH_DB",
@@ -40,14 +59,23 @@ CollectorOpt = Annotated[str | None, typer.Option(
     help="Ask a running collector: unix:/path or host:port.")]
 TokenOpt = Annotated[Path | None, typer.Option(
     "--token-file", help="File holding an analyst token (with --collector).")]
-CaOpt = Annotated[Path | None, typer.Option("--ca", help="CA bundle: TLS to the collector.")]
+CaOpt = Annotated[Path | None, typer.Option(
+    "--ca-file", help="CA bundle (PEM): TLS to the collector.")]
 
-Fetch = Callable[[str, Filters], Report]
+Fetch = Callable[[str, Filters], "Answer"]
 
 
-def _usage(message: str) -> typer.Exit:
-    typer.echo(f"usage error: {message}", err=True)
-    return typer.Exit(2)
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"blockwatch {metadata.version('blockwatch')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")]
+          = False) -> None:
+    """blockwatch: verdicts and reports on DNS blocking orders."""
 
 
 def _endpoint(db: str | None, collector: str | None, token_file: Path | None,
@@ -64,29 +92,52 @@ def _endpoint(db: str | None, collector: str | None, token_file: Path | None,
     return remote.Endpoint(collector, remote.read_token(token_file), ca)
 
 
+def _open_db(db: str, database: str) -> ClickHouseDatabase:
+    from blockwatch.analysis.database import ClickHouseDatabase
+    from blockwatch.analysis.localdb import check_chdb
+
+    if not db.startswith(("chdb://", "http://", "https://")):
+        raise UsageError(f"{db!r}: expected chdb:///path or http(s)://host:port", field="db")
+    check_chdb(db, database)
+    return ClickHouseDatabase(db, database)
+
+
 def _source(db: str | None, database: str, collector: str | None, token_file: Path | None,
-            ca: Path | None) -> Fetch:
-    """A function fetching a report from wherever the flags point."""
+            ca: Path | None, wait_s: float) -> Fetch:
+    """A function fetching a report (and its status) from wherever the flags point;
+    with wait_s > 0 it first waits for pending classification (WaitTimeout)."""
+    from blockwatch.analysis.status import WaitTimeout, read_status, wait_classified
+
     endpoint = _endpoint(db, collector, token_file, ca)
     if endpoint is not None:
         from blockwatch.analysis import remote
 
-        return lambda name, filters: remote.report(endpoint, name, filters)
-    from blockwatch.analysis.database import ClickHouseDatabase
-    from blockwatch.analysis.reports import build_report
+        def ask(name: str, filters: Filters) -> Answer:
+            got = remote.answer(endpoint, name, filters, wait_s)
+            if wait_s and got.status.pending:
+                raise WaitTimeout(f"gave up after {wait_s:g} s: {got.status.pending} "
+                                  "measurements still await classification")
+            return got
+        return ask
+    from blockwatch.analysis.answer import answer
 
     assert db is not None
-    if not db.startswith(("chdb://", "http://", "https://")):
-        raise UsageError(f"{db!r}: expected chdb:///path or http(s)://host:port", field="db")
-    handle = ClickHouseDatabase(db, database)
-    return lambda name, filters: build_report(name, filters, handle.rows)
+    handle = _open_db(db, database)
+
+    def fetch(name: str, filters: Filters) -> Answer:
+        if wait_s:
+            wait_classified(lambda: read_status(handle.rows), wait_s)
+        return answer(name, filters, handle.rows)
+    return fetch
 
 
 def _run(action: Callable[[], None]) -> None:
+    """Errors as one line and an exit code, never a traceback."""
     try:
         action()
     except UsageError as exc:
-        raise _usage(str(exc)) from exc
+        typer.echo(f"usage error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     except AnalysisError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -99,59 +150,85 @@ def _run(action: Callable[[], None]) -> None:
 
 @app.command()
 def report(
-    name: Annotated[str, typer.Argument(
-        help=f"{', '.join(REPORT_NAMES)}, or html (with --out).")],
+    name: Annotated[ReportName, typer.Argument(help="The report (html: all, with --out).")],
     order: Annotated[str, typer.Option("--order", help="Order id.")] = "",
-    country: Annotated[str, typer.Option("--country", help="ISO country code.")] = "",
+    country: Annotated[str, typer.Option(
+        "--country", help="Country: ISO code (IT) or name (Italy).")] = "",
     resolver: Annotated[str, typer.Option("--resolver", help="Resolver name.")] = "",
     site: Annotated[str, typer.Option("--site", help="Site name.")] = "",
     since: Annotated[str, typer.Option("--since", help="First UTC day (YYYY-MM-DD).")] = "",
     until: Annotated[str, typer.Option("--until", help="Last UTC day (YYYY-MM-DD).")] = "",
-    by: Annotated[str, typer.Option("--by", help="asn: one row per probe ASN.")] = "",
-    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    by: Annotated[Grain, typer.Option(
+        "--by", help="Rows per country (default), per probe ASN, or per domain.")]
+        = Grain.country,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     png: Annotated[Path | None, typer.Option("--png", help="timeline: draw a PNG.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="html: output directory.")] = None,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="First wait until no measurement awaits classification.")] = False,
+    wait_timeout: Annotated[float, typer.Option(
+        "--wait-timeout", min=0.0, help="Give up waiting after this many seconds.")] = 300.0,
     db: DbOpt = None, database: DatabaseOpt = "blockwatch", collector: CollectorOpt = None,
-    token_file: TokenOpt = None, ca: CaOpt = None,
+    token_file: TokenOpt = None, ca_file: CaOpt = None,
 ) -> None:
     """Print a report (or write the HTML report with `report html --out DIR`)."""
-    from blockwatch.analysis.render import FORMATS, render
+    from blockwatch.analysis.render import render
+
+    report_name = str(name.value)
 
     def action() -> None:
-        if fmt not in FORMATS:
-            raise UsageError(f"{fmt!r}: one of {', '.join(FORMATS)}", field="format")
-        if name != "html" and name not in REPORT_NAMES:
-            raise UsageError(f"unknown report {name!r}; one of {', '.join(REPORT_NAMES)}, html",
-                             field="report")
-        if png is not None and name != "timeline":
+        from blockwatch.analysis.outputs import check_dir, check_file
+
+        if png is not None and report_name != "timeline":
             raise UsageError("--png draws the timeline report only", field="png")
-        if (name == "html") != (out is not None):
+        if (report_name == "html") != (out is not None):
             raise UsageError("report html needs --out DIR (and only html takes it)",
                              field="out")
-        filters = Filters(order=order, country=country, resolver=resolver, site=site,
-                          since=parse_day(since, "since"), until=parse_day(until, "until"),
-                          by=by)
-        fetch = _source(db, database, collector, token_file, ca)
-        if name == "html":
-            from blockwatch.analysis.html import write_html
-
-            assert out is not None
-            # --by asn splits tables into rows per ASN; the map and timeline want countries
-            # and resolvers, and probes take no order/site.
-            whole = dataclasses.replace(filters, by="")
-            probes = dataclasses.replace(whole, order="", site="")
-            reports = {n: fetch(n, probes if n == "probes" else whole) for n in REPORT_NAMES}
-            path = write_html(reports, out, subtitle=_describe(filters))
-            typer.echo(str(path))
+        filters = Filters.parse(order=order, country=country, resolver=resolver, site=site,
+                                since=since, until=until, by=by.value)
+        # refuse a bad output path before querying anything
+        if png is not None:
+            check_file(png, "png")
+        if out is not None:
+            check_dir(out)
+        fetch = _source(db, database, collector, token_file, ca_file,
+                        wait_timeout if wait else 0.0)
+        if report_name == "html":
+            _html(fetch, filters, out)
             return
-        result = fetch(name, filters)
+        got = fetch(report_name, filters)
+        note = got.status.note()
+        if got.status.empty and fmt is Format.table:
+            typer.echo(note)
+            return
         if png is not None:
             from blockwatch.analysis.charts import timeline_png
+            from blockwatch.analysis.outputs import write_file
 
-            png.write_bytes(timeline_png(result))
-        sys.stdout.write(render(result, fmt))
+            write_file(png, timeline_png(got.report), "png")
+        sys.stdout.write(render(got.report, fmt.value))
+        if note:
+            # the table is for people: the note follows it; JSON/CSV stay parseable
+            typer.echo(note, err=fmt is not Format.table)
 
     _run(action)
+
+
+def _html(fetch: Fetch, filters: Filters, out: Path | None) -> None:
+    from blockwatch.analysis.html import write_html
+
+    assert out is not None
+    # --by splits tables into rows per ASN or domain; the map and timeline want
+    # countries and resolvers, and probes take no order/site.
+    whole = dataclasses.replace(filters, by="")
+    probes = dataclasses.replace(whole, order="", site="")
+    answers = {n: fetch(n, probes if n == "probes" else whole) for n in REPORT_NAMES}
+    note = answers["effectiveness"].status.note()
+    path = write_html({n: a.report for n, a in answers.items()}, out,
+                      subtitle=_describe(filters), note=note)
+    typer.echo(str(path))
+    if note:
+        typer.echo(note, err=True)
 
 
 def _describe(f: Filters) -> str:
@@ -164,33 +241,42 @@ def _describe(f: Filters) -> str:
 @app.command()
 def reclassify(
     since: Annotated[str, typer.Option("--since", help="First UTC day to redo.")] = "",
+    fmt: Annotated[Format, typer.Option(
+        "--format", help="table: a sentence; json: an object.")] = Format.table,
     db: DbOpt = None, database: DatabaseOpt = "blockwatch", collector: CollectorOpt = None,
-    token_file: TokenOpt = None, ca: CaOpt = None,
+    token_file: TokenOpt = None, ca_file: CaOpt = None,
 ) -> None:
     """Recompute stored verdicts after rules or fingerprints changed."""
 
     def action() -> None:
+        if fmt is Format.csv:
+            raise UsageError("reclassify prints a sentence (table) or JSON", field="format")
         day = parse_day(since, "since")
-        endpoint = _endpoint(db, collector, token_file, ca)
+        endpoint = _endpoint(db, collector, token_file, ca_file)
         if endpoint is not None:
             from blockwatch.analysis import remote
 
             result = asyncio.run(remote.reclassify_remote(endpoint, since))
         else:
             from blockwatch.analysis.classify import classifier_version
-            from blockwatch.analysis.database import ClickHouseDatabase
             from blockwatch.analysis.fingerprints import load_fingerprints
             from blockwatch.analysis.storage import reclassify as run
             from blockwatch.collector.migrate import apply_migrations
 
             assert db is not None
-            handle = ClickHouseDatabase(db, database)
+            handle = _open_db(db, database)
             apply_migrations(handle, handle.cluster)   # the verdict tables may be new
             fps = load_fingerprints()
             done = run(handle, fps, day)
             result = {"measurements": done.measurements, "seconds": round(done.seconds, 3),
                       "classifier_version": classifier_version(fps)}
-        typer.echo(json.dumps(result))
+        if fmt is Format.json:
+            typer.echo(json.dumps(result))
+            return
+        n = int(result["measurements"])
+        typer.echo(f"reclassified {n} measurement{'' if n == 1 else 's'}"
+                   f"{f' from {day}' if day else ''} in {float(result['seconds']):.1f} s "
+                   f"(classifier {result['classifier_version']})")
 
     _run(action)
 
@@ -198,5 +284,3 @@ def reclassify(
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     app()
-
-

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from blockwatch.analysis.charts import timeline_png
+from blockwatch.analysis.outputs import make_dir, write_file
 from blockwatch.analysis.render import cell
 from blockwatch.analysis.reports import Report
 from blockwatch.analysis.worldmap import map_svg
@@ -18,7 +19,7 @@ _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 8px}th{background:#f3f3f3}
 td.n{text-align:right}svg{max-width:100%;height:auto;border:1px solid #ccc}
-.empty{color:#777}"""
+.empty{color:#777}.note{background:#fff4d6;padding:4px 8px}"""
 
 
 def country_shares(effectiveness: Report) -> dict[str, tuple[int, int]]:
@@ -45,25 +46,29 @@ def _table(report: Report) -> str:
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
-def write_html(reports: Mapping[str, Report], out_dir: Path, *, subtitle: str = "") -> Path:
-    """Write out_dir/index.html (and timeline.png beside it); returns the HTML path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write_html(reports: Mapping[str, Report], out_dir: Path, *, subtitle: str = "",
+               note: str = "") -> Path:
+    """Write out_dir/index.html (and timeline.png beside it); returns the HTML path.
+    `note`: what the data's status says (pending classification, no data)."""
+    make_dir(out_dir)
     parts = ["<!doctype html><html><head><meta charset='utf-8'>",
              "<title>blockwatch report</title>", f"<style>{_STYLE}</style></head><body>",
              "<h1>blockwatch report</h1>",
              f"<p>{html.escape(subtitle)} generated "
              f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}</p>"]
+    if note:
+        parts.append(f'<p class="note">{html.escape(note)}</p>')
     if "effectiveness" in reports:
         parts.append("<h2>Share blocked by country</h2>")
         parts.append(map_svg(country_shares(reports["effectiveness"]),
                              "share blocked by country"))
     if "timeline" in reports:
         png = timeline_png(reports["timeline"])
-        (out_dir / "timeline.png").write_bytes(png)
+        write_file(out_dir / "timeline.png", png, "out")
         parts.append("<h2>Timeline</h2><img alt='share blocked per day and resolver' "
                      f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
     parts += [_table(r) for r in reports.values()]
     parts.append("</body></html>")
     path = out_dir / "index.html"
-    path.write_text("\n".join(parts), "utf-8")
+    write_file(path, "\n".join(parts).encode("utf-8"), "out")
     return path

@@ -49,26 +49,45 @@ GROUP BY {keys}
 {having}
 ORDER BY {keys}"""
 
+_DOMAIN_KEY = "if({by_domain:UInt8} = 1, od.domain, '') AS domain"
+
 EFFECTIVENESS = "WITH " + _ORDER_DOMAINS + "\n" + _WITH_METHOD.format(
-    keys="country, asn, resolver, site",
+    keys="country, asn, resolver, site, domain",
     inner_keys="r.probe_country AS country, if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn, "
-               "r.resolver_name AS resolver, od.site AS site",
+               "r.resolver_name AS resolver, od.site AS site, " + _DOMAIN_KEY,
     joins="INNER JOIN (SELECT DISTINCT site, domain FROM od) AS od ON od.domain = r.domain",
     where=_ROLLUP_FILTERS, having="")
 
 SPILLOVER = "WITH " + _ORDER_DOMAINS + ",\n" + _ORDERS + "\n" + _WITH_METHOD.format(
-    keys="order_id, country, asn, resolver, site",
+    keys="order_id, country, asn, resolver, site, domain",
     inner_keys="o.order_id AS order_id, r.probe_country AS country, "
                "if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn, r.resolver_name AS resolver, "
-               "od.site AS site",
+               "od.site AS site, " + _DOMAIN_KEY,
     joins="INNER JOIN od ON od.domain = r.domain INNER JOIN o ON o.order_id = od.order_id",
     where=_ROLLUP_FILTERS + "\n      AND NOT has(o.countries, r.probe_country)",
     having="HAVING blocked > 0")
 
-LEAKAGE = "WITH " + _ORDER_DOMAINS + ",\n" + _ORDERS + """
+# Each domain is due from its own date: the day it joined the order (`added`;
+# the issue date for the domains the order named) plus the order's grace, the
+# days it gave from issue to deadline. So a mirror added later is not counted
+# from the order's deadline, and a domain the order named is due on the deadline.
+_DUE = """od AS (
+    SELECT d.order_id AS order_id, d.site AS site, d.domain AS domain,
+        toString(d.kind) AS kind, d.added AS added,
+        greatest(o.deadline, addDays(d.added, dateDiff('day', o.issued, o.deadline))) AS due
+    FROM order_domains AS d FINAL
+    INNER JOIN (SELECT order_id, issued, deadline FROM orders FINAL) AS o
+        ON o.order_id = d.order_id
+    WHERE ({order:String} = '' OR d.order_id = {order:String})
+      AND ({site:String} = '' OR d.site = {site:String}))"""
+
+LEAKAGE = "WITH " + _DUE + ",\n" + _ORDERS + """
 SELECT o.order_id AS order_id, r.probe_country AS country,
     if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn, r.resolver_name AS resolver,
     has(o.intermediaries, r.resolver_name) AS intermediary, od.site AS site,
+    if({by_domain:UInt8} = 1, od.domain, '') AS domain,
+    if({by_domain:UInt8} = 1, od.kind, '') AS kind,
+    if({by_domain:UInt8} = 1, od.due, toDate(0)) AS due,
     sumIf(r.measurements, r.verdict = 'ok') AS resolved,
     sumIf(r.measurements, r.verdict IN """ + CONCLUSIVE + """) AS total,
     maxIf(r.last_at, r.verdict = 'ok') AS last_resolved
@@ -76,17 +95,22 @@ FROM verdicts_daily AS r
 INNER JOIN od ON od.domain = r.domain
 INNER JOIN o ON o.order_id = od.order_id
 WHERE """ + _ROLLUP_FILTERS + """
-  AND has(o.countries, r.probe_country) AND r.day >= o.deadline
-GROUP BY order_id, country, asn, resolver, intermediary, site
+  AND has(o.countries, r.probe_country) AND r.day >= od.due
+GROUP BY order_id, country, asn, resolver, intermediary, site, domain, kind, due
 HAVING resolved > 0
-ORDER BY order_id, country, asn, resolver, site"""
+ORDER BY order_id, country, asn, resolver, site, domain"""
 
-# Per order and intermediary, measured from the order's countries only.
-COMPLIANCE = "WITH " + _ORDER_DOMAINS + ",\n" + _ORDERS + """,
+# Per order and intermediary (and ASN or domain), from the order's countries
+# only. What the report needs to say days late only with evidence: when
+# monitoring began, the first block, the first unblocked answer after a
+# domain was due; shares count each domain from its own due day.
+COMPLIANCE = "WITH " + _DUE + ",\n" + _ORDERS + """,
 facts AS (
     SELECT o.order_id AS order_id, r.resolver_name AS resolver,
-        if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn, od.domain AS domain, od.kind AS kind,
-        o.deadline AS deadline, r.day AS day, toString(r.verdict) AS verdict,
+        if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn,
+        if({by_domain:UInt8} = 1, od.domain, '') AS domain_key,
+        od.domain AS domain, od.kind AS kind, od.added AS added, od.due AS due,
+        r.day AS day, toString(r.verdict) AS verdict,
         r.measurements AS measurements, r.first_at AS first_at, r.last_at AS last_at
     FROM verdicts_daily AS r
     INNER JOIN od ON od.domain = r.domain
@@ -94,29 +118,36 @@ facts AS (
     WHERE """ + _ROLLUP_FILTERS + """
       AND has(o.countries, r.probe_country) AND has(o.intermediaries, r.resolver_name)),
 totals AS (
-    SELECT order_id, resolver, asn,
-        if(countIf(verdict = 'blocked') = 0, NULL, minIf(first_at, verdict = 'blocked'))
-            AS first_blocked,
-        sumIf(measurements, verdict = 'blocked' AND day >= deadline) AS blocked,
-        sumIf(measurements, verdict IN """ + CONCLUSIVE + """ AND day >= deadline) AS total,
-        sum(measurements) AS measured
-    FROM facts GROUP BY order_id, resolver, asn),
+    SELECT order_id, resolver, asn, domain_key, any(kind) AS kind_of,
+        min(added) AS added_on, min(due) AS due_on,
+        minIfOrNull(first_at, verdict IN """ + CONCLUSIVE + """) AS monitoring_since,
+        minIfOrNull(first_at, verdict = 'blocked') AS first_blocked,
+        minIfOrNull(first_at, verdict = 'ok' AND day >= due) AS first_open_after_due,
+        sumIf(measurements, verdict = 'blocked' AND day >= due) AS blocked,
+        sumIf(measurements, verdict IN """ + CONCLUSIVE + """ AND day >= due) AS total
+    FROM facts GROUP BY order_id, resolver, asn, domain_key),
 mirrors AS (
-    SELECT order_id, resolver, asn, count() AS mirrors, countIf(latest = 'ok') AS resolving
-    FROM (SELECT order_id, resolver, asn, domain, argMax(verdict, last_at) AS latest
+    SELECT order_id, resolver, asn, domain_key, count() AS mirrors,
+        countIf(latest = 'ok') AS resolving,
+        countIf(latest = 'ok' AND latest_day >= mirror_due) AS overdue
+    FROM (SELECT order_id, resolver, asn, domain_key, domain, any(due) AS mirror_due,
+              argMax(verdict, last_at) AS latest, max(day) AS latest_day
           FROM facts WHERE kind = 'mirror' AND verdict IN """ + CONCLUSIVE + """
-          GROUP BY order_id, resolver, asn, domain)
-    GROUP BY order_id, resolver, asn),
+          GROUP BY order_id, resolver, asn, domain_key, domain)
+    GROUP BY order_id, resolver, asn, domain_key),
 intermediaries AS (
     SELECT order_id, deadline, arrayJoin(intermediaries) AS resolver FROM o)
-SELECT i.order_id AS order_id, i.resolver AS resolver, t.asn AS asn, i.deadline AS deadline,
-    t.first_blocked AS first_blocked, t.blocked AS blocked, t.total AS total,
-    t.measured AS measured, m.mirrors AS mirrors, m.resolving AS mirrors_resolving
+SELECT i.order_id AS order_id, i.resolver AS resolver, t.asn AS asn,
+    t.domain_key AS domain, t.kind_of AS kind, t.added_on AS added, i.deadline AS deadline,
+    t.due_on AS due, t.monitoring_since AS monitoring_since, t.first_blocked AS first_blocked,
+    t.first_open_after_due AS first_open_after_due, t.blocked AS blocked, t.total AS total,
+    m.mirrors AS mirrors, m.resolving AS mirrors_resolving, m.overdue AS mirrors_overdue
 FROM intermediaries AS i
 LEFT JOIN totals AS t ON t.order_id = i.order_id AND t.resolver = i.resolver
-LEFT JOIN mirrors AS m ON m.order_id = i.order_id AND m.resolver = i.resolver AND m.asn = t.asn
+LEFT JOIN mirrors AS m ON m.order_id = i.order_id AND m.resolver = i.resolver
+    AND m.asn = t.asn AND m.domain_key = t.domain_key
 WHERE {resolver:String} = '' OR i.resolver = {resolver:String}
-ORDER BY order_id, resolver, asn
+ORDER BY order_id, resolver, asn, domain
 SETTINGS join_use_nulls = 1"""
 
 TIMELINE = "WITH " + _ORDER_DOMAINS + """
@@ -155,3 +186,24 @@ SELECT s.probe_name, s.country, s.asn, s.control, s.last_seen, s.measurements, s
 FROM seen AS s LEFT JOIN judged AS j ON j.probe_name = s.probe_name
 ORDER BY s.probe_name
 SETTINGS join_use_nulls = 1"""
+
+# What the database knows, to name an unknown filter value and suggest the
+# known ones (reports must not answer an empty table for a typo).
+KNOWN_ORDERS = "SELECT DISTINCT order_id FROM orders FINAL ORDER BY order_id"
+KNOWN_SITES = """SELECT DISTINCT site FROM order_domains FINAL
+WHERE {order:String} = '' OR order_id = {order:String} ORDER BY site"""
+KNOWN_COUNTRIES = """SELECT DISTINCT c FROM (
+    SELECT DISTINCT probe_country AS c FROM verdicts_daily
+    UNION ALL SELECT DISTINCT probe_country AS c FROM measurements) ORDER BY c"""
+KNOWN_RESOLVERS = """SELECT DISTINCT r FROM (
+    SELECT DISTINCT resolver_name AS r FROM verdicts_daily
+    UNION ALL SELECT DISTINCT resolver_name AS r FROM measurements) ORDER BY r"""
+
+# Measurements that await classification: received after the newest received_at
+# the classifier has covered (its watermark, analysis/storage.py), and since when.
+STATUS = """SELECT
+    (SELECT count() FROM measurements) AS stored,
+    (SELECT count() FROM verdicts) AS classified,
+    p.n AS pending, p.oldest AS pending_since
+FROM (SELECT count() AS n, minOrNull(received_at) AS oldest FROM measurements
+      WHERE received_at > (SELECT max(received_at) FROM verdicts)) AS p"""

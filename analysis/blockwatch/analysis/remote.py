@@ -12,9 +12,11 @@ from typing import Any, cast
 import grpc
 import grpc.aio
 
+from blockwatch.analysis.answer import Answer
 from blockwatch.analysis.errors import RemoteError, UsageError
-from blockwatch.analysis.filters import Filters
+from blockwatch.analysis.filters import Filters, parse_time
 from blockwatch.analysis.reports import Column, Kind, Report, Value
+from blockwatch.analysis.status import Status
 from blockwatch.v1 import reports_pb2 as pb
 from blockwatch.v1 import reports_pb2_grpc as pb_grpc
 
@@ -41,7 +43,12 @@ def read_token(path: Path) -> str:
 
 def _channel(endpoint: Endpoint) -> grpc.aio.Channel:
     if endpoint.ca is not None:
-        credentials = grpc.ssl_channel_credentials(endpoint.ca.read_bytes())
+        try:
+            pem = endpoint.ca.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {endpoint.ca}: {exc.strerror}",
+                             field="ca-file") from exc
+        credentials = grpc.ssl_channel_credentials(pem)
         return grpc.aio.secure_channel(endpoint.address, credentials)
     return grpc.aio.insecure_channel(endpoint.address)
 
@@ -70,6 +77,13 @@ def from_message(message: pb.ReportResponse) -> Report:
         rows=tuple(tuple(_value(v) for v in row.values) for row in message.rows))
 
 
+def status_from(message: pb.ReportStatus) -> Status:
+    return Status(measurements=message.measurements, verdicts=message.verdicts,
+                  pending=message.pending,
+                  pending_since=parse_time(message.pending_since) if message.pending_since
+                  else None)
+
+
 def _error(exc: grpc.aio.AioRpcError) -> Exception:
     code = exc.code()
     if code == grpc.StatusCode.INVALID_ARGUMENT:
@@ -77,20 +91,23 @@ def _error(exc: grpc.aio.AioRpcError) -> Exception:
     return RemoteError(exc.details() or str(code), code=code.name)
 
 
-async def _report(endpoint: Endpoint, name: str, filters: Filters) -> Report:
+async def fetch_answer(endpoint: Endpoint, name: str, filters: Filters,
+                       wait_s: float = 0.0) -> Answer:
+    """The report and its status; the collector waits up to `wait_s` for
+    pending classification first."""
     metadata = (("authorization", f"Bearer {endpoint.token}"),)
     async with _channel(endpoint) as channel:
         try:
             reply: pb.ReportResponse = await _stub(channel).Report(
-                pb.ReportRequest(name=name, filters=_filters(filters)), metadata=metadata,
-                timeout=endpoint.timeout_s)
+                pb.ReportRequest(name=name, filters=_filters(filters), wait_seconds=wait_s),
+                metadata=metadata, timeout=endpoint.timeout_s + wait_s)
         except grpc.aio.AioRpcError as exc:
             raise _error(exc) from exc
-    return from_message(reply)
+    return Answer(from_message(reply), status_from(reply.status))
 
 
 async def fetch_report(endpoint: Endpoint, name: str, filters: Filters) -> Report:
-    return await _report(endpoint, name, filters)
+    return (await fetch_answer(endpoint, name, filters)).report
 
 
 async def reclassify_remote(endpoint: Endpoint, since: str) -> dict[str, Any]:
@@ -106,6 +123,6 @@ async def reclassify_remote(endpoint: Endpoint, since: str) -> dict[str, Any]:
             "classifier_version": reply.classifier_version}
 
 
-def report(endpoint: Endpoint, name: str, filters: Filters) -> Report:
+def answer(endpoint: Endpoint, name: str, filters: Filters, wait_s: float = 0.0) -> Answer:
     """Blocking form for the CLI."""
-    return asyncio.run(fetch_report(endpoint, name, filters))
+    return asyncio.run(fetch_answer(endpoint, name, filters, wait_s))

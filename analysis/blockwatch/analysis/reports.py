@@ -18,6 +18,7 @@ from typing import Any, Literal
 from blockwatch.analysis import queries
 from blockwatch.analysis.errors import UsageError
 from blockwatch.analysis.filters import Filters
+from blockwatch.analysis.lateness import NOT_MEASURED, Lateness, judge
 
 Value = str | int | float | None
 Kind = Literal["text", "int", "pct", "date", "time", "bool"]
@@ -64,7 +65,7 @@ def share_pct(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
 
 
-def _iso_time(value: Any) -> str | None:
+def iso_time(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -83,89 +84,101 @@ def _int(value: Any) -> int:
 
 
 # -- one function per report: rows of its query -> Report ------------------------
+# Optional grains (--by asn, --by domain) add columns; a row is built as
+# (column, value) pairs and the ones that do not apply are dropped.
 
-_ASN = Column("asn", "int")
+Cell = tuple[Column, Value, bool]   # column, value, shown
 
 
-def _with_asn(columns: list[Column], filters: Filters, before: str) -> tuple[Column, ...]:
-    if filters.by_asn:
-        columns.insert([c.key for c in columns].index(before), _ASN)
-    return tuple(columns)
+def _report(name: str, title: str, rows: list[list[Cell]], base: list[Cell]) -> Report:
+    """`base`: any row's cells (a template when there are no rows) for the columns."""
+    columns = tuple(c for c, _, shown in base if shown)
+    return Report(name, title, columns,
+                  tuple(tuple(v for _, v, shown in row if shown) for row in rows))
+
+
+_C = Column
 
 
 def _effectiveness(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
-    columns = _with_asn([Column("country"), Column("resolver"), Column("site"),
-                         Column("blocked", "int"), Column("total", "int"),
-                         Column("share blocked %", "pct"), Column("method"),
-                         Column("filtered", "int"), Column("inconclusive", "int")], f, "resolver")
-    out = []
-    for country, asn, resolver, site, blocked, total, filtered, inconclusive, method in rows:
-        row: list[Value] = [country, resolver, site, int(blocked), int(total),
-                            share_pct(int(blocked), int(total)), method or None,
-                            int(filtered), int(inconclusive)]
-        if f.by_asn:
-            row.insert(1, int(asn))
-        out.append(tuple(row))
-    return Report("effectiveness", "Share blocked per country, resolver and site", columns,
-                  tuple(out))
+    return _report("effectiveness", "Share blocked per country, resolver and site",
+                   [_effectiveness_cells(f, r) for r in rows],
+                   _effectiveness_cells(f, ("", 0, "", "", "", 0, 0, 0, 0, "")))
+
+
+def _effectiveness_cells(f: Filters, row: Sequence[Any]) -> list[Cell]:
+    country, asn, resolver, site, domain, blocked, total, filtered, inconclusive, method = row
+    return [(_C("country"), country, True), (_C("asn", "int"), int(asn), f.by_asn),
+            (_C("resolver"), resolver, True), (_C("site"), site, True),
+            (_C("domain"), domain, f.by_domain),
+            (_C("blocked", "int"), int(blocked), True), (_C("total", "int"), int(total), True),
+            (_C("share blocked %", "pct"), share_pct(int(blocked), int(total)), True),
+            (_C("method"), method or None, True), (_C("filtered", "int"), int(filtered), True),
+            (_C("inconclusive", "int"), int(inconclusive), True)]
 
 
 def _spillover(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
-    columns = _with_asn([Column("order"), Column("country"), Column("resolver"),
-                         Column("site"), Column("blocked", "int"), Column("total", "int"),
-                         Column("share blocked %", "pct"), Column("method")], f, "resolver")
-    out = []
-    for order, country, asn, resolver, site, blocked, total, _f, _i, method in rows:
-        row: list[Value] = [order, country, resolver, site, int(blocked), int(total),
-                            share_pct(int(blocked), int(total)), method or None]
-        if f.by_asn:
-            row.insert(2, int(asn))
-        out.append(tuple(row))
-    return Report("spillover", "Blocking of ordered sites outside the ordered countries",
-                  columns, tuple(out))
+    def cells(row: Sequence[Any]) -> list[Cell]:
+        order, country, asn, resolver, site, domain, blocked, total, _f, _i, method = row
+        return [(_C("order"), order, True), (_C("country"), country, True),
+                (_C("asn", "int"), int(asn), f.by_asn), (_C("resolver"), resolver, True),
+                (_C("site"), site, True), (_C("domain"), domain, f.by_domain),
+                (_C("blocked", "int"), int(blocked), True),
+                (_C("total", "int"), int(total), True),
+                (_C("share blocked %", "pct"), share_pct(int(blocked), int(total)), True),
+                (_C("method"), method or None, True)]
+    return _report("spillover", "Blocking of ordered sites outside the ordered countries",
+                   [cells(r) for r in rows], cells(("", "", 0, "", "", "", 0, 0, 0, 0, "")))
 
 
 def _leakage(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
-    columns = _with_asn([Column("order"), Column("country"), Column("resolver"),
-                         Column("intermediary", "bool"), Column("site"),
-                         Column("resolved", "int"), Column("total", "int"),
-                         Column("share resolved %", "pct"), Column("last resolved", "time")],
-                        f, "resolver")
-    out = []
-    for order, country, asn, resolver, intermediary, site, resolved, total, last in rows:
-        row: list[Value] = [order, country, resolver, "yes" if intermediary else "no", site,
-                            int(resolved), int(total), share_pct(int(resolved), int(total)),
-                            _iso_time(last)]
-        if f.by_asn:
-            row.insert(2, int(asn))
-        out.append(tuple(row))
-    return Report("leakage", "Resolvers in the ordered countries still resolving ordered "
-                  "sites since the deadline", columns, tuple(out))
+    def cells(row: Sequence[Any]) -> list[Cell]:
+        (order, country, asn, resolver, intermediary, site, domain, kind, due, resolved, total,
+         last) = row
+        return [(_C("order"), order, True), (_C("country"), country, True),
+                (_C("asn", "int"), int(asn), f.by_asn), (_C("resolver"), resolver, True),
+                (_C("intermediary", "bool"), "yes" if intermediary else "no", True),
+                (_C("site"), site, True), (_C("domain"), domain, f.by_domain),
+                (_C("kind"), kind, f.by_domain), (_C("due", "date"), _iso_date(due), f.by_domain),
+                (_C("resolved", "int"), int(resolved), True),
+                (_C("total", "int"), int(total), True),
+                (_C("share resolved %", "pct"), share_pct(int(resolved), int(total)), True),
+                (_C("last resolved", "time"), iso_time(last), True)]
+    return _report("leakage", "Resolvers in the ordered countries still resolving ordered "
+                   "sites since they were due", [cells(r) for r in rows],
+                   cells(("", "", 0, "", 0, "", "", "", None, 0, 0, None)))
 
 
 def _compliance(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
-    columns = _with_asn([Column("order"), Column("intermediary"), Column("deadline", "date"),
-                         Column("first blocked", "time"), Column("days late", "int"),
-                         Column("blocked since deadline", "int"),
-                         Column("total since deadline", "int"),
-                         Column("share blocked %", "pct"), Column("mirrors", "int"),
-                         Column("mirrors resolving", "int")], f, "deadline")
     as_of = f.as_of()
-    out = []
-    for (order, resolver, asn, deadline, first, blocked, total, measured, mirrors,
-         resolving) in rows:
-        days_late: int | None = None
-        if first is not None:
-            days_late = max(0, (first.date() - deadline).days)
-        elif _int(measured):
-            days_late = max(0, (as_of - deadline).days)   # never blocked: still late
-        row: list[Value] = [order, resolver, _iso_date(deadline), _iso_time(first), days_late,
-                            _int(blocked), _int(total), share_pct(_int(blocked), _int(total)),
-                            _int(mirrors), _int(resolving)]
-        if f.by_asn:
-            row.insert(2, None if asn is None else int(asn))
-        out.append(tuple(row))
-    return Report("compliance", "Compliance per order and intermediary", columns, tuple(out))
+
+    def cells(row: Sequence[Any]) -> list[Cell]:
+        (order, resolver, asn, domain, kind, added, deadline, due, since, first, open_after,
+         blocked, total, mirrors, resolving, overdue) = row
+        # one domain: its own due day; the order: the order's deadline
+        when = due if f.by_domain and due is not None else deadline
+        judged = judge(when, since, first, open_after, as_of) if when is not None \
+            else Lateness(NOT_MEASURED, None)
+        return [(_C("order"), order, True), (_C("intermediary"), resolver, True),
+                (_C("asn", "int"), None if asn is None else int(asn), f.by_asn),
+                (_C("domain"), domain or None, f.by_domain),
+                (_C("kind"), kind or None, f.by_domain),
+                (_C("added", "date"), _iso_date(added), f.by_domain),
+                (_C("deadline", "date"), _iso_date(when), True),
+                (_C("status"), judged.status, True),
+                (_C("monitoring since", "date"),
+                 _iso_date(since.date()) if since is not None else None, True),
+                (_C("first blocked", "time"), iso_time(first), True),
+                (_C("days late", "int"), judged.days_late, True),
+                (_C("blocked since deadline", "int"), _int(blocked), True),
+                (_C("total since deadline", "int"), _int(total), True),
+                (_C("share blocked %", "pct"), share_pct(_int(blocked), _int(total)), True),
+                (_C("mirrors", "int"), _int(mirrors), True),
+                (_C("mirrors resolving", "int"), _int(resolving), True),
+                (_C("mirrors overdue", "int"), _int(overdue), True)]
+    empty = ("", "", None, None, None, None, None, None, None, None, None, 0, 0, 0, 0, 0)
+    return _report("compliance", "Compliance per order and intermediary",
+                   [cells(r) for r in rows], cells(empty))
 
 
 def _timeline(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
@@ -183,7 +196,7 @@ def _probes(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
                Column("measurements", "int"), Column("failures", "int"),
                Column("errors", "int"), Column("blocked", "int"),
                Column("blocked controls", "int"))
-    out = tuple((name, country, int(asn), "yes" if control else "no", _iso_time(last),
+    out = tuple((name, country, int(asn), "yes" if control else "no", iso_time(last),
                  int(measurements), int(failures), _int(errors), _int(blocked),
                  _int(blocked_controls))
                 for (name, country, asn, control, last, measurements, failures, errors,
@@ -196,18 +209,19 @@ class _Spec:
     sql: str
     build: Callable[[Sequence[Sequence[Any]], Filters], Report]
     filters: frozenset[str]     # which filters apply; others are a usage error
-    by_asn: bool
+    grains: frozenset[str]      # which --by values apply besides the default (country)
 
 
 _ALL = frozenset({"order", "country", "resolver", "site", "since", "until"})
+_GRAINS = frozenset({"asn", "domain"})
 REPORTS: dict[str, _Spec] = {
-    "effectiveness": _Spec(queries.EFFECTIVENESS, _effectiveness, _ALL, True),
-    "compliance": _Spec(queries.COMPLIANCE, _compliance, _ALL, True),
-    "leakage": _Spec(queries.LEAKAGE, _leakage, _ALL, True),
-    "spillover": _Spec(queries.SPILLOVER, _spillover, _ALL, True),
-    "timeline": _Spec(queries.TIMELINE, _timeline, _ALL, False),
+    "effectiveness": _Spec(queries.EFFECTIVENESS, _effectiveness, _ALL, _GRAINS),
+    "compliance": _Spec(queries.COMPLIANCE, _compliance, _ALL, _GRAINS),
+    "leakage": _Spec(queries.LEAKAGE, _leakage, _ALL, _GRAINS),
+    "spillover": _Spec(queries.SPILLOVER, _spillover, _ALL, _GRAINS),
+    "timeline": _Spec(queries.TIMELINE, _timeline, _ALL, frozenset()),
     "probes": _Spec(queries.PROBES, _probes,
-                    frozenset({"country", "resolver", "since", "until"}), False),
+                    frozenset({"country", "resolver", "since", "until"}), frozenset()),
 }
 REPORT_NAMES = tuple(REPORTS)
 
@@ -220,8 +234,8 @@ def check_request(name: str, filters: Filters) -> None:
     for field in ("order", "site"):
         if getattr(filters, field) and field not in spec.filters:
             raise UsageError(f"does not apply to the {name} report", field=field)
-    if filters.by_asn and not spec.by_asn:
-        raise UsageError(f"--by asn does not apply to the {name} report", field="by")
+    if filters.by and filters.by not in spec.grains:
+        raise UsageError(f"--by {filters.by} does not apply to the {name} report", field="by")
 
 
 def build_report(name: str, filters: Filters, query: QueryFn) -> Report:

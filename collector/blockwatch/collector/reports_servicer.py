@@ -6,16 +6,20 @@ writer's ClickHouse thread: while the collector serves, it owns the database.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 import grpc
 import grpc.aio
 
+from blockwatch.analysis.answer import Answer, answer
 from blockwatch.analysis.classify import classifier_version
 from blockwatch.analysis.errors import AnalysisError, UsageError
 from blockwatch.analysis.filters import Filters, parse_day
-from blockwatch.analysis.reports import Report, Value, build_report
+from blockwatch.analysis.reports import Report, Value, iso_time
+from blockwatch.analysis.status import Status, read_status
 from blockwatch.collector.auth import current_principal
 from blockwatch.collector.classify import ClassifyPass, StoreDatabase
 from blockwatch.collector.errors import CollectorError
@@ -32,10 +36,14 @@ METHOD_ROLES = {
 }
 
 
+MAX_WAIT_S = 900.0      # --wait is bounded here too, whatever the client asks
+_POLL_S = 0.5
+
+
 def filters_from(request: pb.ReportFilters) -> Filters:
-    return Filters(order=request.order, country=request.country, resolver=request.resolver,
-                   site=request.site, since=parse_day(request.since, "since"),
-                   until=parse_day(request.until, "until"), by=request.by)
+    return Filters.parse(order=request.order, country=request.country,
+                         resolver=request.resolver, site=request.site, since=request.since,
+                         until=request.until, by=request.by)
 
 
 def _value(value: Value) -> pb.ReportValue:
@@ -50,11 +58,18 @@ def _value(value: Value) -> pb.ReportValue:
     return pb.ReportValue(text=value)
 
 
-def to_message(report: Report) -> pb.ReportResponse:
+def status_message(status: Status) -> pb.ReportStatus:
+    return pb.ReportStatus(measurements=status.measurements, verdicts=status.verdicts,
+                           pending=status.pending,
+                           pending_since=iso_time(status.pending_since) or "")
+
+
+def to_message(report: Report, status: Status | None = None) -> pb.ReportResponse:
     return pb.ReportResponse(
         name=report.name, title=report.title,
         columns=[pb.ReportColumn(title=c.title, kind=c.kind) for c in report.columns],
-        rows=[pb.ReportRow(values=[_value(v) for v in row]) for row in report.rows])
+        rows=[pb.ReportRow(values=[_value(v) for v in row]) for row in report.rows],
+        status=status_message(status) if status is not None else None)
 
 
 class ReportServicer(pb_grpc.ReportServiceServicer):
@@ -67,9 +82,9 @@ class ReportServicer(pb_grpc.ReportServiceServicer):
         analyst = current_principal()
         try:
             filters = filters_from(request.filters)
-            report = await self._writer.call(
-                lambda: build_report(request.name, filters,
-                                     StoreDatabase(self._writer.store).rows))
+            await self._wait(min(max(0.0, request.wait_seconds), MAX_WAIT_S))
+            result: Answer = await self._writer.call(
+                lambda: answer(request.name, filters, StoreDatabase(self._writer.store).rows))
         except UsageError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise
@@ -78,9 +93,22 @@ class ReportServicer(pb_grpc.ReportServiceServicer):
                         request.name, str(exc))
             await context.abort(grpc.StatusCode.INTERNAL, f"report failed: {exc}")
             raise
-        log.info("event=report analyst=%s report=%s rows=%d", analyst.name, request.name,
-                 len(report.rows))
-        return to_message(report)
+        log.info("event=report analyst=%s report=%s rows=%d pending=%d", analyst.name,
+                 request.name, len(result.report.rows), result.status.pending)
+        return to_message(result.report, result.status)
+
+    async def _wait(self, wait_s: float) -> None:
+        """Until nothing awaits classification, or wait_s passed (the answer's
+        status then says what remains)."""
+        if wait_s <= 0:
+            return
+        deadline = time.monotonic() + wait_s
+        while True:
+            status = await self._writer.call(
+                lambda: read_status(StoreDatabase(self._writer.store).rows))
+            if not status.pending or time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
 
     async def Reclassify(self, request: pb.ReclassifyRequest,
                          context: grpc.aio.ServicerContext[Any, Any]) -> pb.ReclassifyResponse:

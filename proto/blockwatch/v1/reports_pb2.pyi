@@ -25,12 +25,26 @@ class ReportFilters(_message.Message):
     def __init__(self, order: _Optional[str] = ..., country: _Optional[str] = ..., resolver: _Optional[str] = ..., site: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ..., by: _Optional[str] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
-    __slots__ = ("name", "filters")
+    __slots__ = ("name", "filters", "wait_seconds")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
+    WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     filters: ReportFilters
-    def __init__(self, name: _Optional[str] = ..., filters: _Optional[_Union[ReportFilters, _Mapping]] = ...) -> None: ...
+    wait_seconds: float
+    def __init__(self, name: _Optional[str] = ..., filters: _Optional[_Union[ReportFilters, _Mapping]] = ..., wait_seconds: _Optional[float] = ...) -> None: ...
+
+class ReportStatus(_message.Message):
+    __slots__ = ("measurements", "verdicts", "pending", "pending_since")
+    MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
+    VERDICTS_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    PENDING_SINCE_FIELD_NUMBER: _ClassVar[int]
+    measurements: int
+    verdicts: int
+    pending: int
+    pending_since: str
+    def __init__(self, measurements: _Optional[int] = ..., verdicts: _Optional[int] = ..., pending: _Optional[int] = ..., pending_since: _Optional[str] = ...) -> None: ...
 
 class ReportColumn(_message.Message):
     __slots__ = ("title", "kind")
@@ -59,16 +73,18 @@ class ReportRow(_message.Message):
     def __init__(self, values: _Optional[_Iterable[_Union[ReportValue, _Mapping]]] = ...) -> None: ...
 
 class ReportResponse(_message.Message):
-    __slots__ = ("name", "title", "columns", "rows")
+    __slots__ = ("name", "title", "columns", "rows", "status")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     name: str
     title: str
     columns: _containers.RepeatedCompositeFieldContainer[ReportColumn]
     rows: _containers.RepeatedCompositeFieldContainer[ReportRow]
-    def __init__(self, name: _Optional[str] = ..., title: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[ReportColumn, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ...) -> None: ...
+    status: ReportStatus
+    def __init__(self, name: _Optional[str] = ..., title: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[ReportColumn, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[ReportRow, _Mapping]]] = ..., status: _Optional[_Union[ReportStatus, _Mapping]] = ...) -> None: ...
 
 class ReclassifyRequest(_message.Message):
     __slots__ = ("since",)

@@ -51,8 +51,8 @@ class ReportServiceServicer:
 
     def Report(self, request, context):
         """One report by name (effectiveness, compliance, leakage, spillover,
-        timeline, probes). INVALID_ARGUMENT for an unknown name or a filter
-        that does not apply.
+        timeline, probes). INVALID_ARGUMENT for an unknown name, a filter that
+        does not apply, or a filter value naming nothing the database knows.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
