@@ -245,3 +245,55 @@ def test_arrow_and_python_read_the_domain_pattern_alike(name: str) -> None:
 
     arrow = pc.match_substring_regex(pa.array([name]), DOMAIN_PATTERN)[0].as_py()
     assert arrow == (valid_domain(name) and name != ".")
+
+
+def _strays(*reasons: str) -> list[pb.StrayReply]:
+    return [pb.StrayReply(arrival_us=100 + i, size=3, reason=r) for i, r in enumerate(reasons)]
+
+
+def test_flood_counts_strays_and_cuts_are_stored(form: str) -> None:
+    flooded = _m(reply_count=21, answer_set_count=2, reply_bytes=1356, stray_count=9,
+                 strays=_strays("wrong_id", "runt"), truncated=True)
+    flooded.responses[0].wire_truncated = True
+    flooded.responses.append(pb.Response(arrival_us=9, rcode=0, flags=0x8180, wire=b"x",
+                                         wire_truncated=True))
+    plain = _m(responses=[], failure=pb.FAILURE_TIMEOUT, stray_count=1, strays=_strays("runt"))
+    limits = Limits()
+    columns = batch_columns(wire_batch([flooded, _m(), plain], form), limits)
+    validate_batch("b1", columns, limits, NOW)
+    t = storage_table(columns).to_pydict()
+    assert t["reply_count"] == [21, 0, 0] and t["answer_set_count"] == [2, 0, 0]
+    assert t["reply_bytes"] == [1356, 0, 0] and t["stray_count"] == [9, 0, 1]
+    assert t["stray_reason"] == [["wrong_id", "runt"], [], ["runt"]]
+    assert t["stray_arrival_us"] == [[100, 101], [], [100]]
+    assert t["truncated"] == [True, False, False]
+    assert t["wire_truncated"] == [True, False, False]
+    assert t["later_wire_truncated"] == [[True], [], []]
+
+
+def test_too_many_strays_and_a_long_reason_are_named(form: str) -> None:
+    e = _error(_m(), _m(strays=_strays(*["runt"] * 17)), form=form)
+    assert (e.record_index, e.field) == (1, "strays")
+    e = _error(_m(strays=_strays("runt", "x" * 65)), form=form)
+    assert (e.record_index, e.field) == (0, "strays[1].reason")
+
+
+def test_a_measurement_over_the_byte_bound_is_named(form: str) -> None:
+    big = _m()
+    for _ in range(12):
+        big.responses.append(pb.Response(wire=b"w" * 6000))
+    e = _error(_m(), big, form=form)
+    assert (e.record_index, e.field) == (1, "measurement")
+    assert "65536 bytes" in str(e)
+
+
+def test_columns_from_a_probe_that_predates_the_evidence_fields_are_accepted() -> None:
+    batch = wire_batch([_m(), _m(responses=[], failure=pb.FAILURE_TIMEOUT)], "columns")
+    for name in ("reply_count", "answer_set_count", "reply_bytes", "stray_count",
+                 "stray_kept_count", "truncated", "wire_truncated"):
+        batch.columns.ClearField(name)
+    limits = Limits()
+    columns = batch_columns(batch, limits)
+    validate_batch("b1", columns, limits, NOW)
+    t = storage_table(columns).to_pydict()
+    assert t["reply_count"] == [0, 0] and t["stray_reason"] == [[], []]

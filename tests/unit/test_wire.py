@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from blockwatch.probe.ids import new_measurement_id, uuid7
 from blockwatch.probe.observation import (
     ExtendedError,
@@ -11,11 +13,13 @@ from blockwatch.probe.observation import (
     Record,
     ResolverRef,
     Response,
+    StrayReply,
     Transport,
 )
 from blockwatch.probe.wire import (
     Assignment,
     decode_measurement,
+    encode_columnar_submit_request,
     encode_measurement,
     encode_submit_request,
 )
@@ -45,6 +49,25 @@ def test_failed_measurement_round_trips() -> None:
     m = _measurement()
     m.responses, m.failure, m.failure_text = [], Failure.TIMEOUT, "no response within 5s"
     assert decode_measurement(encode_measurement(m)) == m
+
+
+def test_flood_strays_and_cuts_round_trip_in_both_forms() -> None:
+    m = _measurement()
+    m.reply_count, m.answer_set_count, m.reply_bytes, m.truncated = 21, 2, 1356, True
+    m.stray_count, m.strays = 3, [StrayReply(120, 3, "runt"), StrayReply(300, 61, "wrong_id")]
+    m.responses[1] = dataclasses.replace(m.responses[1], wire=b"\x12" * 10, size=900,
+                                         wire_truncated=True)
+    assert decode_measurement(encode_measurement(m)) == m
+    request = pb.SubmitRequest.FromString(
+        encode_columnar_submit_request("b", [encode_measurement(m), encode_measurement(
+            _measurement())]))
+    c = request.batch.columns
+    assert list(c.reply_count) == [21, 0] and list(c.answer_set_count) == [2, 0]
+    assert list(c.stray_kept_count) == [2, 0] and list(c.stray_count) == [3, 0]
+    assert list(c.stray_reason) == ["runt", "wrong_id"]
+    assert list(c.stray_size) == [3, 61] and list(c.wire_truncated) == [False, True, False,
+                                                                         False]
+    assert list(c.truncated) == [True, False] and list(c.reply_bytes) == [1356, 0]
 
 
 def test_framed_submit_request_parses_as_the_contract() -> None:
