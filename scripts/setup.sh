@@ -4,7 +4,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${BLOCKWATCH_VENV:-$ROOT/.venv}
-PACKAGES=(unbound nsd knot-resolver iproute2 sqlite3 curl ca-certificates systemd faketime debootstrap systemd-container)
+PACKAGES=(unbound nsd knot-resolver iproute2 sqlite3 curl ca-certificates systemd faketime debootstrap systemd-container nginx nftables)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
