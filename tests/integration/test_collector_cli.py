@@ -200,6 +200,13 @@ def test_serve_refuses_a_bad_metrics_address_before_creating_anything(tmp_path: 
     _one_line_error(result, "metrics", "999.1.1.1:99999")
     assert not sock.exists()
     assert not (tmp_path / "db").exists()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = collector(tmp_path, "serve", "--unix", str(sock), "--metrics", address)
+    _one_line_error(result, "metrics", address, "in use")
+    assert not sock.exists()
 
 
 def test_probes_list_honours_every_format(tmp_path: Path) -> None:

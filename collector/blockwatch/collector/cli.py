@@ -7,9 +7,11 @@ them passed in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 import logging
+import socket
 import sys
 from collections.abc import Iterable
 from enum import StrEnum
@@ -19,7 +21,7 @@ from typing import Annotated, Any
 import pycountry
 import typer
 
-from blockwatch.collector.errors import CollectorError
+from blockwatch.collector.errors import CollectorError, ConfigError
 from blockwatch.collector.migrate import load_migrations
 from blockwatch.collector.orders import (
     CSV_COLUMNS,
@@ -127,13 +129,22 @@ def serve(
     try:
         # everything that can be refused is refused before a file or socket exists
         settings.check_serving()
+        if settings.metrics:
+            _check_bindable(settings.metrics)
     except CollectorError as exc:
         raise _fail(exc) from exc
     _warn_exposed(settings)
     stale_socket = bool(settings.unix) and Path(settings.unix).exists()
 
     async def run() -> None:
-        await Collector(settings).serve_forever()
+        collector = Collector(settings)
+        try:
+            await collector.serve_forever()
+        except (CollectorError, OSError):
+            # a start that failed half-way (a port taken) stops what it started
+            with contextlib.suppress(Exception):
+                await collector.stop(grace=0)
+            raise
 
     try:
         asyncio.run(run())
@@ -142,6 +153,21 @@ def serve(
         if settings.unix and not stale_socket:
             Path(settings.unix).unlink(missing_ok=True)
         raise _fail(exc) from exc
+
+
+def _check_bindable(address: str) -> None:
+    """The metrics port is bound after gRPC's: try it first, so a taken port is
+    refused before anything starts."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {address}: {exc.strerror or exc}",
+                          field="metrics") from exc
 
 
 def _warn_exposed(settings: Settings) -> None:
