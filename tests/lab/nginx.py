@@ -51,7 +51,8 @@ class Nginx:
 
     def __init__(self, workdir: Path, sites: Sequence[Site], *, http_port: int = 80,
                  https_port: int = 443, netns: NamedNetns | None = None,
-                 workers: int = 1, start_timeout: float = 15.0) -> None:
+                 workers: int = 1, start_timeout: float = 15.0,
+                 wrapper: Sequence[str] = ()) -> None:
         if not sites:
             raise ValueError("nginx needs at least one site")
         self.workdir = Path(workdir)
@@ -61,6 +62,7 @@ class Nginx:
         self.netns = netns
         self.workers = workers
         self.start_timeout = start_timeout
+        self.wrapper = tuple(wrapper)      # e.g. ("taskset", "-c", "1") for the benchmark
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -137,6 +139,7 @@ http {{
         conf.write_text(self.config())
         argv = [self.program, "-p", str(self.workdir), "-e", str(self.log_path),
                 "-c", str(conf)]
+        argv = [*self.wrapper, *argv]
         if self.netns is not None:
             argv = self.netns.exec_argv(argv)
         with (self.workdir / "stdout.log").open("ab") as out:
