@@ -16,10 +16,19 @@ from dataclasses import dataclass
 
 import pytest
 
-from blockwatch.probe.observation import Failure
+from blockwatch.probe.observation import (
+    Failure,
+    Measurement,
+    Purpose,
+    Record,
+    ResolverRef,
+    Response,
+    Transport,
+)
 from blockwatch.probe.web import WebEngine
 from blockwatch.probe.webconfig import WebConfig
 from blockwatch.probe.webobservation import FollowUp, WebObservation
+from blockwatch.probe.webplan import plan_followups
 from tests.lab.nginx import Nginx, Site
 from tests.lab.tlsca import LabCA, ServerCert
 from tests.lab.webexpect import (
@@ -39,6 +48,7 @@ OLD = "127.60.0.3"         # an old domain redirecting to its mirror
 BAY = "127.60.0.4"         # a site whose certificate also names its mirror
 DROPPED = "127.60.0.99"    # an address the network drops (nftables, Piracy Shield style)
 NOBODY = "127.60.0.98"     # nothing listens: refused
+V6 = "::1"                 # the first IPv6 address of an answer is followed too
 
 NOTICE = ("Unavailable For Legal Reasons",
           "This site is not available in your country by order of the Court of Milan.")
@@ -72,6 +82,7 @@ def web_lab(isolated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "stop": ca.issue("stop", "stop.agcom.lab"),
         "old": ca.issue("old", "oldbay.lab"),
         "bay": ca.issue("bay", "thepiratebay.lab", "thepiratebay-mirror.lab"),
+        "v6": ca.issue("v6", "v6site.lab"),
     }
     sites = {
         "edge": Site(EDGE, ("kickasstorrents.lab",), certs["edge"], status=451,
@@ -82,6 +93,7 @@ def web_lab(isolated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                     location="https://thepiratebay-mirror.lab/"),
         "bay": Site(BAY, ("thepiratebay.lab", "thepiratebay-mirror.lab"), certs["bay"],
                     title="The Pirate Bay", text="Download music, movies, games."),
+        "v6": Site(V6, ("v6site.lab",), certs["v6"], title="Over IPv6"),
     }
     # on the input hook: the SYN leaves, is never answered, and connect() waits
     # (a drop on output would fail connect() at once with EPERM)
@@ -207,6 +219,14 @@ def test_certificate_names_the_mirror(web_lab: Lab) -> None:
         http=page_step("https://thepiratebay.lab/", web_lab.sites["bay"], "OK"))
 
 
+def test_ipv6_address(web_lab: Lab) -> None:
+    https, http = follow(web_lab, "v6site.lab", V6)
+    assert settled(https) == observation("v6site.lab", V6, 443, tls=verified(web_lab, "v6"),
+                                         http=page_step("https://v6site.lab/",
+                                                        web_lab.sites["v6"], "OK"))
+    assert http.http is not None and http.http.title == "Over IPv6"
+
+
 def test_dropped_address_times_out_on_connect(web_lab: Lab) -> None:
     started = time.monotonic()
     https, http = follow(web_lab, "blocked-by-ip.lab", DROPPED)
@@ -238,3 +258,31 @@ def test_round_runs_every_followup_once(web_lab: Lab) -> None:
     assert {o.round_id for o in seen} == {"round-7"}
     assert len({o.observation_id for o in seen}) == 6
 
+
+
+def _dns(mid: int, resolver: str, address: str) -> Measurement:
+    return Measurement(
+        measurement_id=bytes([mid]) * 16, round_id="round-2", started_at_us=0, duration_us=0,
+        domain="kickasstorrents.lab", qtype=1, qclass=1, purpose=Purpose.TARGET,
+        resolver=ResolverRef(resolver, "127.0.0.53", 53, Transport.UDP),
+        responses=[Response(0, 0, 0x8180, answers=(
+            Record("kickasstorrents.lab", 1, 300, address),))])
+
+
+def test_planned_round_follows_each_address_once_for_every_resolver(web_lab: Lab) -> None:
+    """The ISP answers its stop page, two public resolvers the edge: two follow-ups, and
+    the edge's observations name both public resolvers' measurements."""
+    config = WebConfig(allow_non_global=True, ca_file=str(web_lab.ca.ca_path))
+    plan = plan_followups([_dns(1, "isp", STOP), _dns(2, "cloudflare", EDGE),
+                           _dns(3, "google", EDGE)], config)
+    seen: list[WebObservation] = []
+    asyncio.run(WebEngine(config).run(plan.followups, "round-2", seen.append))
+    found = sorted((o.address, o.port, o.dns_measurement_ids,
+                    o.http.status if o.http else 0, o.http.title if o.http else "")
+                   for o in seen)
+    assert found == [
+        (EDGE, 80, (b"\x02" * 16, b"\x03" * 16), 451, NOTICE[0]),
+        (EDGE, 443, (b"\x02" * 16, b"\x03" * 16), 451, NOTICE[0]),
+        (STOP, 80, (b"\x01" * 16,), 200, "AGCOM Stop Page"),
+        (STOP, 443, (b"\x01" * 16,), 200, "AGCOM Stop Page"),
+    ]
