@@ -161,3 +161,13 @@ def test_run_logs_in_the_shared_key_value_and_json_formats(lab: Lab, tmp_path: P
     assert records and all(r["ts"].endswith("Z") and r["level"] for r in records)
     _one_line_error(run_probe("run", "-c", str(config), "--log-level", "verbose", check=False),
                     "--log-level", "verbose")
+
+
+def test_flags_that_would_change_nothing_are_refused(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    _one_line_error(run_probe("once", "-r", "isp=udp:127.0.0.3", "--ca-file", str(ca),
+                              "example-control.org", check=False), "--ca-file", "DoT or DoH")
+    _one_line_error(run_probe("once", "-r", "isp=udp:127.0.0.3", "--upload-timeout", "5",
+                              "example-control.org", check=False),
+                    "--upload-timeout", "no collector")

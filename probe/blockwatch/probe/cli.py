@@ -47,7 +47,8 @@ ResolverOption = Annotated[
                  "dot:ADDR[:PORT][@TLSNAME], doh:URL to define one"),
 ]
 CaOption = Annotated[
-    Path | None, typer.Option("--ca-file", help="CA bundle for --resolver dot/doh")]
+    Path | None, typer.Option("--ca-file", exists=True, dir_okay=False,
+                              help="CA bundle verifying the DoT/DoH resolvers of --resolver.")]
 
 
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Same as --log-level debug.")]
@@ -136,7 +137,14 @@ def _load(config_path: Path | None, resolvers: list[str] | None, ca_file: Path |
         twice = next((n for n in names if names.count(n) > 1), None)
         if twice:
             raise ConfigError(f"{twice!r} is given twice", field="--resolver")
+        if ca_file:
+            parsed = [msgspec.structs.replace(r, ca_file=str(ca_file))
+                      if r.transport in {"dot", "doh"} else r for r in parsed]
         config = msgspec.structs.replace(config, resolvers=parsed)
+    chosen = config.resolvers if resolvers else []
+    if ca_file and not any(r.transport in {"dot", "doh"} for r in chosen):
+        # a flag that would change nothing is refused, not silently ignored
+        raise ConfigError("only used with a DoT or DoH --resolver", field="--ca-file")
     return config
 
 
@@ -206,7 +214,9 @@ def once_command(
     resolver: ResolverOption = None,
     ca_file: CaOption = None,
     output: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
-    upload_timeout: Annotated[float, typer.Option(help="Seconds to try delivering.")] = 60.0,
+    upload_timeout: Annotated[float | None, typer.Option(
+        min=1, help="Seconds to try delivering (with a collector configured; default 60).")
+    ] = None,
     verbose: VerboseOption = False,
 ) -> None:
     """Measure one round now and print it; uploads when a collector is configured."""
@@ -219,10 +229,13 @@ def once_command(
     err = Console(stderr=True)
     try:
         config = _load(config_path, resolver, ca_file)
+        if upload_timeout is not None and config.collector is None:
+            raise ConfigError("no collector is configured, so nothing is uploaded",
+                              field="--upload-timeout")
         names = _names(domains, err)
         with _progress(err, output is Format.table) as progress:
             result = asyncio.run(once(config, names, progress=progress,
-                                      upload_timeout_s=upload_timeout))
+                                      upload_timeout_s=upload_timeout or 60.0))
     except ProbeError as exc:
         raise _fail(exc) from None
     if output is Format.json:
