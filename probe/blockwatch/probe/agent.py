@@ -16,12 +16,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blockwatch.probe.config import DEFAULT_QTYPES, ProbeConfig
-from blockwatch.probe.errors import ConfigError, ProbeError, SpoolFullError, UploadError
+from blockwatch.probe.errors import (
+    ConfigError,
+    ProbeError,
+    SpoolError,
+    SpoolFullError,
+    TokenRefused,
+    UploadError,
+)
 from blockwatch.probe.observation import Measurement
 from blockwatch.probe.resolvers import ResolverSpec
 from blockwatch.probe.runner import Limits, RoundRunner, RoundSummary, expand
 from blockwatch.probe.sink import SpoolSink
 from blockwatch.probe.spool import Spool
+from blockwatch.probe.supervise import TaskHealth, supervise
 from blockwatch.probe.targets import (
     Target,
     make_targets,
@@ -37,6 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TOKEN_RETRY_S = 300.0
 Progress = Callable[[int, int], Callable[[int], None] | None]  # (total, resolvers) -> advance
 
 
@@ -160,7 +169,10 @@ class Agent:
         self.config = config
         self.progress = progress
         self.rounds = 0
+        self.health = TaskHealth()
         self._assignment: Assignment | None = None
+        self._round_task: asyncio.Task[RoundSummary] | None = None
+        self._paused_for: str = ""      # why rounds are not starting, said once
 
     async def run(self, stop: asyncio.Event, *, max_rounds: int | None = None) -> None:
         config = self.config
@@ -171,8 +183,12 @@ class Agent:
                 from blockwatch.probe.upload import Uploader
 
                 uploader = Uploader(spool, config.collector, config.token(), config.name)
-                upload_task = asyncio.create_task(self._upload_forever(uploader, stop))
-            sink = SpoolSink(spool, on_commit=uploader.new_data.set if uploader else None)
+                up = uploader
+                upload_task = asyncio.create_task(supervise(
+                    "upload", lambda: self._upload(up, stop), stop, self.health,
+                    on_failure=spool.record_task_failure))
+            sink = SpoolSink(spool, on_commit=uploader.new_data.set if uploader else None,
+                             on_error=self._stop_round)
             try:
                 while not stop.is_set():
                     await self._one_round(spool, sink, uploader, stop)
@@ -180,20 +196,47 @@ class Agent:
                         break
                     await self._sleep_until_next(stop)
             finally:
-                sink.close()  # whatever was measured is on disk before we exit
-                stop.set()
+                sink.flush()    # whatever was measured goes to disk before we exit
+                stop.set()      # the uploader always stops, whatever happened above
                 if upload_task is not None:
                     await asyncio.gather(upload_task, return_exceptions=True)
-            log.info("stopped after %d rounds; %d measurements wait in the spool",
-                     self.rounds, spool.pending())
+                log.info("stopped after %d rounds; %d measurements wait in the spool",
+                         self.rounds, spool.pending())
+                try:
+                    sink.close()
+                except SpoolError as exc:
+                    log.error("%s", exc)
+                    raise
 
-    async def _one_round(self, spool: Spool, sink: SpoolSink, uploader: Uploader | None,
-                         stop: asyncio.Event) -> None:
+    def _stop_round(self, error: SpoolError) -> None:
+        """The spool cannot take measurements: a round going on now stops."""
+        if self._round_task is not None and not self._round_task.done():
+            self._round_task.cancel()
+
+    def _ready(self, spool: Spool, sink: SpoolSink) -> str:
+        """Why no round may start now ("" if one may)."""
+        if sink.failing or spool.disk_full:
+            if spool.recover():
+                sink.flush()
+            if sink.failing or spool.disk_full:
+                why = sink.error or "disk full"
+                return (f"spool {spool.path} cannot take measurements ({why}); "
+                        f"{sink.held} measured ones held in memory")
         try:
             spool.check_room()
         except SpoolFullError as exc:
-            log.error("%s", exc)
+            return str(exc)
+        return ""
+
+    async def _one_round(self, spool: Spool, sink: SpoolSink, uploader: Uploader | None,
+                         stop: asyncio.Event) -> None:
+        paused = self._ready(spool, sink)
+        if paused:
+            if paused != self._paused_for:
+                log.error("no new round: %s", paused)
+            self._paused_for = paused
             return
+        self._paused_for = ""
         if uploader is not None and not local_targets(self.config):
             try:
                 self._assignment = await asyncio.wait_for(uploader.check_in(), 60)
@@ -204,31 +247,43 @@ class Agent:
         except ConfigError as exc:
             log.error("%s", exc)
             return
-        round_task = asyncio.create_task(measure(self.config, plan, sink, self.progress))
+        committed = sink.committed
+        round_task = self._round_task = asyncio.create_task(
+            measure(self.config, plan, sink, self.progress))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({round_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
         if not round_task.done():
             round_task.cancel()  # stopping: unfinished queries are not measurements
-            with contextlib.suppress(asyncio.CancelledError):
-                await round_task
+        with contextlib.suppress(asyncio.CancelledError):
+            await round_task
+        if round_task.cancelled():
+            if sink.failing:
+                log.error("round stopped: %d measurements committed, %d held in memory "
+                          "(not committed): %s", sink.committed - committed, sink.held,
+                          sink.error)
             return
         summary = round_task.result()
         sink.flush()
         self.rounds += 1
-        log.info("round %s: %d measurements in %.1fs, failures %s", summary.round_id,
-                 summary.measurements, summary.elapsed_s, summary.failures or "none")
+        spooled = sink.committed - committed
+        log.info("round %s: %d measurements in %.1fs, %d committed to the spool%s, "
+                 "failures %s", summary.round_id, summary.measurements, summary.elapsed_s,
+                 spooled, f", {sink.held} NOT COMMITTED (held in memory)" if sink.held else "",
+                 summary.failures or "none")
 
-    async def _upload_forever(self, uploader: Uploader, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await uploader.run(stop)
-            except UploadError as exc:
-                # Not transient (e.g. a revoked token): say so and try again later;
-                # the spool keeps everything meanwhile.
-                log.error("upload stopped: %s; retrying in 60s", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 60)
+    async def _upload(self, uploader: Uploader, stop: asyncio.Event) -> None:
+        try:
+            await uploader.run(stop)
+        except TokenRefused as exc:
+            # Measuring goes on and the spool keeps everything; the token file is
+            # read again on the next try, so a fixed one needs no restart.
+            log.error("%s; measurements stay in the spool; trying again in %.0fs "
+                      "with the token file read again", exc, TOKEN_RETRY_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), TOKEN_RETRY_S)
+            with contextlib.suppress(ConfigError):
+                uploader.set_token(self.config.token())
 
     async def _sleep_until_next(self, stop: asyncio.Event) -> None:
         schedule = self.config.schedule

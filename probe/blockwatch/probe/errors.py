@@ -26,8 +26,16 @@ class SpoolFullError(SpoolError):
     """The spool reached its size bound and is configured not to drop data."""
 
 
+class DiskFullError(SpoolError):
+    """The filesystem under the spool is full: nothing new can be committed."""
+
+
 class UploadError(ProbeError):
     """Delivering measurements to the collector failed."""
+
+
+class TokenRefused(UploadError):
+    """The collector refused this probe's credentials: retrying soon cannot help."""
 
 
 class RejectedBatchError(UploadError):

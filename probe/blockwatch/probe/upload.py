@@ -29,7 +29,7 @@ from tenacity import (
 
 from blockwatch.probe import __version__
 from blockwatch.probe.config import CollectorConfig
-from blockwatch.probe.errors import ConfigError, SpoolError, UploadError
+from blockwatch.probe.errors import ConfigError, SpoolError, TokenRefused, UploadError
 from blockwatch.probe.spool import Spool, SpooledBatch
 from blockwatch.probe.wire import (
     CHECKIN_METHOD,
@@ -120,6 +120,9 @@ class Uploader:
         self._wait = _exponential_with_jitter
         self.new_data = asyncio.Event()
 
+    def set_token(self, token: str) -> None:
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+
     def _credentials(self) -> grpc.ChannelCredentials | None:
         if not self.config.tls:
             return None
@@ -204,10 +207,9 @@ class Uploader:
         detail = exc.details() or code.name
         if code in _RETRYABLE:
             return CollectorUnavailable(f"{code.name}: {detail}")
-        if code is grpc.StatusCode.UNAUTHENTICATED:
-            return UploadError(f"the collector did not accept this probe's token: {detail}")
-        if code is grpc.StatusCode.PERMISSION_DENIED:
-            return UploadError(f"the collector refused this probe: {detail}")
+        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            return TokenRefused(f"the collector REFUSED this probe's credentials ({detail}): "
+                                "check credentials_file, or register the probe again")
         return UploadError(f"{code.name}: {detail}")
 
     async def _session(self, stop: asyncio.Event, drain: bool) -> None:
