@@ -177,7 +177,7 @@ def test_a_64k_txt_reply_is_bounded_per_measurement_and_random_tcp_ids_are_check
     r = big.responses[0]
     encoded = len(encode_measurement(big))
     assert r.size > 60_000 and big.reply_bytes == r.size
-    assert len(r.wire) <= bounds.MAX_WIRE and r.wire_truncated
+    assert 0 < len(r.wire) <= bounds.MAX_WIRE and r.wire_truncated
     assert big.truncated and 0 < len(r.answers) < 240
     assert encoded <= bounds.MAX_MEASUREMENT_BYTES, encoded
     stored_row(big)  # within every collector limit, or this raises

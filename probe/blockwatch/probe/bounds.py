@@ -87,8 +87,9 @@ def bound_response(r: Response, wire: bytes = b"") -> Response:
 
 def _fit(r: Response, room: int) -> Response:
     """`r` cut to at most `room` bytes: extended errors first (the strongest
-    evidence), then the CNAME chain, then answers, in order; the raw bytes go
-    last. May still exceed `room` when even its fixed part does not fit."""
+    evidence), then the CNAME chain, then the raw bytes (already at most
+    MAX_WIRE: the reply's start, in the resolver's own words), then answers in
+    order. May still exceed `room` when even its fixed part does not fit."""
     bare = dataclasses.replace(r, answers=(), cname_chain=(), extended_errors=(), wire=b"",
                                wire_truncated=r.wire_truncated or bool(r.wire))
     left = room - response_size(bare)
@@ -106,6 +107,8 @@ def _fit(r: Response, room: int) -> Response:
             break
         chain.append(name)
         left -= cost
+    wire = r.wire if len(r.wire) <= left else b""
+    left -= len(wire)
     answers = []
     for a in r.answers:
         cost = answer_size(a.name, a.data)
@@ -113,7 +116,6 @@ def _fit(r: Response, room: int) -> Response:
             break
         answers.append(a)
         left -= cost
-    wire = r.wire if len(r.wire) <= left else b""
     return dataclasses.replace(bare, answers=tuple(answers), cname_chain=tuple(chain),
                                extended_errors=tuple(errors), wire=wire,
                                wire_truncated=r.wire_truncated or (bool(r.wire) and not wire))
