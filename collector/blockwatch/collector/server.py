@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import signal
 import time
 from dataclasses import dataclass, field
@@ -55,7 +56,37 @@ _ROLES: dict[str, Role] = {method: "probe" if role == "probe" else "analyst"
                                                ).items()}
 
 
-def server_options(settings: Settings) -> list[tuple[str, int]]:
+# Descriptors kept out of the connection cap: ClickHouse parts, the registry,
+# the metrics server, logs. At 1,024 descriptors the cap is 768 connections.
+FD_RESERVE = 256
+HANDSHAKE_TIMEOUT_MS = 10_000     # a peer that never completes TLS/HTTP2 set-up
+MAX_STREAMS_PER_CONNECTION = 64   # a probe needs one Submit stream and a CheckIn
+
+
+def raise_nofile_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (systemd's default soft
+    limit is 1024); returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("event=nofile_not_raised soft=%d hard=%d error=%r", soft, hard, exc)
+    return soft
+
+
+def connection_cap(nofile: int) -> int:
+    """Most TCP connections served at once: the descriptors left after a
+    reserve, so a storm of idle connections can never take the descriptors that
+    inserts and accepted probes need (beyond the cap, gRPC closes new
+    connections at once instead of failing accept() with EMFILE)."""
+    return max(16, nofile - max(FD_RESERVE, nofile // 4))
+
+
+def server_options(settings: Settings, nofile: int | None = None) -> list[tuple[str, int]]:
+    limit = nofile if nofile is not None else resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -67,6 +98,15 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.keepalive_time_ms", 120_000),
         ("grpc.keepalive_timeout_ms", 20_000),
         ("grpc.so_reuseport", 0),   # a second collector on the same port must fail
+        # Connection storms (1,100 idle HTTP/2 connections once took every
+        # descriptor): a cap below the descriptor limit, connections with no
+        # call closed after the idle timeout (a probe's open Submit stream is a
+        # call; between rounds it reconnects), set-up bounded in time, and a
+        # bounded number of streams per connection.
+        ("grpc.max_allowed_incoming_connections", connection_cap(limit)),
+        ("grpc.max_connection_idle_ms", int(settings.idle_timeout_s * 1000)),
+        ("grpc.server_handshake_timeout_ms", HANDSHAKE_TIMEOUT_MS),
+        ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
     ]
 
 
@@ -173,12 +213,13 @@ class Collector:
     async def start(self) -> None:
         s = self.settings
         s.check_serving()
+        nofile = raise_nofile_limit()   # before chDB opens its files
         await self.writer.start()
         await self._mirror_orders()
         server = grpc.aio.server(
             interceptors=[AuthInterceptor(self.registry, _ROLES, self.metrics,
                                           mtls=s.client_ca is not None)],
-            options=server_options(s))
+            options=server_options(s, nofile))
         add_to_server(ProbeServicer(
             writer=self.writer, registry=self.registry, metrics=self.metrics,
             activity=self.activity, limits=s.limits, assignment_for=self.assignment_for,
@@ -212,9 +253,11 @@ class Collector:
             self._metrics_server = self.metrics.serve(s.metrics)[0]
         self._running = [asyncio.create_task(job.run(), name=name)
                          for name, job in self.tasks.items()]
-        log.info("event=serving listen=%s ports=%s unix=%s tls=%s mtls=%s db=%s",
+        log.info("event=serving listen=%s ports=%s unix=%s tls=%s mtls=%s db=%s nofile=%d "
+                 "max_connections=%d idle_timeout_s=%g",
                  ",".join(s.listen), self.tcp_ports, s.unix or "-", credentials is not None,
-                 s.client_ca is not None, s.db.split("@")[-1])
+                 s.client_ca is not None, s.db.split("@")[-1], nofile, connection_cap(nofile),
+                 s.idle_timeout_s)
 
     def _credentials(self) -> grpc.ServerCredentials | None:
         s = self.settings

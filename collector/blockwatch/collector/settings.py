@@ -80,6 +80,7 @@ class ConfigFile(_Strict, frozen=True):
     insecure: bool = False
     metrics: str = ""
     grace_s: float = 30.0
+    idle_timeout_s: float = 10.0    # connections without a call are closed after this
     limits: LimitsFile = msgspec.field(default_factory=LimitsFile)
     assignment: AssignmentFile = msgspec.field(default_factory=AssignmentFile)
 
@@ -110,6 +111,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     assignment: AssignmentSettings = field(default_factory=AssignmentSettings)
     max_group_rows: int = 100_000   # measurements per ClickHouse insert (group commit)
+    idle_timeout_s: float = 10.0    # close connections with no call for this long
 
     @property
     def registry_path(self) -> Path:
@@ -212,6 +214,12 @@ def _qtype(value: str | int) -> int:
         raise ConfigError(f"{value!r} is not a query type", field="assignment.qtypes") from exc
 
 
+def _positive(value: float, name: str) -> float:
+    if not value > 0:
+        raise ConfigError(f"{value} must be a positive number of seconds", field=name)
+    return value
+
+
 def load_config_file(path: Path | None) -> ConfigFile:
     if path is None:
         return ConfigFile()
@@ -259,7 +267,8 @@ def build_settings(config: Path | None = None, *, db: str | None = None,
         client_ca=client_ca or path(f.client_ca),
         insecure=insecure if insecure else f.insecure,
         metrics=metrics if metrics is not None else f.metrics,
-        grace_s=f.grace_s, max_message_bytes=f.limits.max_message_bytes,
+        grace_s=f.grace_s, idle_timeout_s=_positive(f.idle_timeout_s, "idle_timeout_s"),
+        max_message_bytes=f.limits.max_message_bytes,
         limits=Limits(max_measurements=f.limits.max_measurements),
         assignment=AssignmentSettings(tuple(_qtype(q) for q in a.qtypes), a.interval_s,
                                       a.jitter_s, tuple(a.resolvers)),
