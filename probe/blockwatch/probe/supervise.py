@@ -29,7 +29,7 @@ class TaskHealth:
         return self.failures[name]
 
 
-async def supervise(name: str, run: Callable[[], Awaitable[None]], stop: asyncio.Event,
+async def supervise(name: str, run: Callable[[], Awaitable[object]], stop: asyncio.Event,
                     health: TaskHealth, *, on_failure: Callable[[str, str], None] | None = None,
                     first_delay_s: float = 1.0, max_delay_s: float = 60.0) -> None:
     """Run `run()` until `stop` is set, restarting it whenever it fails or returns."""
