@@ -22,6 +22,7 @@ from blockwatch.probe.spool import Spool
 from blockwatch.probe.wire import encode_measurement
 from tests.integration.collector_harness import (
     chdb_dsn,
+    count,
     drain,
     measurement,
     running,
@@ -140,5 +141,36 @@ def test_housekeeping_failure_is_supervised_and_stop_still_stops_the_writer(
             # writer (its thread owns chDB); stop() records activity one last time.
             del collector.registry.record_activity
         assert collector.writer._task is None and collector.writer._store is None
+
+    asyncio.run(scenario())
+
+
+def test_a_bug_around_an_insert_does_not_stop_the_ingest_writer(
+        dsn: str, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running(settings_for(dsn, tmp_path)) as collector:
+            address = f"unix:{collector.settings.unix}"
+            token = Registry(collector.settings.registry_path).add("probe", "probe-it",
+                                                                   country="IT")
+            observe = collector.metrics.group_batches.observe
+            faults = [ValueError("injected: after the insert returned")]
+
+            def flaky(value: float) -> None:
+                if faults:
+                    raise faults.pop()
+                observe(value)
+
+            collector.metrics.group_batches.observe = flaky  # type: ignore[method-assign,assignment]
+            spool = Spool(tmp_path / "spool.db")
+            spool.add([encode_measurement(measurement(i)) for i in range(30)])
+            stats = await drain(uploader(spool, address, token, batch_size=10),
+                                give_up_after_s=30)
+            # the failed group was answered UNAVAILABLE and resent: already stored,
+            # so acknowledged as duplicates; nothing lost, nothing stored twice
+            assert stats.measurements_acked == 30 and stats.duplicates > 0
+            assert spool.pending() == 0
+            assert await count(collector) == 30
+            assert collector.metrics.registry.get_sample_value(
+                "blockwatch_task_failures_total", {"task": "ingest-writer"}) == 1
 
     asyncio.run(scenario())

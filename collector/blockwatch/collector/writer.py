@@ -103,7 +103,19 @@ class IngestWriter:
                     break
                 group.append(item)
                 rows += len(item.batch)
-            await self._write(group)
+            try:
+                await self._write(group)
+            except Exception as exc:
+                # A bug around the insert must not end the writer silently with
+                # streams waiting forever: this group is answered UNAVAILABLE
+                # (probes keep and resend it), the failure is counted, and the
+                # writer goes on with the next group.
+                self._metrics.task_failures.labels("ingest-writer").inc()
+                log.exception("event=task_failed task=ingest-writer batches=%d", len(group))
+                error = StorageUnavailable(f"ingest writer failed: {exc!r}")
+                for p in group:
+                    if not p.future.done():
+                        p.future.set_exception(error)
 
     async def _write(self, group: list[_Pending]) -> None:
         started = time.perf_counter()
