@@ -13,7 +13,7 @@ import pytest
 
 from blockwatch.analysis.errors import RemoteError, UsageError
 from blockwatch.analysis.filters import Filters
-from blockwatch.analysis.remote import Endpoint, fetch_report, reclassify_remote
+from blockwatch.analysis.remote import Endpoint, fetch_answer, fetch_report, reclassify_remote
 from blockwatch.analysis.reports import build_report
 from blockwatch.collector.classify import StoreDatabase
 from blockwatch.collector.orders import parse_orders
@@ -38,8 +38,6 @@ def test_reports_rpc_roles_rows_and_reclassify(tmp_path_factory: pytest.TempPath
                 db.insert, "measurements", columns, [[v[c] for c in columns] for v in values])
             await collector.writer.call(store.replace_orders,
                                         parse_orders(ORDERS_YAML, source="w.yaml"))
-            collector.classifier.settle_s = 0.0
-            assert await collector.classifier.run_once() == len(values)
 
             cli = Registry(collector.settings.registry_path)
             analyst = cli.add("analyst", "ana")
@@ -48,9 +46,28 @@ def test_reports_rpc_roles_rows_and_reclassify(tmp_path_factory: pytest.TempPath
             tcp = f"127.0.0.1:{collector.tcp_ports[0]}"
             unix = f"unix:{collector.settings.unix}"
 
+            # Stored, not classified yet (the pass waits its settle time): the
+            # answer says how many and since when.
+            partial = await fetch_answer(Endpoint(unix, analyst), "effectiveness", UNTIL)
+            assert partial.status.pending == len(values)
+            assert partial.status.pending_since == dt.datetime(2024, 8, 13, 10, 0, 30,
+                                                               tzinfo=dt.UTC)
+
+            async def settle_soon() -> int:
+                await asyncio.sleep(1.0)
+                collector.classifier.settle_s = 0.0
+                return await collector.classifier.run_once()
+
+            # --wait: the collector answers once the pass has classified them
+            waited, classified = await asyncio.gather(
+                fetch_answer(Endpoint(unix, analyst), "effectiveness", UNTIL, wait_s=60.0),
+                settle_soon())
+            assert classified == len(values)
+            assert waited.status.pending == 0 and waited.status.verdicts == len(values)
+
             remote = await fetch_report(Endpoint(unix, analyst), "effectiveness", UNTIL)
             direct = await collector.writer.call(build_report, "effectiveness", UNTIL, db.rows)
-            assert remote == direct
+            assert remote == direct == waited.report
             assert {(r["country"], r["resolver"], r["site"]): (r["blocked"], r["total"])
                     for r in remote.records()}[("IT", "isp", "kat")] == (6, 6)
             for name in ("compliance", "leakage", "spillover", "timeline", "probes"):
@@ -65,6 +82,9 @@ def test_reports_rpc_roles_rows_and_reclassify(tmp_path_factory: pytest.TempPath
             assert unknown.value.code == "UNAUTHENTICATED"
             with pytest.raises(UsageError):
                 await fetch_report(Endpoint(tcp, analyst), "nope", UNTIL)
+            with pytest.raises(UsageError, match="'cloudfare' is unknown"):
+                await fetch_report(Endpoint(tcp, analyst), "effectiveness",
+                                   Filters(resolver="cloudfare"))
 
             # An analyst token may not check in or submit as a probe.
             async with grpc.aio.insecure_channel(tcp) as channel:

@@ -18,9 +18,10 @@ end-to-end test and the demo, so the demo shows what the test proves.
   absolute time, EINVAL — but the probe waits only through asyncio/epoll and
   thread conditions, which work; checked.) The DoT/DoH endpoints the collector
   assigns are verified against the lab CA via SSL_CERT_FILE.
-- Verdicts: the collector classifies in the background after a settle time;
-  the campaign asks it to classify now (`blockwatch reclassify --collector`),
-  then reads reports with `blockwatch report … --format json --collector`.
+- Verdicts: the collector classifies in the background after a settle time
+  (60 s); the campaign waits for it (`blockwatch report --wait`), reclassifies
+  (`blockwatch reclassify --collector`: the same verdicts again), then reads
+  reports with `blockwatch report … --format json --collector`.
 """
 
 from __future__ import annotations
@@ -258,8 +259,18 @@ class Campaign:
         return _run([*ANALYST, *args, "--collector", f"unix:{self.socket}",
                      "--token-file", str(self.analyst_token)], timeout=timeout)
 
+    def wait_classified(self, timeout_s: float = 240) -> float:
+        """Until the collector's background pass has classified everything
+        (`report --wait`): it classifies a measurement only a settle time (60 s)
+        after it arrived, as control measurements may still be on their way.
+        Returns the seconds waited."""
+        started = time.monotonic()
+        self.analyst("report", "probes", "--format", "json", "--wait", "--wait-timeout",
+                     str(timeout_s), timeout=timeout_s + 60)
+        return time.monotonic() - started
+
     def reclassify(self) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(self.analyst("reclassify"))
+        result: dict[str, Any] = json.loads(self.analyst("reclassify", "--format", "json"))
         return result
 
     def report(self, name: str, *args: str) -> list[dict[str, Any]]:
@@ -293,9 +304,12 @@ def _wait_for_socket(proc: subprocess.Popen[bytes], sock: Path, log_path: Path,
 
 
 @contextmanager
-def campaign(root: Path, log: Callable[[str], None] = lambda _: None) -> Iterator[Campaign]:
+def campaign(root: Path, log: Callable[[str], None] = lambda _: None,
+             data_dir: Path | None = None) -> Iterator[Campaign]:
     """The world, a serving collector with orders, probes and an analyst; all of it
-    stopped on exit. Rounds are the caller's (`run_all` or `run_round`)."""
+    stopped on exit. Rounds are the caller's (`run_all` or `run_round`).
+    `data_dir`: the collector's data directory (default root/collector), for a
+    caller that keeps the database afterwards (the demo)."""
     root.mkdir(parents=True, exist_ok=True)
     log("starting the lab world: one network namespace per country, only loopback inside")
     with multi_country(root / "world") as world:
@@ -303,7 +317,7 @@ def campaign(root: Path, log: Callable[[str], None] = lambda _: None) -> Iterato
             daemons = ", ".join(f"{name} {type(d).__name__.lower()} {d.address}"
                                 for name, d in lab.resolvers.items())
             log(f"  {code} (netns {lab.netns.name}): NSD root, {daemons}")
-        data = root / "collector"
+        data = data_dir or root / "collector"
         data.mkdir(exist_ok=True)
         config = collector_config(root / "collector.toml")
         sock = data / "collector.sock"

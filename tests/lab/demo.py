@@ -7,12 +7,16 @@ then the analysts' reports, a chart and the HTML report.
 Seals itself in a private network namespace (the collector and the report
 commands run there), builds one more namespace per country (tests/lab/
 countries.py) from the ground truth in tests/lab/truth.py, and runs the same
-campaign as the end-to-end test (tests/lab/campaign.py). The chart and the HTML
-report go to ./blockwatch-demo-report/ (kept); everything else is torn down.
+campaign as the end-to-end test (tests/lab/campaign.py). The collector's data
+directory (its embedded chDB in db/) is kept in ./blockwatch-demo-data/, the
+chart and the HTML report in ./blockwatch-demo-report/, and the demo ends with
+the `blockwatch report … --db` commands to run on that database next;
+everything else (daemons, probes, namespaces) is torn down.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 import time
@@ -24,6 +28,34 @@ from tests.lab.netns import enter_private_netns
 from tests.lab.process import LabServerError, missing_programs
 
 REPORT_DIR = Path("blockwatch-demo-report")   # relative to where the demo was started
+DATA_DIR = Path("blockwatch-demo-data")       # the collector's data directory, kept
+
+
+def _fresh_data_dir(path: Path) -> None:
+    """Start from an empty data directory; only a previous demo's is replaced."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        sys.exit(f"{path} exists and is not a directory; move it away")
+    if path.exists() and any(path.iterdir()):
+        if not (path / "db" / "metadata" / "blockwatch.sql").exists():
+            sys.exit(f"{path} exists and holds no previous demo's database; move it away")
+        shutil.rmtree(path)
+    path.mkdir(exist_ok=True)
+
+
+def _next_commands(db: Path, last_day: str) -> None:
+    """What a newcomer can run on the kept database (no collector holds it now)."""
+    exe = Path(sys.executable).parent / "blockwatch"
+    cli = str(exe) if exe.exists() else "blockwatch"
+    dsn = f"--db chdb://{db}"
+    step("next: the database is kept; try")
+    for args in (f"report compliance --until {last_day}",
+                 "report compliance --order it-milan-2024-cloudflare --by domain "
+                 f"--until {last_day}",
+                 "report effectiveness --country Italy --by domain",
+                 "report leakage --order agcom-2024-dda-101 --format csv",
+                 "report timeline --country IT --png timeline.png",
+                 "report probes --format json"):
+        say(f"  {cli} {args} {dsn}")
 
 
 def step(text: str) -> None:
@@ -63,17 +95,25 @@ def main() -> int:
         sys.exit(f"missing: {', '.join(missing) or 'libfaketime'} (run scripts/setup.sh)")
     started = time.monotonic()
     out = REPORT_DIR.resolve()
+    data = DATA_DIR.resolve()
     last_day = truth.ROUNDS[-1].day.isoformat()
     try:
+        _fresh_data_dir(data)
         with tempfile.TemporaryDirectory(prefix="blockwatch-demo-") as tmp:
             step("ground truth (tests/lab/truth.py): who blocks what, how, from which round")
             for b in truth.BLOCKS:
                 say(f"  {b.country} {b.operator:10} {b.style:14} from round {b.from_round}: "
                     f"{', '.join(b.domains)}")
             step("setting up")
-            with campaign(Path(tmp), log=say) as c:
+            with campaign(Path(tmp), log=say, data_dir=data) as c:
                 c.run_all(_round_line)
-                step("verdicts: blockwatch reclassify --collector …")
+                step("verdicts: blockwatch report probes --wait --collector …")
+                say("  the collector classifies a measurement 60 s after it arrived (a "
+                    "control measurement may still be on its way); reports until then say "
+                    "how many await classification")
+                waited = c.wait_classified()
+                say(f"  everything classified after {waited:.0f}s")
+                step("blockwatch reclassify --collector …")
                 done = c.reclassify()
                 say(f"  {done['measurements']} measurements classified "
                     f"(classifier {done['classifier_version']})")
@@ -95,9 +135,11 @@ def main() -> int:
                 if not chart.exists():   # html writes it; draw it here if that changes
                     c.analyst("report", "timeline", "--png", str(chart))
                 say(f"  {index}\n  {chart}")
-            step("lab stopped: collector, probes, daemons and namespaces are gone")
+            step("lab stopped: collector, probes, daemons and namespaces are gone; "
+                 f"the database stays in {DATA_DIR}/db")
     except (CampaignError, LabServerError) as exc:
         sys.exit(f"demo failed: {exc}")
+    _next_commands(data / "db", last_day)
     say(f"demo done in {time.monotonic() - started:.0f}s; open {REPORT_DIR}/index.html")
     return 0
 

@@ -434,7 +434,7 @@ def expected_leakage() -> list[dict[str, object]]:
     totals: dict[tuple[str, str, str, str], int] = defaultdict(int)
     for e in _targets():
         order = _order_of(e.domain)
-        if e.country.code not in order.countries or e.round.day < order.deadline:
+        if e.country.code not in order.countries or e.round.day < due(order, e.domain):
             continue
         key = (order.order_id, e.country.code, e.resolver, e.site)
         totals[key] += 1
@@ -452,6 +452,40 @@ def _order(order_id: str) -> Order:
     return next(o for o in ORDERS if o.order_id == order_id)
 
 
+def due(order: Order, domain: str) -> dt.date:
+    """The day a domain is due: the day it joined the order (its import round's
+    date; the issue date for the first import) plus the order's grace (issue to
+    deadline). A mirror added later is not due from the order's deadline."""
+    d = next(d for _, d in order.domains() if d.name == domain)
+    added = order.issued if d.added_round == 1 else round_by_number(d.added_round).day
+    return max(order.deadline, added + (order.deadline - order.issued))
+
+
+def _lateness(order: Order, mine: list[Expected], as_of: dt.date
+              ) -> tuple[str, dt.date | None, Round | None, int | None]:
+    """(status, monitoring since, first blocked round, days late) of one intermediary:
+    days late only where the measurements show it (docs/reports.md)."""
+    if not mine:
+        return "not measured", None, None, None
+    began = min(e.round.day for e in mine)
+    blocked = [e for e in mine if e.blocked]
+    first = min((e.round for e in blocked), key=lambda r: r.at, default=None)
+    open_after = [e for e in mine if not e.blocked and e.round.day >= due(order, e.domain)]
+    if first is None:
+        if as_of <= order.deadline:
+            return "never blocked", began, None, 0
+        return "never blocked", began, None, \
+            (as_of - order.deadline).days if open_after else None
+    gap = (first.day - began).days
+    status = "blocked when monitoring began" if gap == 0 else \
+        f"first seen blocked after {gap} day{'' if gap == 1 else 's'} of monitoring"
+    late = (first.day - order.deadline).days
+    if late <= 0:
+        return status, began, first, 0
+    evidenced = began <= order.deadline or any(e.round.at < first.at for e in open_after)
+    return status, began, first, late if evidenced else None
+
+
 def expected_compliance(as_of: dt.date) -> list[dict[str, object]]:
     """Per order and intermediary; `first_blocked_round` instead of a timestamp."""
     out: list[dict[str, object]] = []
@@ -460,28 +494,26 @@ def expected_compliance(as_of: dt.date) -> list[dict[str, object]]:
         for resolver in order.intermediaries:
             mine = [e for e in targets if e.resolver == resolver
                     and e.country.code in order.countries and _order_of(e.domain) is order]
-            blocked = [e for e in mine if e.blocked]
-            first = min((e.round for e in blocked), key=lambda r: r.at, default=None)
-            since = [e for e in mine if e.round.day >= order.deadline]
+            status, began, first, late = _lateness(order, mine, as_of)
+            since = [e for e in mine if e.round.day >= due(order, e.domain)]
             mirrors = {d.name for _, d in order.domains() if d.mirror}
             latest: dict[str, Expected] = {}
             for e in sorted(mine, key=lambda e: e.round.at):
                 if e.domain in mirrors:
                     latest[e.domain] = e
-            if first is not None:
-                late: int | None = max(0, (first.day - order.deadline).days)
-            else:
-                late = max(0, (as_of - order.deadline).days) if mine else None
             n_blocked = sum(e.blocked for e in since)
             out.append({
                 "order": order.order_id, "intermediary": resolver,
-                "deadline": order.deadline.isoformat(),
+                "deadline": order.deadline.isoformat(), "status": status,
+                "monitoring_since": began.isoformat() if began else None,
                 "first_blocked_round": first.number if first else None,
                 "days_late": late, "blocked_since_deadline": n_blocked,
                 "total_since_deadline": len(since),
                 "share_blocked_pct": _pct(n_blocked, len(since)),
                 "mirrors": len(latest),
-                "mirrors_resolving": sum(not e.blocked for e in latest.values())})
+                "mirrors_resolving": sum(not e.blocked for e in latest.values()),
+                "mirrors_overdue": sum(not e.blocked and e.round.day >= due(order, d)
+                                       for d, e in latest.items())})
     return sorted(out, key=lambda r: (str(r["order"]), str(r["intermediary"])))
 
 
