@@ -35,11 +35,18 @@ def ansible_tool(name: str) -> Path | None:
     return path if path.exists() else (Path(found) if (found := shutil.which(name)) else None)
 
 
-def build_wheel(workdir: Path) -> Path:
-    """The blockwatch wheel of this checkout (built from a copy: the tree stays clean)."""
+def build_wheel(workdir: Path, ref: str = "") -> Path:
+    """The blockwatch wheel of this checkout (built from a copy: the tree stays clean).
+
+    With ``ref`` (e.g. HEAD) the sources are that commit's, not the working tree's.
+    """
     src = workdir / "src"
     src.mkdir(parents=True)
-    for name in _SOURCES:
+    if ref:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, *_SOURCES],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    for name in () if ref else _SOURCES:
         path = REPO / name
         if path.is_dir():
             shutil.copytree(path, src / name, ignore=shutil.ignore_patterns(
@@ -106,7 +113,7 @@ class PlaybookRun:
 
 
 def run_playbook(playbook: str, inventory: Path, workdir: Path, *args: str,
-                 timeout: float = 240) -> PlaybookRun:
+                 timeout: float = 240, extra_env: dict[str, str] | None = None) -> PlaybookRun:
     home = workdir / "ansible-home"
     env = {
         **os.environ,
@@ -119,6 +126,7 @@ def run_playbook(playbook: str, inventory: Path, workdir: Path, *args: str,
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
         "ANSIBLE_DEPRECATION_WARNINGS": "0",
+        **(extra_env or {}),
     }
     result = subprocess.run(
         [str(ansible_tool("ansible-playbook")), "-i", str(inventory),
