@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # README's first command: install, then run the offline demo (a four-country lab
 # world, the collector on embedded chDB, a probe per country, rounds with policy
-# switches, reports). Needs root. The HTML report and chart land in
-# ./blockwatch-demo-report/ under the directory you run this from.
+# switches, reports: compliance says "blocked when monitoring began" or "first
+# seen blocked after N days of monitoring", and days late only with evidence).
+# Needs root. Under the directory you run this from, the HTML report and chart
+# land in ./blockwatch-demo-report/ and the collector's database stays in
+# ./blockwatch-demo-data/db: the demo ends with `blockwatch report … --db`
+# commands to run on it next.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${BLOCKWATCH_VENV:-$ROOT/.venv}
