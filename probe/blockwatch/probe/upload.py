@@ -150,18 +150,22 @@ class Uploader:
         """Tell the collector who we are; get the assignment. Retries transient errors."""
         async for attempt in self._retrying(self.config.timeout_s * 4):
             with attempt:
-                channel = self._open_channel()
-                try:
-                    call = channel.unary_unary(CHECKIN_METHOD, request_serializer=_identity,
-                                               response_deserializer=_identity)
-                    reply = await call(encode_checkin(self.probe_name, __version__),
-                                       metadata=self._metadata, timeout=self.config.timeout_s)
-                except grpc.aio.AioRpcError as exc:
-                    raise self._translate(exc) from exc
-                finally:
-                    await channel.close(None)
-                return Assignment(reply)
+                return await self.check_in_once(self.config.timeout_s)
         raise AssertionError("unreachable")
+
+    async def check_in_once(self, timeout_s: float) -> Assignment:
+        """One CheckIn, no retry: `check` must answer within seconds."""
+        channel = self._open_channel()
+        try:
+            call = channel.unary_unary(CHECKIN_METHOD, request_serializer=_identity,
+                                       response_deserializer=_identity)
+            reply = await call(encode_checkin(self.probe_name, __version__),
+                               metadata=self._metadata, timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise self._translate(exc) from exc
+        finally:
+            await channel.close(None)
+        return Assignment(reply)
 
     async def run(self, stop: asyncio.Event, *, drain: bool = False,
                   give_up_after_s: float | None = None) -> UploadStats:
