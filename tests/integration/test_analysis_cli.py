@@ -307,6 +307,11 @@ def test_pending_classification_is_said_and_waited_for(tmp_path: Path) -> None:
     assert f"{n} measurements await classification since 2024-08-13T10:00:30Z" in table.stdout
     as_json = bw(*base, "--format", "json")
     assert json.loads(as_json.stdout) == [] and "await classification" in as_json.stderr
+    html = bw("report", "html", "--out", str(tmp_path / "html"), "--db", path, "--database",
+              DATABASE)
+    assert html.returncode == 0, html.stderr
+    assert f"{n} measurements await classification" in \
+        (tmp_path / "html" / "index.html").read_text()
     _one_line_error(bw(*base, "--wait", "--wait-timeout", "1"), 1, "gave up after 1 s",
                     f"{n} measurements still await classification")
     assert bw("reclassify", "--db", path, "--database", DATABASE).returncode == 0
@@ -314,3 +319,17 @@ def test_pending_classification_is_said_and_waited_for(tmp_path: Path) -> None:
     assert waited.returncode == 0 and waited.stderr == ""
     assert {(r["country"], r["resolver"], r["site"]): r["blocked"]
             for r in json.loads(waited.stdout)}[("IT", "isp", "kat")] == 6
+
+
+def test_choices_are_listed_and_completed() -> None:
+    helped = bw("report", "--help")
+    assert helped.returncode == 0
+    text = re.sub(r"[\s│]+", "", helped.stdout)
+    assert "effectiveness|compliance|leakage|spillover|timeline|probes|html" in text
+    assert "<country|asn|domain>" in text and "<table|json|csv>" in text
+    assert "--ca-file" in helped.stdout
+    env = {**_env(), "_BLOCKWATCH_COMPLETE": "complete_bash",
+           "COMP_WORDS": "blockwatch report compliance --by ", "COMP_CWORD": "4"}
+    done = subprocess.run([BLOCKWATCH], capture_output=True, text=True, env=env, timeout=60,
+                          check=False)
+    assert done.stdout.split() == ["country", "asn", "domain"]
