@@ -59,7 +59,8 @@ def test_run_measures_on_schedule_and_stops_cleanly_on_sigterm(lab: Lab, tmp_pat
 def test_check_passes_against_working_resolvers(lab: Lab) -> None:
     result = run_probe("check", "-r", f"isp=udp:{ISP_ADDR}", "-r",
                        f"isp-dot=dot:{ISP_ADDR}@{TLS_NAME}", "--ca-file", str(lab.ca.ca_path))
-    assert "✓ resolver isp (udp 127.0.0.3:53): NOERROR" in result.stdout
+    assert ("✓ resolver isp (udp 127.0.0.3:53): asked '. NS' (the root's name servers): "
+            "NOERROR") in result.stdout
     assert "✓ resolver isp-dot (dot 127.0.0.3:853)" in result.stdout
 
 
