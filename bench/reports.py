@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from blockwatch.analysis.answer import answer
 from blockwatch.analysis.database import ClickHouseDatabase
 from blockwatch.analysis.filters import Filters
 from blockwatch.analysis.reports import build_report
@@ -116,6 +117,11 @@ def main() -> int:
                             args.repeat)
         _, filtered = _timed(lambda: build_report(
             "effectiveness", Filters(country="IT", resolver="isp"), db.rows), args.repeat)
+        # what `blockwatch report` runs: the report plus the data status (pending
+        # classification) and the check of filter values
+        _, answered = _timed(lambda: answer("effectiveness", Filters(), db.rows), args.repeat)
+        _, answered_it = _timed(lambda: answer(
+            "effectiveness", Filters(country="IT", resolver="isp"), db.rows), args.repeat)
         _, raw = _timed(lambda: db.rows(RAW_EFFECTIVENESS), max(1, args.repeat // 2))
         print(f"measurements={stored}")
         print(f"generate_seconds={generate_s:.1f}")
@@ -126,6 +132,8 @@ def main() -> int:
         print(f"effectiveness_first_seconds={cold:.3f}")
         print(f"effectiveness_seconds={warm:.3f}")
         print(f"effectiveness_it_isp_seconds={filtered:.3f}")
+        print(f"effectiveness_answer_seconds={answered:.3f}")
+        print(f"effectiveness_answer_it_isp_seconds={answered_it:.3f}")
         print(f"effectiveness_raw_verdicts_seconds={raw:.3f}")
         print(f"first_bar_met={cold <= 5.0}")
         print(f"goal_met={warm <= 0.5}")
