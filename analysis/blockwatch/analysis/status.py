@@ -40,7 +40,8 @@ class Status:
         if self.pending_since is not None:
             age = ((now or dt.datetime.now(dt.UTC)) - self.pending_since).total_seconds()
             since = f" since {iso_time(self.pending_since)} ({max(0, int(age))} s ago)"
-        return (f"{self.pending} measurement{'' if self.pending == 1 else 's'} await "
+        one = self.pending == 1
+        return (f"{self.pending} measurement{'' if one else 's'} await{'s' if one else ''} "
                 f"classification{since}: figures are partial (--wait waits for them)")
 
 
