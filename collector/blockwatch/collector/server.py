@@ -28,7 +28,7 @@ from blockwatch.collector import reports_servicer
 from blockwatch.collector.assignment import Assignment, build_assignment
 from blockwatch.collector.auth import AuthInterceptor
 from blockwatch.collector.classify import ClassifyPass
-from blockwatch.collector.errors import CollectorError, ConfigError
+from blockwatch.collector.errors import ConfigError
 from blockwatch.collector.metrics import Metrics
 from blockwatch.collector.orders import OrderSet
 from blockwatch.collector.registry import Principal, Registry, Role
@@ -293,8 +293,9 @@ class Collector:
             finally:
                 try:
                     self._record_activity()
-                except CollectorError:
-                    log.exception("event=activity_not_recorded")
+                except Exception:   # shutting down: say what is lost, close the rest
+                    log.exception("event=activity_not_recorded probes=%d",
+                                  len(self._unrecorded))
                 self.registry.close()
                 if self._metrics_server is not None:
                     self._metrics_server.shutdown()  # type: ignore[attr-defined]
