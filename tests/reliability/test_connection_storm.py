@@ -32,6 +32,7 @@ from tests.integration.collector_process import COLLECTOR, CollectorProcess
 from tests.reliability.conftest import Figures
 
 STORM = 1_100
+IDLE_TIMEOUT_S = 10.0   # the collector's default idle_timeout_s
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # + SETTINGS
 
 
@@ -130,13 +131,17 @@ async def _storm_scenario(port: int, token: str, spool: Spool, budget_s: float
                 "connections opened": len(held),
                 "storm open s": round(time.monotonic() - began, 2),
                 "established checkin s": round(await _checkin(established, token, budget_s), 3)}
+            await asyncio.sleep(1.0)
+            figures["closed at once (over the cap)"] = len(held) - _still_open(held)
             async with grpc.aio.insecure_channel(address) as fresh:
                 figures["new connection checkin s"] = round(
                     await _checkin(fresh, token, budget_s), 3)
             stats = await drain(uploader(spool, address, token, name="storm-it"),
                                 give_up_after_s=budget_s)
             figures["measurements acked"] = stats.measurements_acked
-            figures["storm connections still open"] = _still_open(held)
+            # every idle connection is gone once the idle timeout (10 s) has passed
+            await asyncio.sleep(max(0.0, began + IDLE_TIMEOUT_S + 5.0 - time.monotonic()))
+            figures["storm connections open after the idle timeout"] = _still_open(held)
     return figures
 
 
@@ -158,6 +163,7 @@ def test_idle_connection_storm_does_not_starve_probes(
     stored = collector.stored()
     assert found["measurements acked"] == 200 and stored["unique"] == 200, (found, stored)
     assert "Too many open files" not in log
+    assert found["storm connections open after the idle timeout"] == 0, found
     label = f"nofile {nofile[0]}/{nofile[1]}"
     figures.record("connection storm", **{label: {
         "connections attempted": STORM, **found,
