@@ -22,6 +22,10 @@ server:
     # no trust anchor, no recursion: answers come from the zones below
     module-config: "iterator"
     local-zone: "." static
+    # a root to ask for (`blockwatch-probe check` asks each resolver for ". NS")
+    local-data: ". 86400 IN SOA a.root-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 86400"
+    local-data: ". 86400 IN NS a.root-servers.net."
+    local-data: "a.root-servers.net. 86400 IN A 198.41.0.4"
     local-data: "kickasstorrents.to. 300 IN A 104.21.64.10"
     local-data: "kickasstorrents.to. 300 IN AAAA 2606:4700:3030::6815:400a"
     local-data: "limetorrents.pro. 300 IN A 172.67.140.20"

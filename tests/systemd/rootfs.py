@@ -138,6 +138,7 @@ def ensure_root() -> Root:
         # one builder at a time; a waiting run then finds the finished root
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (path / _STAMP).exists():
+            (path / _STAMP).touch()   # its mtime is the last use (see _prune)
             return Root(path, key, None)
         started = time.monotonic()
         partial = CACHE_DIR / f"systemd-root-{key}.partial"
@@ -151,7 +152,17 @@ def ensure_root() -> Root:
                                                   "packages": PACKAGES}) + "\n")
         shutil.rmtree(path, ignore_errors=True)
         partial.rename(path)
+        _prune(keep=path)
         return Root(path, key, time.monotonic() - started)
+
+
+def _prune(keep: Path, unused_s: float = 86400) -> None:
+    """Remove roots of other inputs nobody used for a day (each is ~600 MB)."""
+    for stamp in CACHE_DIR.glob(f"systemd-root-*/{_STAMP}"):
+        root = stamp.parent
+        if root != keep and time.time() - stamp.stat().st_mtime > unused_s:
+            shutil.rmtree(root, ignore_errors=True)
+            Path(f"{root}.lock").unlink(missing_ok=True)
 
 
 def main() -> int:

@@ -229,6 +229,10 @@ def test_playbook_deploys_and_starts_both_hardened_services(deployment: Deployme
                       "ProtectSystem", "SystemCallFilter")
         assert props["User"] == user and props["UnitFileState"] == "enabled", props
         assert props["NoNewPrivileges"] == "yes" and props["ProtectSystem"] == "strict", props
+        assert props["SystemCallFilter"].strip(), props
+    # the suspect lines are in force for the running probe, not only in its file
+    probe = _show(machine, PROBE_UNIT, "MemoryDenyWriteExecute", "PrivateUsers")
+    assert probe == {"MemoryDenyWriteExecute": "yes", "PrivateUsers": "yes"}, probe
     assert "SERVING" in _wait_health(machine)
 
 
@@ -304,6 +308,10 @@ def test_journal_shows_readable_logs(deployment: Deployment) -> None:
     assert "-- Boot " in probe or probe.count("Started blockwatch-probe") >= 3
     for log in (probe, collector):
         assert "Traceback" not in log, log[-3000:]
+        # SystemCallErrorNumber=EPERM: a filtered syscall fails quietly; say it here
+        denied = [line for line in log.splitlines()
+                  if re.search(r"not permitted|EPERM|Permission denied", line)]
+        assert not denied, denied
     print(f"systemd_journal_lines_probe={probe.count(chr(10))}")
     print(f"systemd_journal_lines_collector={collector.count(chr(10))}")
 
@@ -316,6 +324,23 @@ def test_second_playbook_run_changes_nothing(deployment: Deployment) -> None:
     assert second.recap()[HOST].changed == 0, changed
     assert second.task_results("Register the probe at the collector and receive its token") \
         == ["skipping"]
+
+
+def test_analyst_sees_the_isp_block_measured_through_unbound(deployment: Deployment) -> None:
+    """The verdicts (classified in the hardened collector) show unbound's answers:
+    the AGCOM stop page for thepiratebay, nothing blocked for kickasstorrents."""
+    deadline = time.monotonic() + 180   # classification waits for measurements to settle
+    while True:
+        rows = {(r["resolver"], r["site"]): r
+                for r in _analyst_report(deployment.machine, "effectiveness")}
+        tpb, kat = rows.get(("isp", "thepiratebay")), rows.get(("isp", "kickasstorrents"))
+        if tpb and kat:
+            break
+        assert time.monotonic() < deadline, rows
+        time.sleep(5)
+    assert int(str(tpb["total"])) > 0 and tpb["blocked"] == tpb["total"], tpb
+    assert tpb["method"] == "sinkhole", tpb
+    assert kat["blocked"] == 0 and int(str(kat["total"])) > 0, kat
 
 
 def test_every_measurement_stored_exactly_once(deployment: Deployment) -> None:
