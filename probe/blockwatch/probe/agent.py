@@ -24,6 +24,7 @@ from blockwatch.probe.errors import (
     TokenRefused,
     UploadError,
 )
+from blockwatch.probe.followup import Followable, WebSink, follow_round
 from blockwatch.probe.observation import Measurement
 from blockwatch.probe.resolvers import ResolverSpec
 from blockwatch.probe.runner import Limits, RoundRunner, RoundSummary, expand
@@ -37,6 +38,9 @@ from blockwatch.probe.targets import (
     queries_per_resolver,
     read_target_file,
 )
+from blockwatch.probe.web import WebEngine
+from blockwatch.probe.webbounds import bound_web_observation
+from blockwatch.probe.webobservation import WebObservation
 
 if TYPE_CHECKING:
     # grpc costs ~8 MB: a probe without a collector never loads it
@@ -60,6 +64,7 @@ class RoundPlan:
 class OnceResult:
     summary: RoundSummary
     measurements: list[Measurement] = field(default_factory=list)
+    web: list[WebObservation] = field(default_factory=list)
     upload: UploadStats | None = None
     left_in_spool: int = 0
 
@@ -104,15 +109,34 @@ def plan_round(config: ProbeConfig, assignment: Assignment | None,
 
 
 async def measure(config: ProbeConfig, plan: RoundPlan, sink: Callable[[Measurement], None],
-                  progress: Progress | None = None) -> RoundSummary:
+                  progress: Progress | None = None, *, web: WebEngine | None = None,
+                  web_sink: WebSink | None = None) -> RoundSummary:
+    """One round: DNS through every resolver, then (with `web` and `web_sink`) the
+    web follow-up of the target names' answers."""
     endpoints = expand(plan.resolvers, config.resolv_conf)
     runner = RoundRunner(endpoints, limits_of(config), keep_wire=config.keep_wire)
     per_resolver = queries_per_resolver(plan.targets, plan.qtypes,
                                         identity=config.identity_checks)
     advance = progress(per_resolver * len(endpoints), len(endpoints)) if progress else None
-    return await runner.run(
+    followable = Followable() if web is not None and web_sink is not None else None
+
+    def dns_sink(m: Measurement) -> None:
+        sink(m)
+        if followable is not None:
+            followable(m)
+
+    summary = await runner.run(
         lambda: plan_queries(plan.targets, plan.qtypes, identity=config.identity_checks),
-        sink, progress=advance)
+        dns_sink, progress=advance)
+    if web is not None and web_sink is not None and followable is not None:
+        summary.web = await follow_round(web, followable.measurements, summary.round_id,
+                                         web_sink)
+    return summary
+
+
+def web_engine(config: ProbeConfig) -> WebEngine | None:
+    """The follow-up engine ([web] enabled), one per probe, reused across rounds."""
+    return WebEngine(config.web) if config.web.enabled else None
 
 
 def open_spool(config: ProbeConfig) -> Spool:
@@ -124,10 +148,13 @@ async def once(config: ProbeConfig, domains: list[str] | None, *,
                progress: Progress | None = None, upload_timeout_s: float = 60.0) -> OnceResult:
     """One round. Measurements are spooled and uploaded when a collector is configured."""
     collected: list[Measurement] = []
+    observed: list[WebObservation] = []
+    engine = web_engine(config)
     if config.collector is None:
         plan = plan_round(config, None, domains)
-        summary = await measure(config, plan, collected.append, progress)
-        return OnceResult(summary, collected)
+        summary = await measure(config, plan, collected.append, progress, web=engine,
+                                web_sink=lambda o: observed.append(bound_web_observation(o)))
+        return OnceResult(summary, collected, observed)
 
     from blockwatch.probe.upload import Uploader
 
@@ -144,9 +171,13 @@ async def once(config: ProbeConfig, domains: list[str] | None, *,
             collected.append(m)
             spool_sink(m)
 
+        def web_sink(o: WebObservation) -> None:
+            observed.append(bound_web_observation(o))
+            spool_sink.web(o)
+
         upload_task = asyncio.create_task(uploader.run(uploader_stop, drain=False))
         try:
-            summary = await measure(config, plan, sink, progress)
+            summary = await measure(config, plan, sink, progress, web=engine, web_sink=web_sink)
             spool_sink.close()
         finally:
             uploader_stop.set()
@@ -159,7 +190,7 @@ async def once(config: ProbeConfig, domains: list[str] | None, *,
         except UploadError as exc:
             log.error("upload incomplete: %s", exc)
             stats = uploader.stats
-        return OnceResult(summary, collected, stats, spool.pending())
+        return OnceResult(summary, collected, observed, stats, spool.pending())
 
 
 class Agent:
@@ -173,6 +204,7 @@ class Agent:
         self._assignment: Assignment | None = None
         self._round_task: asyncio.Task[RoundSummary] | None = None
         self._paused_for: str = ""      # why rounds are not starting, said once
+        self._web = web_engine(config)
 
     async def run(self, stop: asyncio.Event, *, max_rounds: int | None = None) -> None:
         config = self.config
@@ -249,7 +281,7 @@ class Agent:
             return
         committed = sink.committed
         round_task = self._round_task = asyncio.create_task(
-            measure(self.config, plan, sink, self.progress))
+            measure(self.config, plan, sink, self.progress, web=self._web, web_sink=sink.web))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({round_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
@@ -271,6 +303,11 @@ class Agent:
                  "failures %s", summary.round_id, summary.measurements, summary.elapsed_s,
                  spooled, f", {sink.held} NOT COMMITTED (held in memory)" if sink.held else "",
                  summary.failures or "none")
+        if summary.web is not None:
+            w = summary.web
+            log.info("round %s: web follow-up of %d (name, address) pairs: %d observations "
+                     "in %.1fs, %d answer addresses skipped, failures %s", summary.round_id,
+                     w.followups, w.observations, w.elapsed_s, w.skipped, w.failures or "none")
 
     async def _upload(self, uploader: Uploader, stop: asyncio.Event) -> None:
         try:

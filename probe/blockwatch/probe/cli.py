@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import msgspec
 import typer
 
 from blockwatch.probe import __version__
@@ -217,18 +218,24 @@ def once_command(
     upload_timeout: Annotated[float | None, typer.Option(
         min=1, help="Seconds to try delivering (with a collector configured; default 60).")
     ] = None,
+    web: Annotated[bool | None, typer.Option(
+        "--web/--no-web", help="Follow target names' answers to the web (TCP, TLS, HTTP; "
+        "docs/web.md); default: [web] enabled in the config, on without one.")] = None,
     verbose: VerboseOption = False,
 ) -> None:
     """Measure one round now and print it; uploads when a collector is configured."""
     from rich.console import Console
 
-    from blockwatch.probe.render import json_line, print_round
+    from blockwatch.probe.render import by_measurement, json_line, print_round, web_json_line
 
     _setup_logging(verbose)
     console = Console()
     err = Console(stderr=True)
     try:
         config = _load(config_path, resolver, ca_file)
+        if web is not None:
+            config = msgspec.structs.replace(
+                config, web=msgspec.structs.replace(config.web, enabled=web))
         if upload_timeout is not None and config.collector is None:
             raise ConfigError("no collector is configured, so nothing is uploaded",
                               field="--upload-timeout")
@@ -239,15 +246,26 @@ def once_command(
     except ProbeError as exc:
         raise _fail(exc) from None
     if output is Format.json:
+        followed = by_measurement(result.web)
         for m in result.measurements:
-            sys.stdout.write(json_line(m, config.name) + "\n")
+            sys.stdout.write(json_line(m, config.name, followed.get(m.measurement_id, ()))
+                             + "\n")
+        for o in result.web:
+            sys.stdout.write(web_json_line(o, config.name) + "\n")
     else:
-        print_round(console, result.measurements, identity=config.identity_checks)
+        print_round(console, result.measurements, identity=config.identity_checks,
+                    web=result.web)
     summary = result.summary
     err.print(f"{summary.measurements} measurements in {summary.elapsed_s:.1f}s"
               + (f"; failures: {summary.failures}" if summary.failures else ""), highlight=False)
+    if summary.web is not None:
+        w = summary.web
+        err.print(f"web follow-up: {w.followups} (name, address) pairs, {w.observations} "
+                  f"observations in {w.elapsed_s:.1f}s, {w.skipped} answer addresses skipped"
+                  + (f"; failures: {w.failures}" if w.failures else ""), highlight=False)
     if result.upload is not None:
-        err.print(f"uploaded {result.upload.measurements_acked} measurements; "
+        err.print(f"uploaded {result.upload.measurements_acked} measurements and "
+                  f"{result.upload.web_acked} web observations; "
                   f"{result.left_in_spool} left in the spool", highlight=False)
         if result.left_in_spool:
             raise typer.Exit(1)

@@ -21,6 +21,7 @@ from blockwatch.probe.dnswire import normalize_domain
 from blockwatch.probe.errors import ConfigError
 from blockwatch.probe.observation import Transport
 from blockwatch.probe.resolvers import SYSTEM, ResolverSpec, default_resolvers
+from blockwatch.probe.webconfig import WebConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 DEFAULT_QTYPES = [int(dns.rdatatype.A), int(dns.rdatatype.AAAA)]
@@ -186,6 +187,7 @@ class ProbeConfig(_Strict, frozen=True):
     limits: LimitsConfig = LimitsConfig()
     targets: TargetsConfig = TargetsConfig()
     spool: SpoolConfig = SpoolConfig()
+    web: WebConfig = WebConfig()     # the follow-up of target names' answers (docs/web.md)
     resolvers: list[ResolverConfig] = []
 
     def __post_init__(self) -> None:

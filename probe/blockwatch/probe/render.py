@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from blockwatch.probe.observation import Failure, Measurement, Purpose, Response
+from blockwatch.probe.webobservation import Certificate, HttpStep, TlsStep, WebObservation
 
 # RFC 8914 code names, for people; the number is what is recorded.
 EDE_NAMES = {
@@ -98,8 +99,109 @@ def measurement_dict(m: Measurement, probe: str = "") -> dict[str, Any]:
     }
 
 
-def json_line(m: Measurement, probe: str = "") -> str:
-    return json.dumps(measurement_dict(m, probe), ensure_ascii=False, separators=(",", ":"))
+def json_line(m: Measurement, probe: str = "",
+              web: Iterable[WebObservation] = ()) -> str:
+    """One measurement; `web`: the follow-ups its answers led to, summarised beside
+    it (each is also a line of its own: `web_json_line`)."""
+    record = measurement_dict(m, probe)
+    record["web"] = [web_brief(o) for o in web]
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def _ts(us: int) -> str:
+    return dt.datetime.fromtimestamp(us / 1e6, dt.UTC).isoformat(
+        timespec="microseconds").replace("+00:00", "Z")
+
+
+def _failure(failure: Failure) -> str | None:
+    return None if failure is Failure.NONE else failure.label
+
+
+def _certificate_dict(c: Certificate) -> dict[str, Any]:
+    return {"subject": c.subject, "issuer": c.issuer, "sans": list(c.sans),
+            "not_before": _ts(c.not_before_s * 1_000_000),
+            "not_after": _ts(c.not_after_s * 1_000_000), "sha256": c.sha256.hex()}
+
+
+def _tls_dict(t: TlsStep) -> dict[str, Any]:
+    return {"duration_ms": round(t.duration_us / 1000, 3), "version": t.version or None,
+            "cipher": t.cipher or None,
+            "certificate": _certificate_dict(t.certificate) if t.certificate else None,
+            "chain_verified": t.chain_verified, "name_matches": t.name_matches,
+            "verify_error": t.verify_error or None, "failure": _failure(t.failure),
+            "failure_text": t.failure_text or None}
+
+
+def _http_dict(h: HttpStep) -> dict[str, Any]:
+    return {"url": h.url, "duration_ms": round(h.duration_us / 1000, 3),
+            "first_byte_ms": round(h.first_byte_us / 1000, 3), "status": h.status or None,
+            "reason": h.reason, "http_version": h.http_version,
+            "headers": [[k, v] for k, v in h.headers], "body_length": h.body_length,
+            "body_truncated": h.body_truncated, "body_sha256": h.body_sha256.hex(),
+            "body_prefix": h.body_prefix.decode("utf-8", "replace"), "title": h.title,
+            "failure": _failure(h.failure), "failure_text": h.failure_text or None}
+
+
+def web_dict(o: WebObservation, probe: str = "") -> dict[str, Any]:
+    """Everything one web observation recorded (`kind: "web"` tells it from a
+    DNS measurement's line)."""
+    return {
+        "kind": "web",
+        "observation_id": str(uuid.UUID(bytes=o.observation_id)),
+        "round_id": o.round_id, "probe": probe, "started_at": _ts(o.started_at_us),
+        "duration_ms": round(o.duration_us / 1000, 3), "name": o.name,
+        "address": o.address, "port": o.port, "scheme": o.scheme,
+        "dns_measurement_ids": [str(uuid.UUID(bytes=i)) for i in o.dns_measurement_ids],
+        "connect": {"duration_ms": round(o.connect.duration_us / 1000, 3),
+                    "failure": _failure(o.connect.failure),
+                    "failure_text": o.connect.failure_text or None},
+        "tls": _tls_dict(o.tls) if o.tls is not None else None,
+        "http": _http_dict(o.http) if o.http is not None else None,
+        "redirects": [_http_dict(h) for h in o.redirects],
+        "failure": _failure(o.failure),
+        "truncated": o.truncated,
+    }
+
+
+def web_brief(o: WebObservation) -> dict[str, Any]:
+    """What a DNS measurement's line says of a follow-up its answer led to."""
+    h = o.http
+    return {"observation_id": str(uuid.UUID(bytes=o.observation_id)), "address": o.address,
+            "port": o.port, "scheme": o.scheme, "status": h.status if h else None,
+            "title": h.title if h else None, "location": h.header("location") if h else None,
+            "name_matches": o.tls.name_matches if o.tls else None,
+            "failure": _failure(o.failure)}
+
+
+def web_json_line(o: WebObservation, probe: str = "") -> str:
+    return json.dumps(web_dict(o, probe), ensure_ascii=False, separators=(",", ":"))
+
+
+def by_measurement(web: Iterable[WebObservation]) -> dict[bytes, list[WebObservation]]:
+    """Each DNS measurement id -> the follow-ups its answers led to."""
+    found: dict[bytes, list[WebObservation]] = {}
+    for o in web:
+        for mid in o.dns_measurement_ids:
+            found.setdefault(mid, []).append(o)
+    return found
+
+
+def web_text(o: WebObservation) -> str:
+    """One follow-up in a table cell: port, status, title, certificate match."""
+    head = f"{o.address} {o.port}"
+    if o.failure is not Failure.NONE and (o.http is None or not o.http.status):
+        return f"{head} [red]{o.failure.label}[/red]"
+    parts = [head]
+    if o.http is not None and o.http.status:
+        parts.append(str(o.http.status))
+        location = o.http.header("location")
+        if location:
+            parts.append(f"→ {location[:60]}")
+        if o.http.title:
+            parts.append(f"“{o.http.title[:40]}”")
+    if o.tls is not None:
+        parts.append("cert ✓" if o.tls.name_matches else "[yellow]cert ✗ name[/yellow]")
+    return " ".join(parts)
 
 
 def _outcome(m: Measurement) -> str:
@@ -133,16 +235,24 @@ def _ede(m: Measurement) -> str:
                      for e in m.responses[0].extended_errors)
 
 
-def round_table(measurements: Iterable[Measurement]) -> Table:
+def round_table(measurements: Iterable[Measurement],
+                web: Iterable[WebObservation] = ()) -> Table:
+    followed = by_measurement(web)
     table = Table(title="What each resolver answered", show_lines=False)
-    for column in ("name", "type", "resolver", "outcome", "answers", "EDE", "ms"):
+    columns = ["name", "type", "resolver", "outcome", "answers", "EDE", "ms"]
+    if followed:
+        columns.append("web (port status title cert)")
+    for column in columns:
         table.add_column(column, justify="right" if column == "ms" else "left")
     rows = sorted((m for m in measurements if m.purpose is not Purpose.IDENTITY),
                   key=lambda m: (m.domain, m.qtype, m.resolver.name))
     for m in rows:
         resolver = f"{m.resolver.name} ({m.resolver.transport.label})"
-        table.add_row(m.domain, qtype_text(m.qtype), resolver, _outcome(m), _answers(m), _ede(m),
-                      f"{m.duration_us / 1000:.1f}")
+        cells = [m.domain, qtype_text(m.qtype), resolver, _outcome(m), _answers(m), _ede(m),
+                 f"{m.duration_us / 1000:.1f}"]
+        if followed:
+            cells.append("\n".join(web_text(o) for o in followed.get(m.measurement_id, [])))
+        table.add_row(*cells)
     return table
 
 
@@ -159,7 +269,8 @@ def identity_table(measurements: Iterable[Measurement]) -> Table:
     return table
 
 
-def print_round(console: Console, measurements: list[Measurement], *, identity: bool) -> None:
-    console.print(round_table(measurements))
+def print_round(console: Console, measurements: list[Measurement], *, identity: bool,
+                web: Iterable[WebObservation] = ()) -> None:
+    console.print(round_table(measurements, web))
     if identity and any(m.purpose is Purpose.IDENTITY for m in measurements):
         console.print(identity_table(measurements))

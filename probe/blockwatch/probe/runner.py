@@ -18,6 +18,7 @@ from pathlib import Path
 from blockwatch.probe.bounds import bound_measurement
 from blockwatch.probe.dnswire import parse_response, with_id
 from blockwatch.probe.failures import classify, describe
+from blockwatch.probe.followup import WebSummary
 from blockwatch.probe.ids import new_measurement_id, uuid7
 from blockwatch.probe.observation import Failure, Measurement, ResolverRef, Response, Transport
 from blockwatch.probe.querywire import encode_query
@@ -47,6 +48,7 @@ class RoundSummary:
     failures: dict[str, int] = field(default_factory=dict)
     stray_replies: int = 0
     elapsed_s: float = 0.0
+    web: WebSummary | None = None    # the round's web follow-up, when it ran
 
 
 class _Pace:

@@ -19,7 +19,9 @@ from collections.abc import Callable
 from blockwatch.probe.errors import SpoolError
 from blockwatch.probe.observation import Measurement
 from blockwatch.probe.spool import Spool
-from blockwatch.probe.wire import encode_measurement
+from blockwatch.probe.webbounds import bound_web_observation
+from blockwatch.probe.webobservation import WebObservation
+from blockwatch.probe.wire import encode_measurement, encode_web_observation
 
 log = logging.getLogger(__name__)
 
@@ -38,35 +40,52 @@ class SpoolSink:
                  on_error: Callable[[SpoolError], None] | None = None) -> None:
         self._spool = spool
         self._buffer: list[bytes] = []
+        self._web_buffer: list[bytes] = []   # web observations: same commits, own kind
         self._timer: asyncio.TimerHandle | None = None
         self._on_commit = on_commit
         self._on_error = on_error
         self._retry_s = 0.0          # 0: commits are not failing
         self.error: SpoolError | None = None
-        self.committed = 0
+        self.committed = 0           # rows of both kinds
+        self.web_committed = 0
         self.dropped = 0             # never committed: over MAX_HELD while failing
 
     @property
     def held(self) -> int:
-        """Measurements taken but not (yet) committed."""
-        return len(self._buffer)
+        """Measurements and web observations taken but not (yet) committed."""
+        return len(self._buffer) + len(self._web_buffer)
 
     @property
     def failing(self) -> bool:
         return self.error is not None
 
     def __call__(self, measurement: Measurement) -> None:
-        if self.failing and len(self._buffer) >= MAX_HELD:
+        if self._full():
+            return
+        self._buffer.append(encode_measurement(measurement))
+        self._added()
+
+    def web(self, observation: WebObservation) -> None:
+        """Take one web observation (bounded here, as runner.py bounds measurements)."""
+        if self._full():
+            return
+        self._web_buffer.append(encode_web_observation(bound_web_observation(observation)))
+        self._added()
+
+    def _full(self) -> bool:
+        if self.failing and self.held >= MAX_HELD:
             self.dropped += 1
             if self.dropped == 1:
                 log.error("spool %s cannot take measurements (%s): %d held in memory; "
                           "more are DROPPED and counted", self._spool.path, self.error,
-                          len(self._buffer))
-            return
-        self._buffer.append(encode_measurement(measurement))
+                          self.held)
+            return True
+        return False
+
+    def _added(self) -> None:
         if self.failing:
             return      # the retry timer commits them
-        if len(self._buffer) >= COMMIT_BATCH:
+        if self.held >= COMMIT_BATCH:
             self.flush()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(COMMIT_INTERVAL_S, self.flush)
@@ -75,17 +94,19 @@ class SpoolSink:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._buffer:
+        if not self.held:
             return
         if self.failing and not last and not self._spool.recover():
             # the space the spool freed is for delivery, not for new measurements
             self._retry_later()
             return
         payloads, self._buffer = self._buffer, []
+        web, self._web_buffer = self._web_buffer, []
         try:
-            self._spool.add(payloads)
+            self._spool.add(payloads, web)
         except SpoolError as exc:
             self._buffer[:0] = payloads
+            self._web_buffer[:0] = web
             first = self.error is None
             self.error = exc
             self._retry_later()
@@ -94,10 +115,11 @@ class SpoolSink:
             return
         if self.error is not None:
             log.warning("spool %s takes measurements again: %d held ones committed",
-                        self._spool.path, len(payloads))
+                        self._spool.path, len(payloads) + len(web))
         self.error = None
         self._retry_s = 0.0
-        self.committed += len(payloads)
+        self.committed += len(payloads) + len(web)
+        self.web_committed += len(web)
         if self._on_commit is not None:
             self._on_commit()
 
@@ -117,7 +139,7 @@ class SpoolSink:
             self._timer.cancel()
             self._timer = None
         if self.error is not None or self.dropped:
-            lost = len(self._buffer) + self.dropped
-            self._buffer = []
+            lost = self.held + self.dropped
+            self._buffer, self._web_buffer = [], []
             raise SpoolError(f"{lost} measurements were never committed to spool "
                              f"{self._spool.path} and are LOST: {self.error}")

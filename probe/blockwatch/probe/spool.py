@@ -23,7 +23,7 @@ import logging
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -42,8 +42,9 @@ _WAL_PAGES = 100
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
     seq      INTEGER PRIMARY KEY AUTOINCREMENT,
-    payload  BLOB NOT NULL,      -- one serialized blockwatch.v1.Measurement
-    batch_id TEXT                -- fixed once the row is put in a batch
+    payload  BLOB NOT NULL,      -- one serialized blockwatch.v1.Measurement (kind 0)
+    batch_id TEXT,               -- fixed once the row is put in a batch
+    kind     INTEGER NOT NULL DEFAULT 0  -- 0 DNS measurement, 1 web observation (WebObservation)
 );
 CREATE INDEX IF NOT EXISTS measurements_batch ON measurements(batch_id);
 CREATE TABLE IF NOT EXISTS rejected (
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS rejected (
     batch_id    TEXT NOT NULL,
     payload     BLOB NOT NULL,
     reason      TEXT NOT NULL,
-    rejected_at REAL NOT NULL
+    rejected_at REAL NOT NULL,
+    kind        INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS task_failures (
@@ -63,14 +65,22 @@ CREATE TABLE IF NOT EXISTS task_failures (
 """
 
 
+MEASUREMENT = 0   # a row's kind: one serialized blockwatch.v1.Measurement
+WEB = 1           # one serialized blockwatch.v1.WebObservation
+
+
 @dataclass(frozen=True, slots=True)
 class SpooledBatch:
+    """A batch may carry both kinds; each row keeps its kind, so one batch id and
+    one ack cover them all (exactly-once per row as for measurements alone)."""
+
     batch_id: str
     payloads: list[bytes]
+    web_payloads: list[bytes] = field(default_factory=list)
 
     @property
     def size(self) -> int:
-        return len(self.payloads)
+        return len(self.payloads) + len(self.web_payloads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +121,7 @@ class Spool:
             self._db.execute(f"PRAGMA wal_autocheckpoint={_WAL_PAGES}")
             self._db.execute(f"PRAGMA journal_size_limit={RESERVE_BYTES}")
             self._db.executescript(_SCHEMA)
+            _add_kind_columns(self._db)
             row = self._db.execute("SELECT COALESCE(SUM(length(payload)), 0) FROM measurements")
             self._bytes = int(row.fetchone()[0])
             self._high_water = HighWater(path.with_name(path.name + "-seq"))
@@ -192,34 +203,35 @@ class Spool:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def add(self, payloads: list[bytes]) -> None:
-        """Commit measurements in one transaction. With on_full="drop-oldest" a bounded
-        spool first drops its oldest unbatched rows (loudly); with "pause" the write
-        always succeeds and `is_full` tells the agent to start no new round."""
-        if not payloads:
+    def add(self, payloads: list[bytes], web: list[bytes] | None = None) -> None:
+        """Commit measurements (and `web` observations) in one transaction. With
+        on_full="drop-oldest" a bounded spool first drops its oldest unbatched rows
+        (loudly); with "pause" the write always succeeds and `is_full` tells the
+        agent to start no new round."""
+        rows = [(p, MEASUREMENT) for p in payloads] + [(p, WEB) for p in web or ()]
+        if not rows:
             return
-        incoming = sum(len(p) for p in payloads)
+        incoming = sum(len(p) for p, _ in rows)
         try:
-            self._insert(payloads, incoming, 0)
+            self._insert(rows, incoming, 0)
         except sqlite3.Error as exc:
             error = self._fail(exc, "write")
             if not isinstance(error, DiskFullError) or self.on_full != "drop-oldest":
                 raise error from exc
             try:   # drop-oldest on a full disk: make room among our own rows
-                self._insert(payloads, incoming, incoming)
+                self._insert(rows, incoming, incoming)
             except sqlite3.Error as again:
                 raise self._fail(again, "write") from again
         self._bytes += incoming
 
-    def _insert(self, payloads: list[bytes], incoming: int, room: int) -> None:
+    def _insert(self, rows: list[tuple[bytes, int]], incoming: int, room: int) -> None:
         self._db.execute("BEGIN IMMEDIATE")
         if room:
             self._make_room(room)
         elif (self.on_full == "drop-oldest" and self.max_bytes
                 and self._bytes + incoming > self.max_bytes):
             self._make_room(self._bytes + incoming - self.max_bytes)
-        self._db.executemany("INSERT INTO measurements(payload) VALUES (?)",
-                             [(p,) for p in payloads])
+        self._db.executemany("INSERT INTO measurements(payload, kind) VALUES (?, ?)", rows)
         seq = self._last_seq()
         self._db.execute("COMMIT")
         self._high_water.write(seq)
@@ -309,9 +321,12 @@ class Spool:
         return int(freed)
 
     def _load(self, batch_id: str) -> SpooledBatch:
-        rows = self._db.execute(
-            "SELECT payload FROM measurements WHERE batch_id = ? ORDER BY seq", (batch_id,))
-        return SpooledBatch(batch_id, [r[0] for r in rows])
+        batch = SpooledBatch(batch_id, [])
+        for payload, kind in self._db.execute(
+                "SELECT payload, kind FROM measurements WHERE batch_id = ? ORDER BY seq",
+                (batch_id,)):
+            (batch.web_payloads if kind == WEB else batch.payloads).append(payload)
+        return batch
 
     def acknowledge(self, batch_id: str) -> int:
         """The collector stored the batch: forget it. Returns rows removed."""
@@ -338,8 +353,9 @@ class Spool:
                 "SELECT COALESCE(SUM(length(payload)), 0) FROM measurements WHERE batch_id = ?",
                 (batch_id,)).fetchone()[0]
             self._db.execute(
-                "INSERT OR REPLACE INTO rejected(seq, batch_id, payload, reason, rejected_at) "
-                "SELECT seq, batch_id, payload, ?, ? FROM measurements WHERE batch_id = ?",
+                "INSERT OR REPLACE INTO rejected(seq, batch_id, payload, reason, rejected_at, "
+                "kind) SELECT seq, batch_id, payload, ?, ?, kind FROM measurements "
+                "WHERE batch_id = ?",
                 (reason, time.time(), batch_id))
             moved = self._db.execute("DELETE FROM measurements WHERE batch_id = ?",
                                      (batch_id,)).rowcount
@@ -375,7 +391,12 @@ class Spool:
             "SELECT task, failures, last_error, last_at FROM task_failures ORDER BY task")]
 
     def pending(self) -> int:
+        """Rows waiting for an ack, of both kinds."""
         return int(self._db.execute("SELECT COUNT(*) FROM measurements").fetchone()[0])
+
+    def pending_web(self) -> int:
+        return int(self._db.execute(
+            "SELECT COUNT(*) FROM measurements WHERE kind = ?", (WEB,)).fetchone()[0])
 
     def _counter(self, name: str) -> int:
         row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
@@ -389,6 +410,14 @@ class Spool:
     def _rollback(self) -> None:
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
+
+
+def _add_kind_columns(db: sqlite3.Connection) -> None:
+    """A spool written before web observations existed: its rows are all measurements."""
+    for table in ("measurements", "rejected"):
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if "kind" not in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN kind INTEGER NOT NULL DEFAULT 0")
 
 
 def _free_bytes(path: Path) -> int:

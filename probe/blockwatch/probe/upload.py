@@ -86,14 +86,17 @@ class UploadStats:
     reconnects: int = 0
     batches_too_large: int = 0       # refused as too large, re-formed smaller
     measurements_too_large: int = 0  # alone over the message limit: set aside
+    web_acked: int = 0               # web observations in acked batches
+    web_duplicates: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class _InFlight:
-    size: int          # measurements
+    size: int          # rows: measurements and web observations
     sent_at: float     # monotonic
     message_bytes: int
     payload_bytes: int
+    web: int = 0       # of which web observations
 
 
 def _identity(data: bytes) -> bytes:
@@ -246,14 +249,21 @@ class Uploader:
             call.cancel()
             await channel.close(None)
 
-    def _settle(self, response: SubmitResponse, size: int) -> None:
+    def _settle(self, response: SubmitResponse, size: int, web: int = 0) -> None:
         """Act on one SubmitResponse: forget acked batches, set aside rejected ones."""
         kind, batch_id, code, detail, index = rejection_fields(response)
         if kind == "ack":
             self.spool.acknowledge(batch_id)
             self.stats.batches_acked += 1
-            self.stats.measurements_acked += size
+            self.stats.measurements_acked += size - web
             self.stats.duplicates += response.ack.duplicates
+            self.stats.web_acked += web
+            self.stats.web_duplicates += response.ack.web_duplicates
+            if web and response.ack.web_stored + response.ack.web_duplicates < web:
+                # a collector that predates web observations ignores them: say so
+                log.error("collector acknowledged batch %s but stored only %d of its %d web "
+                          "observations: it does not take web follow-ups (upgrade it)",
+                          batch_id, response.ack.web_stored + response.ack.web_duplicates, web)
             if self._on_ack is not None:
                 self._on_ack(size)
         elif code == _CODE_INVALID:
@@ -340,7 +350,8 @@ class _Session:
                 up.new_data.clear()
                 await _wait_any(up.new_data, self.stop, timeout=0.5 if self.drain else 5.0)
                 continue
-            request = encode_columnar_submit_request(batch.batch_id, batch.payloads)
+            request = encode_columnar_submit_request(batch.batch_id, batch.payloads,
+                                                     batch.web_payloads)
             sent = _flight(batch, len(request))
             if sent.message_bytes > up._limit_bytes:
                 up._oversized(batch.batch_id, sent)
@@ -359,7 +370,7 @@ class _Session:
         async for response in self.call:
             sent = self.in_flight.pop(response.batch_id, None)
             self.window_open.set()
-            self.uploader._settle(response, sent.size if sent else 0)
+            self.uploader._settle(response, sent.size if sent else 0, sent.web if sent else 0)
 
     async def watchdog(self) -> None:
         timeout = self.uploader.config.timeout_s
@@ -372,7 +383,8 @@ class _Session:
 
 def _flight(batch: SpooledBatch, message_bytes: int) -> _InFlight:
     return _InFlight(batch.size, time.monotonic(), message_bytes,
-                     sum(len(p) for p in batch.payloads))
+                     sum(len(p) for p in batch.payloads)
+                     + sum(len(p) for p in batch.web_payloads), len(batch.web_payloads))
 
 
 def _exponential_with_jitter(failures: int) -> float:

@@ -19,6 +19,15 @@ from blockwatch.probe.observation import (
 )
 from blockwatch.probe.resolvers import ResolverSpec
 from blockwatch.probe.targets import Target
+from blockwatch.probe.webobservation import (
+    Certificate,
+    ConnectStep,
+    HttpStep,
+    Scheme,
+    TlsStep,
+    TlsVersion,
+    WebObservation,
+)
 from blockwatch.v1 import probe_pb2 as pb
 
 
@@ -107,6 +116,82 @@ def _field(number: int, payload: bytes) -> bytes:
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
+def encode_web_observation(o: WebObservation) -> bytes:
+    """One spooled web observation (bound it first: webbounds.bound_web_observation)."""
+    message = pb.WebObservation(
+        observation_id=o.observation_id, round_id=o.round_id, started_at_us=o.started_at_us,
+        duration_us=o.duration_us, name=o.name, address=o.address, port=o.port,
+        scheme=cast("pb.Scheme", int(Scheme[o.scheme.upper()])),
+        dns_measurement_ids=list(o.dns_measurement_ids),
+        connect_duration_us=o.connect.duration_us,
+        connect_failure=cast("pb.Failure", int(o.connect.failure)),
+        connect_failure_text=o.connect.failure_text, truncated=o.truncated,
+        redirects=[pb.RedirectHop(url=h.url, duration_us=h.duration_us, status=h.status,
+                                  location=h.header("location"), title=h.title,
+                                  failure=cast("pb.Failure", int(h.failure)),
+                                  failure_text=h.failure_text) for h in o.redirects])
+    t = o.tls
+    if t is not None:
+        message.tls_attempted = True
+        message.tls_duration_us = t.duration_us
+        message.tls_version = cast("pb.TlsVersion", int(TlsVersion.from_ssl(t.version)))
+        message.tls_cipher = t.cipher
+        message.chain_verified = t.chain_verified
+        message.name_matches = t.name_matches
+        message.verify_error = t.verify_error
+        message.tls_failure = cast("pb.Failure", int(t.failure))
+        message.tls_failure_text = t.failure_text
+        if t.certificate is not None:
+            c = t.certificate
+            message.certificate.CopyFrom(pb.Certificate(
+                subject=c.subject, issuer=c.issuer, sans=list(c.sans),
+                not_before_s=c.not_before_s, not_after_s=c.not_after_s, sha256=c.sha256))
+    if o.http is not None:
+        h = o.http
+        message.http.CopyFrom(pb.HttpExchange(
+            url=h.url, duration_us=h.duration_us, first_byte_us=h.first_byte_us,
+            status=h.status, reason=h.reason, http_version=h.http_version,
+            headers=[pb.Header(name=k, value=v) for k, v in h.headers],
+            body_length=h.body_length, body_truncated=h.body_truncated,
+            body_sha256=h.body_sha256, body_prefix=h.body_prefix, title=h.title,
+            failure=cast("pb.Failure", int(h.failure)), failure_text=h.failure_text))
+    return message.SerializeToString()
+
+
+def decode_web_observation(data: bytes) -> WebObservation:
+    """Inverse of encode_web_observation (redirect hops keep only Location of their
+    headers: what the wire carries of them)."""
+    m = pb.WebObservation.FromString(data)
+    tls = None
+    if m.tls_attempted:
+        certificate = None
+        if m.HasField("certificate"):
+            c = m.certificate
+            certificate = Certificate(c.subject, c.issuer, tuple(c.sans), c.not_before_s,
+                                      c.not_after_s, c.sha256)
+        tls = TlsStep(m.tls_duration_us, TlsVersion(m.tls_version).ssl_text, m.tls_cipher,
+                      certificate, m.chain_verified, m.name_matches, m.verify_error,
+                      Failure(m.tls_failure), m.tls_failure_text)
+    http = None
+    if m.HasField("http"):
+        h = m.http
+        http = HttpStep(h.url, h.duration_us, h.first_byte_us, h.status, h.reason,
+                        h.http_version, tuple((x.name, x.value) for x in h.headers),
+                        h.body_length, h.body_truncated, h.body_sha256, h.body_prefix,
+                        h.title, Failure(h.failure), h.failure_text)
+    return WebObservation(
+        observation_id=m.observation_id, round_id=m.round_id, started_at_us=m.started_at_us,
+        duration_us=m.duration_us, name=m.name, address=m.address, port=m.port,
+        scheme=Scheme(m.scheme).label, dns_measurement_ids=tuple(m.dns_measurement_ids),
+        connect=ConnectStep(m.connect_duration_us, Failure(m.connect_failure),
+                            m.connect_failure_text),
+        tls=tls, http=http, truncated=m.truncated,
+        redirects=tuple(HttpStep(r.url, r.duration_us, status=r.status,
+                                 headers=(("location", r.location),) if r.location else (),
+                                 title=r.title, failure=Failure(r.failure),
+                                 failure_text=r.failure_text) for r in m.redirects))
+
+
 def encode_submit_request(batch_id: str, payloads: list[bytes]) -> bytes:
     """SubmitRequest{batch: Batch{batch_id, measurements}} from already-serialized
     measurements: protobuf's repeated message field is the concatenation of its
@@ -115,7 +200,8 @@ def encode_submit_request(batch_id: str, payloads: list[bytes]) -> bytes:
     return _field(1, batch)
 
 
-def encode_columnar_submit_request(batch_id: str, payloads: list[bytes]) -> bytes:
+def encode_columnar_submit_request(batch_id: str, payloads: list[bytes],
+                                   web_payloads: list[bytes] | None = None) -> bytes:
     """SubmitRequest{batch: Batch{batch_id, columns}} from already-serialized
     measurements: the same content as `encode_submit_request`, column by column,
     so the collector converts each column in one call instead of per record.
@@ -174,7 +260,80 @@ def encode_columnar_submit_request(batch_id: str, payloads: list[bytes]) -> byte
     c.extended_error_code.extend([e.code for e in errors])
     c.extended_error_text.extend([e.text for e in errors])
     _evidence_columns(c, ms, responses)
+    _web_columns(batch, web_payloads or [])
     return request.SerializeToString()
+
+
+def _web_columns(batch: pb.Batch, payloads: list[bytes]) -> None:
+    """Spooled web observations, column by column (WebObservationColumns)."""
+    if not payloads:
+        return
+    w = batch.web
+    os = [pb.WebObservation.FromString(p) for p in payloads]
+    certs = [o.certificate for o in os]
+    https = [o.http for o in os]
+    w.observation_id.extend([o.observation_id for o in os])
+    w.round_id.extend([o.round_id for o in os])
+    w.name.extend([o.name for o in os])
+    w.address.extend([o.address for o in os])
+    w.connect_failure_text.extend([o.connect_failure_text for o in os])
+    w.tls_cipher.extend([o.tls_cipher for o in os])
+    w.cert_subject.extend([c.subject for c in certs])
+    w.cert_issuer.extend([c.issuer for c in certs])
+    w.cert_sha256.extend([c.sha256 for c in certs])
+    w.verify_error.extend([o.verify_error for o in os])
+    w.tls_failure_text.extend([o.tls_failure_text for o in os])
+    w.http_url.extend([h.url for h in https])
+    w.http_reason.extend([h.reason for h in https])
+    w.body_sha256.extend([h.body_sha256 for h in https])
+    w.body_prefix.extend([h.body_prefix for h in https])
+    w.title.extend([h.title for h in https])
+    w.http_failure_text.extend([h.failure_text for h in https])
+    w.http_version.extend([h.http_version for h in https])
+    _web_step_columns(w, os, certs, https)
+
+
+def _web_step_columns(w: pb.WebObservationColumns, os: list[pb.WebObservation],
+                      certs: list[pb.Certificate], https: list[pb.HttpExchange]) -> None:
+    hops = [r for o in os for r in o.redirects]
+    w.started_at_us.extend([o.started_at_us for o in os])
+    w.duration_us.extend([o.duration_us for o in os])
+    w.port.extend([o.port for o in os])
+    w.scheme.extend([o.scheme for o in os])
+    w.dns_id_count.extend([len(o.dns_measurement_ids) for o in os])
+    w.connect_duration_us.extend([o.connect_duration_us for o in os])
+    w.connect_failure.extend([o.connect_failure for o in os])
+    w.tls_attempted.extend([o.tls_attempted for o in os])
+    w.tls_duration_us.extend([o.tls_duration_us for o in os])
+    w.tls_version.extend([o.tls_version for o in os])
+    w.has_certificate.extend([o.HasField("certificate") for o in os])
+    w.cert_not_before_s.extend([c.not_before_s for c in certs])
+    w.cert_not_after_s.extend([c.not_after_s for c in certs])
+    w.san_count.extend([len(c.sans) for c in certs])
+    w.chain_verified.extend([o.chain_verified for o in os])
+    w.name_matches.extend([o.name_matches for o in os])
+    w.tls_failure.extend([o.tls_failure for o in os])
+    w.http_sent.extend([o.HasField("http") for o in os])
+    w.http_duration_us.extend([h.duration_us for h in https])
+    w.first_byte_us.extend([h.first_byte_us for h in https])
+    w.status.extend([h.status for h in https])
+    w.header_count.extend([len(h.headers) for h in https])
+    w.body_length.extend([h.body_length for h in https])
+    w.body_truncated.extend([h.body_truncated for h in https])
+    w.http_failure.extend([h.failure for h in https])
+    w.redirect_count.extend([len(o.redirects) for o in os])
+    w.truncated.extend([o.truncated for o in os])
+    w.dns_measurement_id.extend([i for o in os for i in o.dns_measurement_ids])
+    w.san.extend([san for c in certs for san in c.sans])
+    w.header_name.extend([x.name for h in https for x in h.headers])
+    w.header_value.extend([x.value for h in https for x in h.headers])
+    w.redirect_url.extend([r.url for r in hops])
+    w.redirect_duration_us.extend([r.duration_us for r in hops])
+    w.redirect_status.extend([r.status for r in hops])
+    w.redirect_location.extend([r.location for r in hops])
+    w.redirect_title.extend([r.title for r in hops])
+    w.redirect_failure.extend([r.failure for r in hops])
+    w.redirect_failure_text.extend([r.failure_text for r in hops])
 
 
 def _evidence_columns(c: pb.MeasurementColumns, ms: list[pb.Measurement],
@@ -238,6 +397,12 @@ class Assignment:
         self.qtypes = list(a.qtypes)
         self.interval_s = a.schedule.interval_s
         self.jitter_s = a.schedule.jitter_s
+
+
+def ack_counts(response: pb.SubmitResponse) -> tuple[int, int, int, int]:
+    """(stored, duplicates, web_stored, web_duplicates) of an ack (zeros otherwise)."""
+    a = response.ack
+    return a.stored, a.duplicates, a.web_stored, a.web_duplicates
 
 
 def rejection_fields(response: pb.SubmitResponse) -> tuple[str, str, int, str, int]:

@@ -36,6 +36,21 @@ class Purpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PURPOSE_TARGET: _ClassVar[Purpose]
     PURPOSE_CONTROL: _ClassVar[Purpose]
     PURPOSE_IDENTITY: _ClassVar[Purpose]
+
+class Scheme(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SCHEME_UNSPECIFIED: _ClassVar[Scheme]
+    SCHEME_HTTP: _ClassVar[Scheme]
+    SCHEME_HTTPS: _ClassVar[Scheme]
+
+class TlsVersion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TLS_VERSION_UNSPECIFIED: _ClassVar[TlsVersion]
+    TLS_VERSION_SSL3: _ClassVar[TlsVersion]
+    TLS_VERSION_TLS1_0: _ClassVar[TlsVersion]
+    TLS_VERSION_TLS1_1: _ClassVar[TlsVersion]
+    TLS_VERSION_TLS1_2: _ClassVar[TlsVersion]
+    TLS_VERSION_TLS1_3: _ClassVar[TlsVersion]
 TRANSPORT_UNSPECIFIED: Transport
 TRANSPORT_UDP: Transport
 TRANSPORT_TCP: Transport
@@ -57,6 +72,15 @@ PURPOSE_UNSPECIFIED: Purpose
 PURPOSE_TARGET: Purpose
 PURPOSE_CONTROL: Purpose
 PURPOSE_IDENTITY: Purpose
+SCHEME_UNSPECIFIED: Scheme
+SCHEME_HTTP: Scheme
+SCHEME_HTTPS: Scheme
+TLS_VERSION_UNSPECIFIED: TlsVersion
+TLS_VERSION_SSL3: TlsVersion
+TLS_VERSION_TLS1_0: TlsVersion
+TLS_VERSION_TLS1_1: TlsVersion
+TLS_VERSION_TLS1_2: TlsVersion
+TLS_VERSION_TLS1_3: TlsVersion
 
 class Resolver(_message.Message):
     __slots__ = ("name", "address", "port", "transport", "tls_name", "url")
@@ -177,14 +201,16 @@ class Measurement(_message.Message):
     def __init__(self, measurement_id: _Optional[bytes] = ..., round_id: _Optional[str] = ..., started_at_us: _Optional[int] = ..., duration_us: _Optional[int] = ..., domain: _Optional[str] = ..., qtype: _Optional[int] = ..., qclass: _Optional[int] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., resolver: _Optional[_Union[Resolver, _Mapping]] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_text: _Optional[str] = ..., responses: _Optional[_Iterable[_Union[Response, _Mapping]]] = ..., reply_count: _Optional[int] = ..., answer_set_count: _Optional[int] = ..., reply_bytes: _Optional[int] = ..., stray_count: _Optional[int] = ..., strays: _Optional[_Iterable[_Union[StrayReply, _Mapping]]] = ..., truncated: _Optional[bool] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("batch_id", "measurements", "columns")
+    __slots__ = ("batch_id", "measurements", "columns", "web")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    WEB_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     measurements: _containers.RepeatedCompositeFieldContainer[Measurement]
     columns: MeasurementColumns
-    def __init__(self, batch_id: _Optional[str] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., columns: _Optional[_Union[MeasurementColumns, _Mapping]] = ...) -> None: ...
+    web: WebObservationColumns
+    def __init__(self, batch_id: _Optional[str] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., columns: _Optional[_Union[MeasurementColumns, _Mapping]] = ..., web: _Optional[_Union[WebObservationColumns, _Mapping]] = ...) -> None: ...
 
 class MeasurementColumns(_message.Message):
     __slots__ = ("measurement_id", "round_id", "started_at_us", "duration_us", "domain", "qtype", "qclass", "purpose", "resolver_name", "resolver_address", "resolver_port", "resolver_transport", "resolver_tls_name", "resolver_url", "failure", "failure_text", "response_count", "arrival_us", "rcode", "flags", "answer_count", "cname_count", "authority_count", "additional_count", "edns", "extended_error_count", "nsid", "wire", "size", "parse_error", "answer_name", "answer_rtype", "answer_ttl", "answer_data", "cname_chain", "extended_error_code", "extended_error_text", "reply_count", "answer_set_count", "reply_bytes", "stray_count", "stray_kept_count", "truncated", "wire_truncated", "stray_arrival_us", "stray_size", "stray_reason")
@@ -284,13 +310,261 @@ class MeasurementColumns(_message.Message):
     stray_reason: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, measurement_id: _Optional[_Iterable[bytes]] = ..., round_id: _Optional[_Iterable[str]] = ..., started_at_us: _Optional[_Iterable[int]] = ..., duration_us: _Optional[_Iterable[int]] = ..., domain: _Optional[_Iterable[str]] = ..., qtype: _Optional[_Iterable[int]] = ..., qclass: _Optional[_Iterable[int]] = ..., purpose: _Optional[_Iterable[_Union[Purpose, str]]] = ..., resolver_name: _Optional[_Iterable[str]] = ..., resolver_address: _Optional[_Iterable[str]] = ..., resolver_port: _Optional[_Iterable[int]] = ..., resolver_transport: _Optional[_Iterable[_Union[Transport, str]]] = ..., resolver_tls_name: _Optional[_Iterable[str]] = ..., resolver_url: _Optional[_Iterable[str]] = ..., failure: _Optional[_Iterable[_Union[Failure, str]]] = ..., failure_text: _Optional[_Iterable[str]] = ..., response_count: _Optional[_Iterable[int]] = ..., arrival_us: _Optional[_Iterable[int]] = ..., rcode: _Optional[_Iterable[int]] = ..., flags: _Optional[_Iterable[int]] = ..., answer_count: _Optional[_Iterable[int]] = ..., cname_count: _Optional[_Iterable[int]] = ..., authority_count: _Optional[_Iterable[int]] = ..., additional_count: _Optional[_Iterable[int]] = ..., edns: _Optional[_Iterable[bool]] = ..., extended_error_count: _Optional[_Iterable[int]] = ..., nsid: _Optional[_Iterable[bytes]] = ..., wire: _Optional[_Iterable[bytes]] = ..., size: _Optional[_Iterable[int]] = ..., parse_error: _Optional[_Iterable[str]] = ..., answer_name: _Optional[_Iterable[str]] = ..., answer_rtype: _Optional[_Iterable[int]] = ..., answer_ttl: _Optional[_Iterable[int]] = ..., answer_data: _Optional[_Iterable[str]] = ..., cname_chain: _Optional[_Iterable[str]] = ..., extended_error_code: _Optional[_Iterable[int]] = ..., extended_error_text: _Optional[_Iterable[str]] = ..., reply_count: _Optional[_Iterable[int]] = ..., answer_set_count: _Optional[_Iterable[int]] = ..., reply_bytes: _Optional[_Iterable[int]] = ..., stray_count: _Optional[_Iterable[int]] = ..., stray_kept_count: _Optional[_Iterable[int]] = ..., truncated: _Optional[_Iterable[bool]] = ..., wire_truncated: _Optional[_Iterable[bool]] = ..., stray_arrival_us: _Optional[_Iterable[int]] = ..., stray_size: _Optional[_Iterable[int]] = ..., stray_reason: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class Certificate(_message.Message):
+    __slots__ = ("subject", "issuer", "sans", "not_before_s", "not_after_s", "sha256")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_FIELD_NUMBER: _ClassVar[int]
+    SANS_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEFORE_S_FIELD_NUMBER: _ClassVar[int]
+    NOT_AFTER_S_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    issuer: str
+    sans: _containers.RepeatedScalarFieldContainer[str]
+    not_before_s: int
+    not_after_s: int
+    sha256: bytes
+    def __init__(self, subject: _Optional[str] = ..., issuer: _Optional[str] = ..., sans: _Optional[_Iterable[str]] = ..., not_before_s: _Optional[int] = ..., not_after_s: _Optional[int] = ..., sha256: _Optional[bytes] = ...) -> None: ...
+
+class Header(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class HttpExchange(_message.Message):
+    __slots__ = ("url", "duration_us", "first_byte_us", "status", "reason", "http_version", "headers", "body_length", "body_truncated", "body_sha256", "body_prefix", "title", "failure", "failure_text")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    DURATION_US_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BYTE_US_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    HTTP_VERSION_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    BODY_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    BODY_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    BODY_SHA256_FIELD_NUMBER: _ClassVar[int]
+    BODY_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    duration_us: int
+    first_byte_us: int
+    status: int
+    reason: str
+    http_version: str
+    headers: _containers.RepeatedCompositeFieldContainer[Header]
+    body_length: int
+    body_truncated: bool
+    body_sha256: bytes
+    body_prefix: bytes
+    title: str
+    failure: Failure
+    failure_text: str
+    def __init__(self, url: _Optional[str] = ..., duration_us: _Optional[int] = ..., first_byte_us: _Optional[int] = ..., status: _Optional[int] = ..., reason: _Optional[str] = ..., http_version: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[Header, _Mapping]]] = ..., body_length: _Optional[int] = ..., body_truncated: _Optional[bool] = ..., body_sha256: _Optional[bytes] = ..., body_prefix: _Optional[bytes] = ..., title: _Optional[str] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_text: _Optional[str] = ...) -> None: ...
+
+class RedirectHop(_message.Message):
+    __slots__ = ("url", "duration_us", "status", "location", "title", "failure", "failure_text")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    DURATION_US_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    duration_us: int
+    status: int
+    location: str
+    title: str
+    failure: Failure
+    failure_text: str
+    def __init__(self, url: _Optional[str] = ..., duration_us: _Optional[int] = ..., status: _Optional[int] = ..., location: _Optional[str] = ..., title: _Optional[str] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_text: _Optional[str] = ...) -> None: ...
+
+class WebObservation(_message.Message):
+    __slots__ = ("observation_id", "round_id", "started_at_us", "duration_us", "name", "address", "port", "scheme", "dns_measurement_ids", "connect_duration_us", "connect_failure", "connect_failure_text", "tls_attempted", "tls_duration_us", "tls_version", "tls_cipher", "certificate", "chain_verified", "name_matches", "verify_error", "tls_failure", "tls_failure_text", "http", "redirects", "truncated")
+    OBSERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_US_FIELD_NUMBER: _ClassVar[int]
+    DURATION_US_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    SCHEME_FIELD_NUMBER: _ClassVar[int]
+    DNS_MEASUREMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    CONNECT_DURATION_US_FIELD_NUMBER: _ClassVar[int]
+    CONNECT_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    CONNECT_FAILURE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    TLS_ATTEMPTED_FIELD_NUMBER: _ClassVar[int]
+    TLS_DURATION_US_FIELD_NUMBER: _ClassVar[int]
+    TLS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TLS_CIPHER_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    NAME_MATCHES_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_ERROR_FIELD_NUMBER: _ClassVar[int]
+    TLS_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    TLS_FAILURE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    HTTP_FIELD_NUMBER: _ClassVar[int]
+    REDIRECTS_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    observation_id: bytes
+    round_id: str
+    started_at_us: int
+    duration_us: int
+    name: str
+    address: str
+    port: int
+    scheme: Scheme
+    dns_measurement_ids: _containers.RepeatedScalarFieldContainer[bytes]
+    connect_duration_us: int
+    connect_failure: Failure
+    connect_failure_text: str
+    tls_attempted: bool
+    tls_duration_us: int
+    tls_version: TlsVersion
+    tls_cipher: str
+    certificate: Certificate
+    chain_verified: bool
+    name_matches: bool
+    verify_error: str
+    tls_failure: Failure
+    tls_failure_text: str
+    http: HttpExchange
+    redirects: _containers.RepeatedCompositeFieldContainer[RedirectHop]
+    truncated: bool
+    def __init__(self, observation_id: _Optional[bytes] = ..., round_id: _Optional[str] = ..., started_at_us: _Optional[int] = ..., duration_us: _Optional[int] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., port: _Optional[int] = ..., scheme: _Optional[_Union[Scheme, str]] = ..., dns_measurement_ids: _Optional[_Iterable[bytes]] = ..., connect_duration_us: _Optional[int] = ..., connect_failure: _Optional[_Union[Failure, str]] = ..., connect_failure_text: _Optional[str] = ..., tls_attempted: _Optional[bool] = ..., tls_duration_us: _Optional[int] = ..., tls_version: _Optional[_Union[TlsVersion, str]] = ..., tls_cipher: _Optional[str] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ..., chain_verified: _Optional[bool] = ..., name_matches: _Optional[bool] = ..., verify_error: _Optional[str] = ..., tls_failure: _Optional[_Union[Failure, str]] = ..., tls_failure_text: _Optional[str] = ..., http: _Optional[_Union[HttpExchange, _Mapping]] = ..., redirects: _Optional[_Iterable[_Union[RedirectHop, _Mapping]]] = ..., truncated: _Optional[bool] = ...) -> None: ...
+
+class WebObservationColumns(_message.Message):
+    __slots__ = ("observation_id", "round_id", "name", "address", "connect_failure_text", "tls_cipher", "cert_subject", "cert_issuer", "cert_sha256", "verify_error", "tls_failure_text", "http_url", "http_reason", "body_sha256", "body_prefix", "title", "http_failure_text", "http_version", "started_at_us", "duration_us", "port", "scheme", "dns_id_count", "connect_duration_us", "connect_failure", "tls_attempted", "tls_duration_us", "tls_version", "has_certificate", "cert_not_before_s", "cert_not_after_s", "san_count", "chain_verified", "name_matches", "tls_failure", "http_sent", "http_duration_us", "first_byte_us", "status", "header_count", "body_length", "body_truncated", "http_failure", "redirect_count", "truncated", "dns_measurement_id", "san", "header_name", "header_value", "redirect_url", "redirect_duration_us", "redirect_status", "redirect_location", "redirect_title", "redirect_failure", "redirect_failure_text")
+    OBSERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CONNECT_FAILURE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    TLS_CIPHER_FIELD_NUMBER: _ClassVar[int]
+    CERT_SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    CERT_ISSUER_FIELD_NUMBER: _ClassVar[int]
+    CERT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_ERROR_FIELD_NUMBER: _ClassVar[int]
+    TLS_FAILURE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    HTTP_URL_FIELD_NUMBER: _ClassVar[int]
+    HTTP_REASON_FIELD_NUMBER: _ClassVar[int]
+    BODY_SHA256_FIELD_NUMBER: _ClassVar[int]
+    BODY_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    HTTP_FAILURE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    HTTP_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_US_FIELD_NUMBER: _ClassVar[int]
+    DURATION_US_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    SCHEME_FIELD_NUMBER: _ClassVar[int]
+    DNS_ID_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CONNECT_DURATION_US_FIELD_NUMBER: _ClassVar[int]
+    CONNECT_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    TLS_ATTEMPTED_FIELD_NUMBER: _ClassVar[int]
+    TLS_DURATION_US_FIELD_NUMBER: _ClassVar[int]
+    TLS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    HAS_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    CERT_NOT_BEFORE_S_FIELD_NUMBER: _ClassVar[int]
+    CERT_NOT_AFTER_S_FIELD_NUMBER: _ClassVar[int]
+    SAN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    NAME_MATCHES_FIELD_NUMBER: _ClassVar[int]
+    TLS_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    HTTP_SENT_FIELD_NUMBER: _ClassVar[int]
+    HTTP_DURATION_US_FIELD_NUMBER: _ClassVar[int]
+    FIRST_BYTE_US_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    HEADER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    BODY_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    BODY_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    HTTP_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    DNS_MEASUREMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SAN_FIELD_NUMBER: _ClassVar[int]
+    HEADER_NAME_FIELD_NUMBER: _ClassVar[int]
+    HEADER_VALUE_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_URL_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_DURATION_US_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_STATUS_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_LOCATION_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_TITLE_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_FAILURE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    observation_id: _containers.RepeatedScalarFieldContainer[bytes]
+    round_id: _containers.RepeatedScalarFieldContainer[str]
+    name: _containers.RepeatedScalarFieldContainer[str]
+    address: _containers.RepeatedScalarFieldContainer[str]
+    connect_failure_text: _containers.RepeatedScalarFieldContainer[str]
+    tls_cipher: _containers.RepeatedScalarFieldContainer[str]
+    cert_subject: _containers.RepeatedScalarFieldContainer[str]
+    cert_issuer: _containers.RepeatedScalarFieldContainer[str]
+    cert_sha256: _containers.RepeatedScalarFieldContainer[bytes]
+    verify_error: _containers.RepeatedScalarFieldContainer[str]
+    tls_failure_text: _containers.RepeatedScalarFieldContainer[str]
+    http_url: _containers.RepeatedScalarFieldContainer[str]
+    http_reason: _containers.RepeatedScalarFieldContainer[str]
+    body_sha256: _containers.RepeatedScalarFieldContainer[bytes]
+    body_prefix: _containers.RepeatedScalarFieldContainer[bytes]
+    title: _containers.RepeatedScalarFieldContainer[str]
+    http_failure_text: _containers.RepeatedScalarFieldContainer[str]
+    http_version: _containers.RepeatedScalarFieldContainer[str]
+    started_at_us: _containers.RepeatedScalarFieldContainer[int]
+    duration_us: _containers.RepeatedScalarFieldContainer[int]
+    port: _containers.RepeatedScalarFieldContainer[int]
+    scheme: _containers.RepeatedScalarFieldContainer[Scheme]
+    dns_id_count: _containers.RepeatedScalarFieldContainer[int]
+    connect_duration_us: _containers.RepeatedScalarFieldContainer[int]
+    connect_failure: _containers.RepeatedScalarFieldContainer[Failure]
+    tls_attempted: _containers.RepeatedScalarFieldContainer[bool]
+    tls_duration_us: _containers.RepeatedScalarFieldContainer[int]
+    tls_version: _containers.RepeatedScalarFieldContainer[TlsVersion]
+    has_certificate: _containers.RepeatedScalarFieldContainer[bool]
+    cert_not_before_s: _containers.RepeatedScalarFieldContainer[int]
+    cert_not_after_s: _containers.RepeatedScalarFieldContainer[int]
+    san_count: _containers.RepeatedScalarFieldContainer[int]
+    chain_verified: _containers.RepeatedScalarFieldContainer[bool]
+    name_matches: _containers.RepeatedScalarFieldContainer[bool]
+    tls_failure: _containers.RepeatedScalarFieldContainer[Failure]
+    http_sent: _containers.RepeatedScalarFieldContainer[bool]
+    http_duration_us: _containers.RepeatedScalarFieldContainer[int]
+    first_byte_us: _containers.RepeatedScalarFieldContainer[int]
+    status: _containers.RepeatedScalarFieldContainer[int]
+    header_count: _containers.RepeatedScalarFieldContainer[int]
+    body_length: _containers.RepeatedScalarFieldContainer[int]
+    body_truncated: _containers.RepeatedScalarFieldContainer[bool]
+    http_failure: _containers.RepeatedScalarFieldContainer[Failure]
+    redirect_count: _containers.RepeatedScalarFieldContainer[int]
+    truncated: _containers.RepeatedScalarFieldContainer[bool]
+    dns_measurement_id: _containers.RepeatedScalarFieldContainer[bytes]
+    san: _containers.RepeatedScalarFieldContainer[str]
+    header_name: _containers.RepeatedScalarFieldContainer[str]
+    header_value: _containers.RepeatedScalarFieldContainer[str]
+    redirect_url: _containers.RepeatedScalarFieldContainer[str]
+    redirect_duration_us: _containers.RepeatedScalarFieldContainer[int]
+    redirect_status: _containers.RepeatedScalarFieldContainer[int]
+    redirect_location: _containers.RepeatedScalarFieldContainer[str]
+    redirect_title: _containers.RepeatedScalarFieldContainer[str]
+    redirect_failure: _containers.RepeatedScalarFieldContainer[Failure]
+    redirect_failure_text: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, observation_id: _Optional[_Iterable[bytes]] = ..., round_id: _Optional[_Iterable[str]] = ..., name: _Optional[_Iterable[str]] = ..., address: _Optional[_Iterable[str]] = ..., connect_failure_text: _Optional[_Iterable[str]] = ..., tls_cipher: _Optional[_Iterable[str]] = ..., cert_subject: _Optional[_Iterable[str]] = ..., cert_issuer: _Optional[_Iterable[str]] = ..., cert_sha256: _Optional[_Iterable[bytes]] = ..., verify_error: _Optional[_Iterable[str]] = ..., tls_failure_text: _Optional[_Iterable[str]] = ..., http_url: _Optional[_Iterable[str]] = ..., http_reason: _Optional[_Iterable[str]] = ..., body_sha256: _Optional[_Iterable[bytes]] = ..., body_prefix: _Optional[_Iterable[bytes]] = ..., title: _Optional[_Iterable[str]] = ..., http_failure_text: _Optional[_Iterable[str]] = ..., http_version: _Optional[_Iterable[str]] = ..., started_at_us: _Optional[_Iterable[int]] = ..., duration_us: _Optional[_Iterable[int]] = ..., port: _Optional[_Iterable[int]] = ..., scheme: _Optional[_Iterable[_Union[Scheme, str]]] = ..., dns_id_count: _Optional[_Iterable[int]] = ..., connect_duration_us: _Optional[_Iterable[int]] = ..., connect_failure: _Optional[_Iterable[_Union[Failure, str]]] = ..., tls_attempted: _Optional[_Iterable[bool]] = ..., tls_duration_us: _Optional[_Iterable[int]] = ..., tls_version: _Optional[_Iterable[_Union[TlsVersion, str]]] = ..., has_certificate: _Optional[_Iterable[bool]] = ..., cert_not_before_s: _Optional[_Iterable[int]] = ..., cert_not_after_s: _Optional[_Iterable[int]] = ..., san_count: _Optional[_Iterable[int]] = ..., chain_verified: _Optional[_Iterable[bool]] = ..., name_matches: _Optional[_Iterable[bool]] = ..., tls_failure: _Optional[_Iterable[_Union[Failure, str]]] = ..., http_sent: _Optional[_Iterable[bool]] = ..., http_duration_us: _Optional[_Iterable[int]] = ..., first_byte_us: _Optional[_Iterable[int]] = ..., status: _Optional[_Iterable[int]] = ..., header_count: _Optional[_Iterable[int]] = ..., body_length: _Optional[_Iterable[int]] = ..., body_truncated: _Optional[_Iterable[bool]] = ..., http_failure: _Optional[_Iterable[_Union[Failure, str]]] = ..., redirect_count: _Optional[_Iterable[int]] = ..., truncated: _Optional[_Iterable[bool]] = ..., dns_measurement_id: _Optional[_Iterable[bytes]] = ..., san: _Optional[_Iterable[str]] = ..., header_name: _Optional[_Iterable[str]] = ..., header_value: _Optional[_Iterable[str]] = ..., redirect_url: _Optional[_Iterable[str]] = ..., redirect_duration_us: _Optional[_Iterable[int]] = ..., redirect_status: _Optional[_Iterable[int]] = ..., redirect_location: _Optional[_Iterable[str]] = ..., redirect_title: _Optional[_Iterable[str]] = ..., redirect_failure: _Optional[_Iterable[_Union[Failure, str]]] = ..., redirect_failure_text: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class Ack(_message.Message):
-    __slots__ = ("stored", "duplicates")
+    __slots__ = ("stored", "duplicates", "web_stored", "web_duplicates")
     STORED_FIELD_NUMBER: _ClassVar[int]
     DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    WEB_STORED_FIELD_NUMBER: _ClassVar[int]
+    WEB_DUPLICATES_FIELD_NUMBER: _ClassVar[int]
     stored: int
     duplicates: int
-    def __init__(self, stored: _Optional[int] = ..., duplicates: _Optional[int] = ...) -> None: ...
+    web_stored: int
+    web_duplicates: int
+    def __init__(self, stored: _Optional[int] = ..., duplicates: _Optional[int] = ..., web_stored: _Optional[int] = ..., web_duplicates: _Optional[int] = ...) -> None: ...
 
 class Rejection(_message.Message):
     __slots__ = ("code", "reason", "record_index", "field")
