@@ -12,7 +12,9 @@ PROBE = [sys.executable, "-m", "blockwatch.probe"]
 
 
 def write_config(path: Path, resolvers: list[dict[str, Any]], **sections: Any) -> Path:
-    """A probe TOML file: resolvers plus top-level keys and [sections]."""
+    """A probe TOML file: resolvers plus top-level keys and [sections]. DNS tests
+    measure DNS only: the web follow-up is off unless `web=` is given."""
+    sections.setdefault("web", {"enabled": False})
     lines: list[str] = []
     tables = {k: v for k, v in sections.items() if isinstance(v, dict)}
     for key, value in sections.items():
@@ -54,7 +56,7 @@ def once_json(config: Path, *names: str, timeout: float = 120) -> list[dict[str,
 
 def pick(observations: list[dict[str, Any]], domain: str, resolver: str,
          qtype: str = "A") -> dict[str, Any]:
-    found = [o for o in observations if o["domain"] == domain and
+    found = [o for o in observations if o.get("domain") == domain and
              o["resolver"]["name"] == resolver and o["qtype"] == qtype]
     assert len(found) == 1, f"{len(found)} observations for {domain} {qtype} via {resolver}"
     return found[0]

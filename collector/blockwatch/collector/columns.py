@@ -256,9 +256,14 @@ class Batch:
 
     batch_id: str
     table: pa.Table
+    web: pa.Table | None = None      # its web observations (webcolumns.web_storage_table)
 
     def __len__(self) -> int:
         return int(self.table.num_rows)
+
+    @property
+    def web_rows(self) -> int:
+        return 0 if self.web is None else int(self.web.num_rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,8 @@ _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 SHARDING_KEYS = {
     "measurements": "cityHash64(probe_name, batch_id)",
     "ingest_batches": "cityHash64(probe_name, batch_id)",
+    "web_observations": "cityHash64(probe_name, batch_id)",
+    "web_ingest_batches": "cityHash64(probe_name, batch_id)",
     # derived tables (0004): any deterministic key; reports sum across shards
     "verdicts": "cityHash64(probe_name, measurement_id)",
     "verdicts_daily": "cityHash64(probe_country, domain)",

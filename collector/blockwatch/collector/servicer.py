@@ -36,6 +36,13 @@ from blockwatch.collector.validation import (
     check_structure,
     validate_batch,
 )
+from blockwatch.collector.webcolumns import WEB_FIELDS, WebColumns, web_storage_table
+from blockwatch.collector.webvalidation import (
+    WebLimits,
+    check_web_batch_size,
+    check_web_structure,
+    validate_web,
+)
 from blockwatch.collector.writer import IngestWriter, Outcome
 from blockwatch.v1 import probe_pb2 as pb
 from blockwatch.v1 import probe_pb2_grpc as pb_grpc
@@ -142,6 +149,18 @@ def batch_columns(batch: pb.Batch, limits: Limits) -> MeasurementColumns:
     return columns
 
 
+def web_columns(batch: pb.Batch, limits: WebLimits) -> WebColumns | None:
+    """The batch's web observations as columns (None when it carries none);
+    structure checked."""
+    if not batch.HasField("web"):
+        return None
+    check_web_batch_size(len(batch.web.observation_id), limits)
+    columns = WebColumns.from_lists({name: list(getattr(batch.web, name))
+                                     for name in WEB_FIELDS})
+    check_web_structure(columns)
+    return columns if len(columns) else None
+
+
 def warm_up(limits: Limits) -> None:
     """Run one synthetic measurement through conversion, validation and
     reshaping. The first use of pyarrow's converters and compute kernels costs
@@ -198,6 +217,7 @@ class ProbeServicer(pb_grpc.ProbeServiceServicer):
         self._metrics = metrics
         self._activity = activity
         self._limits = limits
+        self._web_limits = WebLimits()
         self._assignment_for = assignment_for
         self._closing = closing
         self._streams: dict[str, int] = {}   # open Submit streams per probe
@@ -315,12 +335,18 @@ class ProbeServicer(pb_grpc.ProbeServiceServicer):
         """Validate now; return an awaitable answer (stored later, or rejected now)."""
         batch_id = batch.batch_id
         try:
+            now_us = time.time_ns() // 1000
             columns = batch_columns(batch, self._limits)
-            validate_batch(batch_id, columns, self._limits, time.time_ns() // 1000)
+            validate_batch(batch_id, columns, self._limits, now_us)
+            web = web_columns(batch, self._web_limits)
+            if web is not None:
+                validate_web(web, self._web_limits, now_us)
         except ValidationError as exc:
             size = len(batch.measurements) or len(batch.columns.measurement_id)
             return _done(self._reject(batch_id, origin, exc, size))
-        future = self._writer.submit(Batch(batch_id, storage_table(columns)), origin)
+        future = self._writer.submit(Batch(batch_id, storage_table(columns),
+                                           web_storage_table(web) if web is not None else None),
+                                     origin)
         # A task, not a bare coroutine: the answer is accounted for even if the
         # stream dies before it is sent.
         return asyncio.ensure_future(self._answer(batch_id, origin, future))
@@ -358,7 +384,8 @@ class ProbeServicer(pb_grpc.ProbeServiceServicer):
         log.debug("event=batch_acked probe=%s batch=%s stored=%d duplicates=%d",
                   origin.probe_name, batch_id, outcome.stored, outcome.duplicates)
         return pb.SubmitResponse(batch_id=batch_id, ack=pb.Ack(
-            stored=outcome.stored, duplicates=outcome.duplicates))
+            stored=outcome.stored, duplicates=outcome.duplicates,
+            web_stored=outcome.web_stored, web_duplicates=outcome.web_duplicates))
 
 
 def _done(response: pb.SubmitResponse) -> asyncio.Future[pb.SubmitResponse]:

@@ -37,6 +37,9 @@ class InsertResult:
 
     written: int
     duplicate: tuple[bool, ...]
+    # the same for the batches' web observations (own table, own ledger)
+    web_written: int = 0
+    web_duplicate: tuple[bool, ...] = ()
 
 
 def dedup_token(keys: Sequence[tuple[str, str]]) -> str:
@@ -87,13 +90,15 @@ class Store:
 
     # -- measurements ---------------------------------------------------------
 
-    def stored_batches(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which of these (probe, batch id) pairs the ledger already holds."""
+    def stored_batches(self, keys: Iterable[tuple[str, str]], *,
+                       ledger: str = "ingest_batches") -> set[tuple[str, str]]:
+        """Which of these (probe, batch id) pairs the ledger already holds
+        (`web_ingest_batches`: the web observations' ledger)."""
         wanted = list(set(keys))
         if not wanted:
             return set()
         found = self.rows(
-            "SELECT DISTINCT probe_name, batch_id FROM ingest_batches "
+            f"SELECT DISTINCT probe_name, batch_id FROM {ledger} "
             "WHERE (probe_name, batch_id) IN {keys:Array(Tuple(String, String))}",
             {"keys": wanted})
         return {(str(p), str(b)) for p, b in found}
@@ -117,8 +122,9 @@ class Store:
             seen.add(key)
             if len(batch):
                 fresh.append((batch, origin))
+        web = self._insert_web(group, received_at_us)
         if not fresh:
-            return InsertResult(0, tuple(duplicate))
+            return InsertResult(0, tuple(duplicate), *web)
         table = _arrow_table(fresh, received_at_us)
         token = dedup_token([(o.probe_name, b.batch_id) for b, o in fresh])
         try:
@@ -133,7 +139,42 @@ class Store:
         except (ClickHouseError, OSError) as exc:
             raise StorageUnavailable(f"insert of {table.num_rows} measurements failed: {exc}"
                                      ) from exc
-        return InsertResult(table.num_rows, tuple(duplicate))
+        return InsertResult(table.num_rows, tuple(duplicate), *web)
+
+    def _insert_web(self, group: Sequence[tuple[Batch, Origin]], received_at_us: int
+                    ) -> tuple[int, tuple[bool, ...]]:
+        """The group's web observations, exactly once through their own ledger and
+        token: (rows written, per batch whether its observations were stored before).
+        Runs before the measurements' insert; a failure of either leaves the batch
+        unacknowledged, and its replay stores only the kind still missing."""
+        carrying = [(b, o) for b, o in group if b.web_rows]
+        if not carrying:
+            return 0, tuple(False for _ in group)
+        try:
+            seen = self.stored_batches(((o.probe_name, b.batch_id) for b, o in carrying),
+                                       ledger="web_ingest_batches")
+        except StorageError as exc:
+            raise StorageUnavailable(f"cannot read the web batch ledger: {exc}") from exc
+        fresh: list[tuple[Batch, Origin]] = []
+        duplicate: list[bool] = []
+        for batch, origin in group:
+            key = (origin.probe_name, batch.batch_id)
+            duplicate.append(bool(batch.web_rows) and key in seen)
+            if batch.web_rows and key not in seen:
+                seen.add(key)
+                fresh.append((batch, origin))
+        if not fresh:
+            return 0, tuple(duplicate)
+        table = _arrow_table([(Batch(b.batch_id, b.web), o) for b, o in fresh
+                              if b.web is not None], received_at_us)
+        token = "web:" + dedup_token([(o.probe_name, b.batch_id) for b, o in fresh])
+        try:
+            self._client.insert_arrow("web_observations", table, settings={
+                "insert_deduplication_token": token, "optimize_on_insert": 0})
+        except (ClickHouseError, OSError) as exc:
+            raise StorageUnavailable(
+                f"insert of {table.num_rows} web observations failed: {exc}") from exc
+        return table.num_rows, tuple(duplicate)
 
     def count(self, where: str = "1", parameters: dict[str, Any] | None = None) -> int:
         rows = self.rows(f"SELECT count() FROM measurements FINAL WHERE {where}", parameters)

@@ -31,6 +31,8 @@ T = TypeVar("T")
 class Outcome:
     stored: int
     duplicates: int
+    web_stored: int = 0
+    web_duplicates: int = 0
 
 
 @dataclass(slots=True)
@@ -95,14 +97,14 @@ class IngestWriter:
             if first is None:
                 break
             group = [first]
-            rows = len(first.batch)
+            rows = len(first.batch) + first.batch.web_rows
             while rows < self._max_rows and not self._queue.empty():
                 item = self._queue.get_nowait()
                 if item is None:
                     stopping = True
                     break
                 group.append(item)
-                rows += len(item.batch)
+                rows += len(item.batch) + item.batch.web_rows
             try:
                 await self._write(group)
             except Exception as exc:
@@ -132,7 +134,9 @@ class IngestWriter:
             return
         self._metrics.insert_seconds.observe(time.perf_counter() - started)
         self._metrics.group_batches.observe(len(group))
-        for p, replayed in zip(group, result.duplicate, strict=True):
-            n = len(p.batch)
+        web_replayed = result.web_duplicate or tuple(False for _ in group)
+        for p, replayed, web_seen in zip(group, result.duplicate, web_replayed, strict=True):
+            n, w = len(p.batch), p.batch.web_rows
             if not p.future.done():
-                p.future.set_result(Outcome(0, n) if replayed else Outcome(n, 0))
+                p.future.set_result(Outcome(0 if replayed else n, n if replayed else 0,
+                                            0 if web_seen else w, w if web_seen else 0))
