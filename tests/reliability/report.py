@@ -75,6 +75,48 @@ Fixed (small changes, each covered by a test here):
 8. **Reconnect backoff never reset.** The retry counter grew for the life of the
    process. Now the backoff counts failures since the last ack (`upload.py`).
 
+Fixed in the second pass (issue 10: tried as an attacker and an unlucky operator would),
+each with a test here that failed before:
+
+11. **probe — upload wedge.** A batch refused as too large (collector `max_measurements`
+    below the batch size, or a backlog over the 16 MiB message limit) was resent forever
+    and every later batch waited behind it. Now batches are bounded by bytes too
+    (`[collector] max_batch_bytes`), a refused batch is split (never stored, so its rows
+    take new ids), and one measurement too big for any message goes to `rejected`, logged
+    `TOO LARGE` and counted (`spool.py`, `upload.py`).
+12. **probe — disk full.** On a 2 MB tmpfs rounds reported measurements never committed,
+    the sink retried a growing buffer every 20 ms on the event loop, the upload task died
+    on `SpoolError`, and ~6,700 measurements were lost at SIGTERM. Now a reserve file keeps
+    room for acks and checkpoints, one `DISK FULL` line names the path, rounds stop (or
+    drop per `on_full`), the sink backs off, upload goes on, and rounds resume when space
+    returns; anything lost at exit is counted (`spool.py`, `sink.py`, `spoolfiles.py`).
+13. **probe and collector — silent task death.** The upload task, the collector's
+    classification pass and housekeeping could die for good with health green. Now each
+    runs under a supervisor: logged with its traceback, restarted with backoff, counted
+    (`blockwatch_task_failures_total{task}`), and the failing service's health turns
+    NOT_SERVING; `stop()` always stops the writer (`supervise.py` in both).
+14. **probe — WAL damage was silent.** A truncated or zeroed WAL tail dropped committed
+    measurements without a word. Now a durable high-water mark beside the spool makes the
+    loss counted and logged (`SPOOL DAMAGE`); `[spool] fsync` is a documented setting.
+15. **collector — duplicates counted twice.** A measurement stored twice was classified
+    twice and the daily rollup counted both. Now each measurement id is classified once.
+16. **probe — floods pushed the genuine reply out.** Only the first 16 UDP replies were
+    kept. Now every reply and distinct answer set is counted, the first and the newest
+    distinct replies are kept, and the flood's size is recorded.
+17. **probe — stray replies thrown away.** Wrong-id and runt replies were only counted per
+    round; a timeout after them became `blocked/drop`. Now they are kept with the query
+    they raced and a timeout after them is `injected` or `suspect`, never a drop.
+18. **probe — TCP and DoT queries used id 0.** Now random and checked.
+19. **collector — connection exhaustion.** 1,100 idle connections took every descriptor.
+    Now the soft RLIMIT_NOFILE is raised, connections are capped below it, and
+    connections with no call are closed after an idle timeout.
+20. **collector — mTLS role confusion.** A probe certificate named like an analyst was
+    that analyst. Now `analyst:NAME` certificates are analysts and nothing else is.
+21. **Smaller items.** DoH bodies are streamed and cut at their bound (a 300 MB body took
+    the probe to 663 MB RSS); `--insecure`/`--metrics` beyond loopback warn at every start;
+    `report html --out` never follows a symlink; reclassify's catch-up honours the settle
+    time; DoT durations end with the answer (the TLS close cost up to 1 s per query).
+
 Reported, not changed:
 
 9. **mTLS refusals look like network trouble to the probe.** No client certificate,
@@ -85,6 +127,62 @@ Reported, not changed:
     servicer sees them): the stream stays usable after every *parseable* bad batch,
     and a fresh stream works after an unparseable one.
 """
+
+
+# Sections rendered above with their own layout; every other section a test
+# records is rendered as a table under the title and introduction given here.
+_BESPOKE = {"crash_cycles", "outage", "network_faults", "hostile_batches", "hostile_dns",
+            "security", "tls"}
+SECTIONS: dict[str, tuple[str, str]] = {
+    "wedge": ("Upload wedge: a collector limit below the probe's batch size",
+              "The collector accepts at most `max_measurements` per batch, fewer than the "
+              "probe's batch size. The probe learns the limit from the refusal, splits the "
+              "refused batch (its rows get new ids: it was never stored) and keeps every "
+              "other batch's id."),
+    "wedge_bytes": ("Upload wedge: a backlog over the gRPC message limit",
+                    "Measurements of hostile size build a backlog larger than the collector's "
+                    "message limit. Batches are bounded by bytes; one measurement too big for "
+                    "any message is moved to the spool's `rejected` table, logged `TOO "
+                    "LARGE` and counted."),
+    "disk_full": ("Disk full under the spool (a real 2 MB tmpfs)",
+                  "The probe's spool lives on a 2 MB tmpfs with lab resolvers and a real "
+                  "collector. A full disk stops new rounds with one `DISK FULL` line naming "
+                  "the path; nothing is claimed as spooled that was not committed; upload "
+                  "goes on; rounds resume when space returns."),
+    "wal_damage": ("WAL damage at restart",
+                   "The probe is killed with SIGKILL with committed measurements in the WAL; "
+                   "the WAL tail is then truncated, zeroed or cut mid-frame. The spool "
+                   "counts what was lost against its durable high-water mark and says so "
+                   "(`SPOOL DAMAGE`); `silent` counts losses it did not report."),
+    "task_death": ("Silent task death (probe)",
+                   "An exception is injected into the probe's upload loop twice; the "
+                   "supervisor logs `TASK upload FAILED`, restarts it with backoff, and "
+                   "every measurement is delivered."),
+    "duplicates": ("Duplicates stored and counted",
+                   "The same measurements are stored twice under two batch ids through the "
+                   "real Submit path (a replay that escapes the ledger). Every report counts "
+                   "each measurement id once, before and after a reclassify."),
+    "connection storm": ("Connection storms",
+                         "1,100 idle HTTP/2 connections with no token against the collector "
+                         "at two descriptor limits, while a probe checks in and submits."),
+    "udp_flood": ("Floods of forged UDP replies",
+                  "An on-path injector in the lab sends identical forged copies ahead of "
+                  "unbound's genuine reply. Every reply is counted, the first and the last "
+                  "distinct ones are kept, and the verdict is `blocked/injected`."),
+    "stray_replies": ("Stray and malformed replies",
+                      "Wrong-id and runt replies are kept with the query they raced (arrival "
+                      "time, size, reason); a timeout after them is never judged a drop."),
+    "bounded_measurement": ("Hostile resolver: 64 KB TXT over TCP",
+                            "What one measurement keeps from a 64 KB reply: bounded raw bytes "
+                            "with the cut recorded, within the per-measurement bound; TCP "
+                            "query ids random and checked."),
+    "hostile_doh_body": ("Hostile DoH server: an endless body",
+                         "The body is read as it streams and refused past its bound; the "
+                         "probe's peak RSS stays bounded (it was 399 MB before)."),
+    "dot_timing": ("DoT timing",
+                   "The duration of a DoT query ends when the answer arrives; the TLS close "
+                   "happens in the background (it was ~1,000 ms before)."),
+}
 
 
 def _clean(value: Any) -> Any:
@@ -230,6 +328,10 @@ def render(figures: dict[str, Any], summary: str, seconds: float, status: int) -
                        ("tls", "TLS and mutual TLS misconfigurations")):
         if f.get(key):
             out += [f"## {title}", "", _table(sorted(f[key].items())), ""]
+    for key in sorted(set(f) - _BESPOKE):
+        title, intro = SECTIONS.get(key, (key.replace("_", " ").capitalize(), ""))
+        out += [f"## {title}", ""] + ([intro, ""] if intro else [])
+        out += [_table(sorted(f[key].items())), ""]
     out.append(FINDINGS)
     return "\n".join(out).rstrip() + "\n"
 
