@@ -119,11 +119,11 @@ each with a test here that failed before:
 
 Reported, not changed:
 
-9. **mTLS refusals look like network trouble to the probe.** No client certificate,
+22. **mTLS refusals look like network trouble to the probe.** No client certificate,
    one from another CA, or plaintext to the TLS port all read `UNAVAILABLE: failed to
    connect to all addresses; … Socket closed` (gRPC does not surface the TLS alert); a
    wrong CA is clear (`CERTIFICATE_VERIFY_FAILED`).
-10. Bytes that are not a `SubmitRequest` end their stream (gRPC parses before the
+23. Bytes that are not a `SubmitRequest` end their stream (gRPC parses before the
     servicer sees them): the stream stays usable after every *parseable* bad batch,
     and a fresh stream works after an unparseable one.
 """
