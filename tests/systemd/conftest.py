@@ -37,6 +37,18 @@ server:
 """
 
 
+WORKDIR_PREFIX = "/tmp/bw-systemd-"
+
+
+def _clean_up_after_dead_runs() -> None:
+    """Unmount and remove the overlays of runs whose process is gone (killed hard)."""
+    for workdir in Path("/tmp").glob("bw-systemd-*"):
+        pid = workdir.name.removeprefix("bw-systemd-")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            subprocess.run(["umount", str(workdir / "merged")], capture_output=True, check=False)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _skip_reason() -> str | None:
     if os.geteuid() != 0:
         return "needs root (debootstrap, overlay mounts, systemd-nspawn)"
@@ -63,7 +75,7 @@ def systemd_root() -> Root:
     if os.stat(started_in).st_ino != os.stat("/proc/self/ns/net").st_ino:
         argv = ["nsenter", f"--net={started_in}", *argv]
     started = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=1800, check=False,
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=1100, check=False,
                           cwd=Path(__file__).resolve().parents[2])
     if done.returncode != 0:
         pytest.fail(f"cannot build the systemd root:\n{done.stderr[-3000:]}")
@@ -74,8 +86,8 @@ def systemd_root() -> Root:
 @pytest.fixture(scope="module")
 def machine(systemd_root: Root) -> Iterator[Machine]:
     """The root booted under systemd with only a private loopback network."""
-    # short path: the collector's unix socket path is not involved, but keep logs handy
-    workdir = Path(f"/tmp/bw-systemd-{os.getpid()}")
+    _clean_up_after_dead_runs()
+    workdir = Path(f"{WORKDIR_PREFIX}{os.getpid()}")
     shutil.rmtree(workdir, ignore_errors=True)
     machine = Machine(systemd_root.path, workdir)
     machine.mount()

@@ -92,10 +92,12 @@ class Machine:
         started = time.monotonic()
         with self.console_log.open("ab") as log:
             self._proc = subprocess.Popen(
-                ["systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--boot",
-                 "--private-network",
-                 f"--machine={self.name}", "--resolv-conf=off", "--timezone=off",
-                 "--link-journal=no", "--console=read-only", "-D", str(self.merged)],
+                # SIGTERM if the test process dies: nspawn then shuts the
+                # container down instead of leaving it running, orphaned
+                ["setpriv", "--pdeathsig=TERM", "systemd-nspawn", "--quiet", "--register=no",
+                 "--keep-unit", "--boot", "--private-network", f"--machine={self.name}",
+                 "--resolv-conf=off", "--timezone=off", "--link-journal=no",
+                 "--console=read-only", "-D", str(self.merged)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         self._pid = self._find_init(started + 30)
         state = ""

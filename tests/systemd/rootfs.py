@@ -104,7 +104,7 @@ def _run(step: str, argv: list[str], timeout: float) -> None:
 
 def _build(target: Path, mirror: str) -> None:
     _run("debootstrap", ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-                         SUITE, str(target), mirror], timeout=1500)
+                         SUITE, str(target), mirror], timeout=700)
     # Wheels for the container's CPython (same minor version and glibc as this
     # Debian host); pip wheel also turns any sdist into a wheel here, where
     # compilers and the index are.
@@ -114,7 +114,7 @@ def _build(target: Path, mirror: str) -> None:
     reqs.write_text("\n".join(requirements()) + "\n")
     try:
         _run("pip wheel", [sys.executable, "-m", "pip", "wheel", "--quiet",
-                           "--wheel-dir", str(wheelhouse), "-r", str(reqs)], timeout=900)
+                           "--wheel-dir", str(wheelhouse), "-r", str(reqs)], timeout=380)
     finally:
         reqs.unlink()
     # The container boots with only loopback: apt's timers and unbound's trust
