@@ -221,7 +221,9 @@ def _uploader(tmp_path: Path, port: int, token: str, **tls: str) -> Uploader:
     spool = Spool(tmp_path / f"spool-{time.monotonic_ns()}.db")
     spool.add([encode_measurement(measurement(i)) for i in range(5)])
     config = CollectorConfig(addresses=[f"127.0.0.1:{port}"], tls=True, batch_size=5,
-                             window=1, timeout_s=2, **tls)
+                             window=1, timeout_s=2, ca_file=tls.get("ca_file", ""),
+                             client_cert=tls.get("client_cert", ""),
+                             client_key=tls.get("client_key", ""))
     return Uploader(spool, config, token, "sec-tls-1")
 
 
