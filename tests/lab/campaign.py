@@ -10,6 +10,10 @@ end-to-end test and the demo, so the demo shows what the test proves.
   with `blockwatch-collector targets import`, again whenever a round adds a
   mirror; resolvers and qtypes come from the collector's TOML config, so each
   probe measures its assignment, as in production.
+- The probes run with the web follow-up on (the default): after each round's
+  DNS they follow every target's answers to the country's web servers
+  (tests/lab/countries.py), and their JSON output carries both kinds of line
+  (`kind: "web"` for a web observation), kept apart in `RoundResult`.
 - Each round runs `blockwatch-probe once` in every country at once, under
   libfaketime with the round's simulated date (FAKETIME="@<date>"): the
   measurements are stamped days apart although the campaign takes seconds.
@@ -160,10 +164,11 @@ class ProbeSetup:
 @dataclass
 class RoundResult:
     round: truth.Round
-    measurements: dict[str, list[dict[str, Any]]]     # probe name -> JSON observations
+    measurements: dict[str, list[dict[str, Any]]]     # probe name -> DNS measurements (JSON)
     seconds: float
     changes: list[str] = field(default_factory=list)
     stderr: dict[str, str] = field(default_factory=dict)
+    web: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # web observations
 
 
 @dataclass
@@ -238,12 +243,16 @@ class Campaign:
                     proc.wait()
         if failed:
             raise CampaignError(f"round {rnd.number}: " + "\n".join(failed))
-        measurements = {name: [json.loads(line) for line in
-                               (p.outputs / f"round-{rnd.number}.jsonl").read_text().splitlines()
-                               if line.strip()] for name, p in self.probes.items()}
+        lines = {name: [json.loads(line) for line in
+                        (p.outputs / f"round-{rnd.number}.jsonl").read_text().splitlines()
+                        if line.strip()] for name, p in self.probes.items()}
+        measurements = {name: [r for r in rows if r.get("kind") != "web"]
+                        for name, rows in lines.items()}
+        web = {name: [r for r in rows if r.get("kind") == "web"] for name, rows in lines.items()}
         stderr = {name: (p.outputs / f"round-{rnd.number}.stderr").read_text()
                   for name, p in self.probes.items()}
-        result = RoundResult(rnd, measurements, time.monotonic() - started, changes, stderr)
+        result = RoundResult(rnd, measurements, time.monotonic() - started, changes, stderr,
+                             web)
         self.rounds.append(result)
         return result
 
@@ -291,6 +300,14 @@ class Campaign:
         for result in self.rounds:
             for probe, rows in result.measurements.items():
                 out.setdefault(probe, []).extend(r["measurement_id"] for r in rows)
+        return out
+
+    def recorded_web_ids(self) -> dict[str, list[str]]:
+        """Per probe, the web observation ids the probe printed."""
+        out: dict[str, list[str]] = {}
+        for result in self.rounds:
+            for probe, rows in result.web.items():
+                out.setdefault(probe, []).extend(r["observation_id"] for r in rows)
         return out
 
 
@@ -342,7 +359,10 @@ def campaign(root: Path, log: Callable[[str], None] = lambda _: None,
                 spool={"path": str(outputs / "spool.db")},
                 # 3 s: a DoT/DoH query pays a TLS handshake on a busy 2-core machine (a
                 # timeout there reads as a drop); the ISP's real drop costs 3 s a round.
-                limits={"timeout_s": 3.0, "listen_window_s": 0.1})
+                limits={"timeout_s": 3.0, "listen_window_s": 0.1},
+                # The web follow-up on, as by default; its connect timeout as the DNS
+                # one: the Piracy Shield drop costs it once a round in Italy.
+                web={"enabled": True, "connect_timeout_s": 3.0})
             setup.probes[c.probe] = ProbeSetup(c, probe_config, outputs)
             role = ", control vantage" if c.control else ""
             log(f"  probe {c.probe}: {c.name}, AS{c.asn}{role}")
@@ -372,8 +392,13 @@ def started_round(stamp: str) -> int | None:
 
 
 def stored(db_dir: Path) -> dict[str, Any]:
-    """What the stopped collector stored (tests/lab/stored.py, in its own process)."""
-    result: dict[str, Any] = json.loads(_run([PY, str(Path(__file__).with_name("stored.py")), f"chdb://{db_dir}"]))
+    """What the stopped collector stored (tests/lab/stored.py and stored_web.py, in
+    their own process: chDB admits one database path per process)."""
+    here = Path(__file__)
+    result: dict[str, Any] = json.loads(_run([PY, str(here.with_name("stored.py")),
+                                              f"chdb://{db_dir}"]))
+    result["web"] = json.loads(_run([PY, str(here.with_name("stored_web.py")),
+                                     f"chdb://{db_dir}"]))
     return result
 
 

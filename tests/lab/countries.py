@@ -10,10 +10,21 @@ each country's instance has that country's policy). Daemons run with
 /etc/netns/<name> directories are deleted on exit. The prefix carries the pid
 and a random part, so parallel runs never share a name.
 
+The web layer (truth.WEB_HOSTS): every web server's address is added to the
+namespace's loopback and one nginx per country serves them all, with
+certificates from the lab CA: the sites (the Milan ones on Cloudflare-edge
+addresses), AGCOM's stop page in Italy, an old domain redirecting to its
+mirror. The edge's geo-block (truth.EDGE_BLOCKS: HTTP 451 with a legal notice)
+is that country's nginx config; an IP block (truth.IP_BLOCKS, Piracy Shield) is
+an nftables table in the country's namespace dropping packets to the address
+on input, so a connection attempt leaves and is never answered.
+
 Policies change between rounds (`World.enter_round`): unbound rereads its RPZ
 file on SIGHUP (checked: the running daemon applies the new zone and flushes
-its cache); kresd is restarted with the new policy. Either way the change is
-confirmed by querying the daemon from inside its namespace before the round.
+its cache); kresd is restarted with the new policy; nginx reloads its config
+on SIGHUP and nftables' table is replaced. Every change is confirmed by asking
+the daemon from inside its namespace (DNS queries, HTTP requests) before the
+round.
 
 Queries from Python into a namespace go through `NamedNetns.call` (a worker
 thread that setns(2)s), never through the caller's own namespace.
@@ -23,8 +34,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import http.client
 import secrets
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -43,9 +56,10 @@ import dns.rdatatype
 from tests.lab import truth
 from tests.lab.kresd import BlockRcode, EdeBlock, Kresd
 from tests.lab.netns import NamedNetns
+from tests.lab.nginx import Nginx, Site
 from tests.lab.nsd import Nsd
-from tests.lab.process import DnsDaemon, LabServerError
-from tests.lab.tlsca import LabCA
+from tests.lab.process import DnsDaemon, LabServerError, log_tail
+from tests.lab.tlsca import LabCA, ServerCert
 from tests.lab.unbound import RpzAction, Unbound
 from tests.lab.zones import STOP_PAGE_AGCOM, LabZone, lab_root_zone
 
@@ -71,6 +85,7 @@ class CountryLab:
     netns: NamedNetns
     nsd: Nsd
     resolvers: dict[str, DnsDaemon] = field(default_factory=dict)   # operator -> daemon
+    web: Nginx | None = None
 
     def daemons(self) -> list[DnsDaemon]:
         return [self.nsd, *self.resolvers.values()]
@@ -83,6 +98,7 @@ class World:
     ca: LabCA
     zone: LabZone
     countries: dict[str, CountryLab]
+    certs: dict[str, ServerCert] = field(default_factory=dict)   # web address -> cert
     round: int = 1
 
     def enter_round(self, number: int) -> list[str]:
@@ -105,6 +121,18 @@ class World:
                 how = "restarted"
             wait_for_policy(lab, name, rules, self.zone)
             changed.append(f"{code} {name}: {len(rules)} names blocked ({how})")
+        for code in truth.web_changes(number):
+            lab = self.countries[code]
+            assert lab.web is not None
+            lab.web.reload(web_sites(code, number, self.certs))
+            apply_ip_blocks(lab, number)
+            wait_for_web(lab, number, self.zone)
+            refused = truth.edge_blocks(code, number)
+            dropped = {b.address for b in truth.IP_BLOCKS
+                       if b.country == code and b.from_round <= number}
+            changed.append(f"{code} web: {len(refused)} names answered 451 on the "
+                           f"{truth.EDGE} edge, {len(dropped)} addresses dropped "
+                           "(nginx reloaded, nftables replaced)")
         self.round = number
         return changed
 
@@ -137,10 +165,12 @@ def _daemon(op: truth.Operator, code: str, workdir: Path, nsd: Nsd, *, ca: LabCA
                        tls_port=853 if "dot" in transports else None,
                        https_port=443 if "doh" in transports else None, netns=netns)
     style = op.kresd_style
-    assert style is not None
-    rcode = BlockRcode.REFUSED if style is truth.Style.REFUSED_EDE16 else BlockRcode.NXDOMAIN
+    # No style: a kresd that blocks nothing in DNS (Cloudflare's 1.1.1.1).
+    block = EdeBlock() if style is None else EdeBlock(
+        BlockRcode.REFUSED if style is truth.Style.REFUSED_EDE16 else BlockRcode.NXDOMAIN,
+        16, EDE_TEXT[style])
     return Kresd(workdir, op.address, nsd.upstream, blocked=rules,
-                 block=EdeBlock(rcode, 16, EDE_TEXT[style]), nsid=f"{op.name}-{code.lower()}",
+                 block=block, nsid=f"{op.name}-{code.lower()}",
                  tls=cert, tls_port=853 if "dot" in transports else None, https_port=None,
                  netns=netns)
 
@@ -182,14 +212,135 @@ def multi_country(root: Path, prefix: str | None = None) -> Iterator[World]:
         # the first probe round should not race NSD), then every resolver at once.
         _parallel([lab.nsd.start for lab in labs.values()])
         _parallel([d.start for lab in labs.values() for d in lab.resolvers.values()])
-        yield World(root, prefix, ca, zone, labs)
+        certs = web_certificates(ca)
+        for lab in labs.values():
+            code = lab.country.code
+            for host in truth.WEB_HOSTS:
+                if host.serves_in(code):
+                    _ip(lab.netns, "addr", "add", f"{host.address}/32", "dev", "lo")
+            lab.web = Nginx(root / code.lower() / "nginx", web_sites(code, 1, certs),
+                            netns=lab.netns)
+        _parallel([lab.web.start for lab in labs.values() if lab.web is not None])
+        for lab in labs.values():
+            # after nginx's start, which waits until every listener accepts
+            apply_ip_blocks(lab, 1)
+            wait_for_web(lab, 1, zone)
+        yield World(root, prefix, ca, zone, labs, certs)
     finally:
         with contextlib.suppress(Exception):
             _parallel([d.stop for lab in labs.values() for d in lab.daemons()])
         for lab in labs.values():
             for d in lab.daemons():   # any a failed parallel stop left behind
                 d.stop()
-            lab.netns.delete()
+            if lab.web is not None:
+                lab.web.stop()
+            lab.netns.delete()    # its addresses and nftables table go with it
+
+
+# -- the web layer ------------------------------------------------------------------------
+
+_NFT_TABLE = "blockwatch_lab"
+_STOP_PAGE_TEXT = "Il sito richiesto non e' raggiungibile: inibito su ordine dell'AGCOM."
+
+
+def _ip(netns: NamedNetns, *args: str) -> None:
+    done = subprocess.run(["ip", "-n", netns.name, *args], capture_output=True, text=True,
+                          check=False)
+    if done.returncode:
+        raise LabServerError(f"ip -n {netns.name} {' '.join(args)}: {done.stderr.strip()}")
+
+
+def web_certificates(ca: LabCA) -> dict[str, ServerCert]:
+    """One certificate per web server, naming what truth says (SANs in order)."""
+    return {h.address: ca.issue(f"web-{h.address}", *h.sans) for h in truth.WEB_HOSTS}
+
+
+def web_sites(code: str, round_number: int, certs: dict[str, ServerCert]) -> list[Site]:
+    """nginx server blocks of one country in one round: names the edge refuses there
+    get the 451 notice, the rest their page (or their redirect)."""
+    refused = truth.edge_blocks(code, round_number)
+    sites = []
+    for host in truth.WEB_HOSTS:
+        if not host.serves_in(code):
+            continue
+        cert = certs[host.address]
+        if host.redirect_to:
+            sites.append(Site(host.address, host.names, cert, status=301,
+                              location=host.location))
+            continue
+        blocked = {n: refused[n] for n in host.names
+                   if n in refused and refused[n].operator == host.operator}
+        for block in dict.fromkeys(blocked.values()):
+            sites.append(Site(host.address, tuple(n for n in host.names if blocked.get(n) is block),
+                              cert, status=451, title=truth.NOTICE_TITLE,
+                              text=truth.notice(block)))
+        served = tuple(n for n in host.names if n not in blocked)
+        if served or not host.names:
+            text = _STOP_PAGE_TEXT if host.address == STOP_PAGE_AGCOM else host.title
+            sites.append(Site(host.address, served, cert, title=host.title, text=text))
+    return sites
+
+
+def apply_ip_blocks(lab: CountryLab, round_number: int) -> None:
+    """Replace the namespace's nftables table with the IP blocks in force."""
+    rules = [f"    ip daddr {b.address} tcp dport {{ {', '.join(map(str, b.ports))} }} drop"
+             for b in truth.IP_BLOCKS
+             if b.country == lab.country.code and b.from_round <= round_number]
+    # declaring the table first makes the delete safe when it does not exist yet
+    text = (f"table inet {_NFT_TABLE}\ndelete table inet {_NFT_TABLE}\n"
+            f"table inet {_NFT_TABLE} {{\n  chain input {{\n"
+            "    type filter hook input priority 0; policy accept;\n"
+            + "".join(r + "\n" for r in rules) + "  }\n}\n")
+    done = subprocess.run(lab.netns.exec_argv(["nft", "-f", "-"]), input=text, text=True,
+                          capture_output=True, check=False)
+    if done.returncode:
+        raise LabServerError(f"{lab.country.code}: nft failed: {done.stderr.strip()}")
+
+
+def _http_status(address: str, name: str, timeout: float) -> int | None:
+    """The status a plain-HTTP GET / with Host: name gets; None if the connect times out."""
+    conn = http.client.HTTPConnection(address, 80, timeout=timeout)
+    try:
+        conn.request("GET", "/", headers={"Host": name})
+        return conn.getresponse().status
+    except TimeoutError:
+        return None
+    finally:
+        conn.close()
+
+
+def wait_for_web(lab: CountryLab, round_number: int, zone: LabZone,
+                 timeout: float = 10.0) -> None:
+    """Block until every web address of the country answers as the truth says for
+    this round (asked from inside the namespace, over plain HTTP)."""
+    code = lab.country.code
+    checks = {(e.name, e.address): e for e in truth.expected_web(zone)
+              if e.country.code == code and e.round.number == round_number and e.port == 80}
+    deadline = time.monotonic() + timeout
+
+    def mismatches() -> list[str]:
+        bad = []
+        for (name, address), e in sorted(checks.items()):
+            try:
+                got = _http_status(address, name, 0.3 if e.connect_failure else 2.0)
+            except OSError as exc:
+                bad.append(f"{name} at {address}: {exc}")
+                continue
+            if got != e.status:
+                bad.append(f"{name} at {address}: expected {e.status or e.connect_failure}, "
+                           f"got {got or 'a timeout'}")
+        return bad
+
+    while True:
+        bad = lab.netns.call(mismatches)
+        if not bad:
+            return
+        if time.monotonic() >= deadline:
+            tail = log_tail(lab.web.log_path) if lab.web is not None else ""
+            raise LabServerError(f"{code} web does not follow the ground truth in round "
+                                 f"{round_number}:\n" + "\n".join(bad)
+                                 + f"\n--- nginx log tail ---\n{tail}")
+        time.sleep(0.2)
 
 
 # -- asking a daemon from inside its namespace --------------------------------------------

@@ -1,6 +1,7 @@
-"""The offline demo: a four-country lab world, the collector on embedded chDB,
-one probe per country, five rounds on simulated dates with policy switches,
-then the analysts' reports, a chart and the HTML report.
+"""The offline demo: a four-country lab world (DNS and web servers), the
+collector on embedded chDB, one probe per country with web follow-up, five
+rounds on simulated dates with policy switches, then the analysts' reports
+(DNS layer), a chart and the HTML report.
 
     python -m tests.lab.demo            (as root; scripts/demo.sh sets it all up)
 
@@ -77,6 +78,16 @@ def _round_line(result: RoundResult) -> None:
     for b in news:
         say(f"  policy switch: {b.country} {b.operator} now blocks {', '.join(b.domains)} "
             f"({b.style}): {b.why}")
+    for e in truth.EDGE_BLOCKS:
+        if e.from_round == rnd.number and rnd.number > 1:
+            say(f"  policy switch: {e.country} {e.operator}'s edge now answers HTTP 451 for "
+                f"{', '.join(e.domains)} (DNS unchanged: {e.operator} still resolves them): "
+                f"{e.why}. The probes record it (web follow-up); the reports below read the "
+                "DNS layer only, so they do not count it yet")
+    for ip in truth.IP_BLOCKS:
+        if ip.from_round == rnd.number and rnd.number > 1:
+            say(f"  policy switch: {ip.country} {ip.operator} now drops packets to "
+                f"{ip.address}: {ip.why}")
     for line in result.changes:
         if not line.startswith("orders:"):
             say(f"  lab: {line}")
@@ -84,13 +95,19 @@ def _round_line(result: RoundResult) -> None:
     failures = sum(1 for rows in result.measurements.values() for r in rows if r["failure"])
     say(f"  measured and uploaded in {result.seconds:.1f}s: {counts} "
         f"({failures} without a reply)")
+    web = [r for rows in result.web.values() for r in rows]
+    refused = sum(1 for r in web if r["http"] and r["http"]["status"] == 451)
+    stop = sum(1 for r in web if r["http"] and r["http"]["title"] == truth.STOP_PAGE_TITLE)
+    timeouts = sum(1 for r in web if r["connect"]["failure"] == "timeout")
+    say(f"  web follow-up: {len(web)} observations ({refused} HTTP 451, {stop} stop pages, "
+        f"{timeouts} connect timeouts)")
 
 
 def main() -> int:
     why = enter_private_netns()
     if why:
         sys.exit(f"the demo runs its lab in network namespaces and needs root ({why})")
-    missing = missing_programs("nsd", "unbound", "kresd", "ip")
+    missing = missing_programs("nsd", "unbound", "kresd", "ip", "nginx", "nft")
     if missing or faketime_library() is None:
         sys.exit(f"missing: {', '.join(missing) or 'libfaketime'} (run scripts/setup.sh)")
     started = time.monotonic()
@@ -104,6 +121,14 @@ def main() -> int:
             for b in truth.BLOCKS:
                 say(f"  {b.country} {b.operator:10} {b.style:14} from round {b.from_round}: "
                     f"{', '.join(b.domains)}")
+            say("  (cloudflare's 1.1.1.1 resolves every site in every country; its remedy "
+                "is its edge:)")
+            for e in truth.EDGE_BLOCKS:
+                say(f"  {e.country} {e.operator:10} {'edge http-451':14} from round "
+                    f"{e.from_round}: {', '.join(e.domains)}")
+            for ip in truth.IP_BLOCKS:
+                say(f"  {ip.country} {ip.operator:10} {'ip drop':14} from round "
+                    f"{ip.from_round}: {ip.address} (every name resolving to it)")
             step("setting up")
             with campaign(Path(tmp), log=say, data_dir=data) as c:
                 c.run_all(_round_line)

@@ -162,6 +162,19 @@ http {{
             if waiting:
                 time.sleep(0.05)
 
+    def reload(self, sites: Sequence[Site]) -> None:
+        """Serve `sites` from now on without dropping the listeners: rewrite the
+        config and SIGHUP the master, which starts workers on the new config and
+        retires the old ones gracefully (an invalid config is logged and ignored:
+        callers confirm the change by asking the server)."""
+        if self._proc is None or self._proc.poll() is not None:
+            raise LabServerError("nginx is not running")
+        if not sites:
+            raise ValueError("nginx needs at least one site")
+        self.sites = tuple(sites)
+        (self.workdir / "nginx.conf").write_text(self.config())
+        self._proc.send_signal(signal.SIGHUP)
+
     def _accepts(self, address: str, port: int) -> bool:
         def attempt() -> bool:
             try:

@@ -3,13 +3,20 @@ one probe per country in its own network namespace, five rounds on simulated
 dates with policy switches between them, then every report figure checked
 against the figures the ground truth (tests/lab/truth.py) implies.
 
-One campaign runs for the whole module (about half a minute); each test checks
-one report or property of its result.
+The probes follow their answers to the world's web servers (web follow-up on,
+the default): what the collector stored of it is checked against the web
+behaviours the ground truth writes down (Cloudflare's edge answering 451 in
+Italy from its compliance round while 1.1.1.1 resolves, AGCOM's stop page and
+its certificate, the Piracy Shield drop on every resolver path, a redirect to a
+mirror, a certificate naming the mirror). The reports read DNS verdicts only,
+so at the DNS layer Cloudflare never blocks.
+
+One campaign runs for the whole module; each test checks one report or
+property of its result.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -29,6 +36,7 @@ from tests.lab.campaign import (
     stored,
 )
 from tests.lab.process import missing_programs
+from tests.lab.zones import STOP_PAGE_AGCOM
 
 pytestmark = pytest.mark.lab
 
@@ -47,6 +55,7 @@ class Outcome:
     control_only: Rows                # effectiveness --country <control country>
     stored: dict[str, Any]
     recorded: dict[str, list[str]]
+    recorded_web: dict[str, list[str]]
     png: bytes
     html: Path
     seconds: float
@@ -54,7 +63,7 @@ class Outcome:
 
 @pytest.fixture(scope="module")
 def outcome(isolated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
-    missing = missing_programs("nsd", "unbound", "kresd", "ip")
+    missing = missing_programs("nsd", "unbound", "kresd", "ip", "nginx", "nft")
     if missing:
         pytest.skip(f"not installed: {', '.join(missing)}")
     if faketime_library() is None:
@@ -82,7 +91,8 @@ def outcome(isolated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         after = {name: report_db(db, name, "--until", LAST_DAY)
                  for name in ("effectiveness", "compliance")}
         yield Outcome(c.rounds, reclassified, reports, after, control_only, stored(db),
-                      c.recorded_ids(), png.read_bytes(), html, time.monotonic() - started)
+                      c.recorded_ids(), c.recorded_web_ids(), png.read_bytes(), html,
+                      time.monotonic() - started)
 
 
 def test_ground_truth_is_consistent() -> None:
@@ -129,6 +139,9 @@ def test_policy_switches_happened_between_rounds(outcome: Outcome) -> None:
     for number in (2, 3, 4, 5):
         for country, operator in truth.policy_changes(number):
             assert any(line.startswith(f"{country} {operator}:") for line in changed[number])
+        for country in truth.web_changes(number):
+            assert any(line.startswith(f"{country} web:") for line in changed[number])
+    assert truth.web_changes(3) == ["IT"]     # the edge's compliance date
 
 
 # -- every report figure equals the ground truth's --------------------------------------------
@@ -151,11 +164,6 @@ def test_compliance_date_found_to_the_round(outcome: Outcome) -> None:
         first = actual.pop("first_blocked")
         actual["first_blocked_round"] = started_round(first) if first else None
         assert actual == row, key
-    milan = want[("it-milan-2024-cloudflare", "cloudflare")]
-    switch = next(b for b in truth.BLOCKS if b.country == "IT" and b.operator == "cloudflare")
-    assert milan["first_blocked_round"] == switch.from_round       # the policy switch
-    assert milan["days_late"] == (truth.round_by_number(switch.from_round).day
-                                  - dt.date.fromisoformat(str(milan["deadline"]))).days
 
 
 def test_days_late_only_with_evidence(outcome: Outcome) -> None:
@@ -166,10 +174,13 @@ def test_days_late_only_with_evidence(outcome: Outcome) -> None:
         assert got[key]["status"] == "blocked when monitoring began", key
         assert got[key]["monitoring_since"] == truth.ROUNDS[0].day.isoformat()
         assert got[key]["days_late"] is None, key
-    # Cloudflare was monitored from before the Milan deadline: its lateness is evidenced
-    assert got[(MILAN, "cloudflare")]["status"] == \
-        "first seen blocked after 33 days of monitoring"
-    assert got[(MILAN, "cloudflare")]["days_late"] == 20
+    # 1.1.1.1 never blocks in DNS (Cloudflare's remedy is its edge, recorded by the web
+    # follow-up): monitored from before the deadline, it is late up to the last day
+    milan = _order(MILAN)
+    for resolver in milan.intermediaries:
+        row = got[(MILAN, resolver)]
+        assert (row["status"], row["first_blocked"]) == ("never blocked", None), resolver
+        assert row["days_late"] == (truth.ROUNDS[-1].day - milan.deadline).days, resolver
 
 
 def test_mirror_counted_from_its_own_date(outcome: Outcome) -> None:
@@ -182,7 +193,8 @@ def test_mirror_counted_from_its_own_date(outcome: Outcome) -> None:
     # resolving, but not due before 30 days after it was added: not late yet
     assert (mirror["status"], mirror["days_late"], mirror["total_since_deadline"]) == (
         "never blocked", 0, 0)
-    assert rows[("cloudflare", "thepiratebay.org")]["days_late"] == 20
+    assert rows[("cloudflare", "thepiratebay.org")]["days_late"] == (
+        truth.ROUNDS[-1].day - order.deadline).days
 
 
 def test_country_by_name(outcome: Outcome) -> None:
@@ -250,6 +262,143 @@ def test_html_report_written(outcome: Outcome) -> None:
     assert "<html" in text.lower()
     for order in truth.ORDERS:
         assert order.order_id in text
+
+
+# -- the web layer: what the probes' follow-ups recorded, as the collector stored it ------
+
+WebKey = tuple[str, int, str, str, int]     # country, round, name, address, port
+
+
+def _order(order_id: str) -> truth.Order:
+    return next(o for o in truth.ORDERS if o.order_id == order_id)
+
+
+def _stored_web(outcome: Outcome) -> dict[WebKey, dict[str, Any]]:
+    country = {c.probe: c.code for c in truth.COUNTRIES}
+    out: dict[WebKey, dict[str, Any]] = {}
+    for row in outcome.stored["web"]:
+        rnd = started_round(row["started_at"])
+        assert rnd is not None, f"{row['started_at']} is in no round's window"
+        key = (country[row["probe"]], rnd, row["name"], row["address"], row["port"])
+        assert key not in out, f"{key}: followed twice in a round, or stored twice"
+        out[key] = row
+    return out
+
+
+def _expected_web() -> dict[WebKey, truth.ExpectedWeb]:
+    return {(e.country.code, e.round.number, e.name, e.address, e.port): e
+            for e in truth.expected_web()}
+
+
+def _seen(row: dict[str, Any]) -> dict[str, Any]:
+    """What one stored observation says, in the ground truth's terms."""
+    tls = bool(row["tls_attempted"])
+    return {"resolvers": row["resolvers"], "connect_failure": row["connect_failure"],
+            "status": row["status"] or None, "title": row["title"], "location": row["location"],
+            "name_matches": bool(row["name_matches"]) if tls else None,
+            "sans": row["sans"] if tls else []}
+
+
+def _want(e: truth.ExpectedWeb, row: dict[str, Any]) -> dict[str, Any]:
+    return {"resolvers": sorted(e.resolvers), "connect_failure": e.connect_failure or "none",
+            "status": e.status, "title": row["title"] if e.title is None else e.title,
+            "location": e.location, "name_matches": e.name_matches, "sans": list(e.sans)}
+
+
+def test_web_observations_stored_exactly_once(outcome: Outcome) -> None:
+    stored_ids = Counter(row["observation_id"] for row in outcome.stored["web"])
+    assert [i for i, n in stored_ids.items() if n > 1] == []
+    recorded = [i for ids in outcome.recorded_web.values() for i in ids]
+    assert len(recorded) == len(set(recorded)), "a probe printed a web observation twice"
+    assert set(stored_ids) == set(recorded)
+    assert len(recorded) == len(truth.expected_web())
+    for result in outcome.rounds:
+        for probe, rows in result.web.items():
+            assert all(r["probe"] == "" or r["probe"] == probe for r in rows)
+
+
+def test_web_follow_ups_equal_the_ground_truth(outcome: Outcome) -> None:
+    got, want = _stored_web(outcome), _expected_web()
+    assert sorted(got) == sorted(want)
+    for key, e in want.items():
+        assert _seen(got[key]) == _want(e, got[key]), (key, e.why)
+
+
+def test_edge_answers_451_in_italy_from_its_compliance_round_while_1_1_1_1_resolves(
+        outcome: Outcome) -> None:
+    got = _stored_web(outcome)
+    block = next(b for b in truth.EDGE_BLOCKS if b.order_id == MILAN)
+    zone_address = {d: truth.site_address(d) for d in block.domains}
+    seen = 0
+    for (country, rnd, name, address, _), row in got.items():
+        if name not in block.domains or address != zone_address[name]:
+            continue
+        seen += 1
+        if country == block.country and rnd >= block.from_round:
+            assert (row["status"], row["title"]) == (451, truth.NOTICE_TITLE), (country, rnd)
+            assert truth.notice(block) in row["body_prefix"]
+        else:   # before the compliance date, and in every other country
+            host = truth.web_host(address, country)
+            assert host is not None
+            assert (row["status"], row["title"]) == (200, host.title), (country, rnd, name)
+        if country == block.country:
+            # the same answer through 1.1.1.1 (UDP and DoT) led there in every round
+            assert {"cloudflare", "cloudflare-dot"} <= set(row["resolvers"]), (rnd, name)
+    assert seen == len(truth.ROUNDS) * len(truth.COUNTRIES) * len(block.domains) * len(
+        truth.WEB_PORTS)
+    # at the DNS layer, 1.1.1.1 in Italy answered the sites normally every round
+    for result in outcome.rounds:
+        it = next(c.probe for c in truth.COUNTRIES if c.code == block.country)
+        for m in result.measurements[it]:
+            if m["domain"] in block.domains and m["resolver"]["name"].startswith("cloudflare"):
+                first = m["responses"][0]
+                assert first["rcode"] == "NOERROR", (result.round.number, m["domain"])
+                assert [a["data"] for a in first["answers"]] == [zone_address[m["domain"]]]
+
+
+def test_stop_page_title_and_certificate_mismatch(outcome: Outcome) -> None:
+    stop = [(k, row) for k, row in _stored_web(outcome).items()
+            if k[3] == STOP_PAGE_AGCOM]
+    want = {k for k, e in _expected_web().items() if e.address == STOP_PAGE_AGCOM}
+    assert {k for k, _ in stop} == want != set()
+    for (country, _, _, _, port), row in stop:
+        assert country == "IT"
+        assert row["resolvers"] == ["isp"]           # only the ISP's answer leads there
+        assert (row["status"], row["title"]) == (200, truth.STOP_PAGE_TITLE)
+        if port == 443:
+            assert row["chain_verified"] and not row["name_matches"]
+            assert row["sans"] == [f"DNS:{truth.STOP_PAGE_HOST}"]
+
+
+def test_ip_drop_times_out_on_every_resolver_path(outcome: Outcome) -> None:
+    drop = truth.IP_BLOCKS[0]
+    rows = {k: row for k, row in _stored_web(outcome).items() if k[3] == drop.address}
+    dropped = {k: row for k, row in rows.items() if k[0] == drop.country}
+    assert len(dropped) == len(truth.ROUNDS) * len(drop.ports)
+    for row in dropped.values():
+        assert (row["connect_failure"], row["http_sent"]) == ("timeout", False)
+        assert row["resolvers"] == sorted(truth.RESOLVERS)   # DoH and DoT included
+    # the same address answers from every other country
+    assert all(row["connect_failure"] == "none" and row["status"]
+               for k, row in rows.items() if k[0] != drop.country)
+
+
+def test_redirect_to_the_mirror_recorded(outcome: Outcome) -> None:
+    host = next(h for h in truth.WEB_HOSTS if h.redirect_to)
+    rows = [row for k, row in _stored_web(outcome).items() if k[3] == host.address]
+    assert rows
+    for row in rows:
+        assert (row["status"], row["location"]) == (301, f"https://{host.redirect_to}/")
+
+
+def test_certificate_names_the_mirror(outcome: Outcome) -> None:
+    host = next(h for h in truth.WEB_HOSTS if len(h.sans) > 1)
+    tls = [(k, row) for k, row in _stored_web(outcome).items()
+           if k[3] == host.address and k[4] == 443]
+    assert {k[2] for k, _ in tls} >= {host.names[0]}
+    for _, row in tls:
+        assert row["sans"] == [f"DNS:{n}" for n in host.sans]
+        assert row["name_matches"] and row["chain_verified"]
 
 
 def test_campaign_runtime(outcome: Outcome) -> None:

@@ -12,15 +12,25 @@ anywhere else.
 
 The cases, simplified:
 - Court of Milan v. Cloudflare (2024): three BitTorrent sites on 1.1.1.1 within
-  30 days, later a mirror. In the lab Cloudflare starts blocking in Italy only
-  some weeks after the deadline (the policy switch) and never blocks the mirror.
+  30 days, later a mirror. As in reality, 1.1.1.1 keeps answering the sites
+  normally everywhere: Cloudflare complies on its CDN edge instead, which
+  answers HTTP 451 with a legal notice to visitors in Italy, only some weeks
+  after the deadline (the policy switch), and never refuses the mirror.
 - AGCOM's list for Italian ISPs: the ISP answers with AGCOM's stop page; a
   mirror is added to the list and the ISP applies it one round later.
 - Sony Music v. Quad9 (Landgericht Hamburg, 2021): Quad9 blocks in Germany
   with its NXDOMAIN-without-RA style, and the block spills over to France.
 - Canal+ v. Cloudflare, Google (Tribunal judiciaire de Paris, 2024): a sports
-  streaming site, blocked by Google (REFUSED + EDE 16), Cloudflare (NXDOMAIN +
-  EDE 16) and the French ISP (a 127.0.0.1 answer).
+  streaming site, blocked by Google (REFUSED + EDE 16), by Cloudflare's edge in
+  France (HTTP 451; 1.1.1.1 resolves it) and the French ISP (a 127.0.0.1 answer).
+- Piracy Shield: Italian ISPs drop packets to the same sports site's address,
+  so from Italy the name resolves through every resolver, DoH included, and
+  the connection never completes.
+- The web (written down beside the DNS, below): the sites' web servers on the
+  addresses the zone hands out (Cloudflare-edge addresses for the Milan sites),
+  AGCOM's stop page in Italy (its certificate names the stop-page host, not the
+  blocked site), an old domain redirecting to its mirror, and a certificate
+  that also names a mirror.
 - Switzerland is the control country: nothing is blocked there and its probe
   is registered with `--control`.
 """
@@ -34,7 +44,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from tests.lab.zones import CONTROL_NAME, Rr, lab_root_zone
+from tests.lab.zones import CONTROL_NAME, STOP_PAGE_AGCOM, LabZone, Rr, lab_root_zone
 
 UTC = dt.UTC
 
@@ -103,7 +113,7 @@ class Style(StrEnum):
     DROP = "drop"                      # unbound RPZ rpz-drop: no reply at all
     QUAD9 = "quad9-nxdomain"           # unbound RPZ NXDOMAIN, RA unset, no authority
     REFUSED_EDE16 = "refused-ede16"    # kresd: REFUSED + EDE 16 Censored (Google)
-    NXDOMAIN_EDE16 = "nxdomain-ede16"  # kresd: NXDOMAIN + EDE 16 Censored
+    NXDOMAIN_EDE16 = "nxdomain-ede16"  # kresd: NXDOMAIN + EDE 16 Censored (no operator here)
 
 
 # What the analysis should call each style (docs/verdicts.md methods).
@@ -149,9 +159,10 @@ NSD_ADDRESS = "127.0.0.2"
 OPERATORS: tuple[Operator, ...] = (
     # The ISP is the namespace's resolv.conf: the probe's "system" resolver.
     Operator("isp", "127.0.0.3", Software.UNBOUND, (Endpoint("isp", "udp"),)),
+    # 1.1.1.1 blocks nothing in DNS: Cloudflare's remedies are on its edge (EDGE_BLOCKS).
     Operator("cloudflare", "127.1.1.1", Software.KRESD,
              (Endpoint("cloudflare", "udp"), Endpoint("cloudflare-dot", "dot")),
-             kresd_style=Style.NXDOMAIN_EDE16, tls_name="one.one.one.one"),
+             tls_name="one.one.one.one"),
     Operator("google", "127.8.8.8", Software.KRESD, (Endpoint("google", "udp"),),
              kresd_style=Style.REFUSED_EDE16, tls_name="dns.google"),
     # Knot Resolver 5.6's DoH fails with Python h2 clients; unbound serves DoH.
@@ -266,18 +277,140 @@ BLOCKS: tuple[Block, ...] = (
           "blocked by Italian ISPs for years; this one drops the query"),
     Block("IT", "google", _MILAN + _AGCOM, Style.REFUSED_EDE16, 1,
           "Google applies Italian orders to 8.8.8.8"),
-    Block("IT", "cloudflare", _MILAN, Style.NXDOMAIN_EDE16, 3,
-          "Cloudflare complies with the Milan order, late, and never blocks the mirror"),
     Block("DE", "isp", ("canna.to",), Style.NXDOMAIN, 1, "CUII: German ISPs' DNS blocks"),
     Block("DE", "quad9", ("canna.to", "canna-power.to"), Style.QUAD9, 1, "Sony v. Quad9"),
     Block("FR", "quad9", ("canna.to",), Style.QUAD9, 1,
           "spillover: Quad9 applies the German order in France too"),
     Block("FR", "google", ("footybite.to",), Style.REFUSED_EDE16, 1, "Canal+ v. Google"),
-    Block("FR", "cloudflare", ("footybite.to",), Style.NXDOMAIN_EDE16, 1,
-          "Canal+ v. Cloudflare"),
     Block("FR", "isp", ("footybite.to",), Style.LOCALHOST, 1, "French ISP: 127.0.0.1"),
 )
 
+
+
+# -- the web layer: who serves the sites, who refuses them where ------------------------
+#
+# Every country reaches the same web servers at the addresses the zone hands out
+# (each country's namespace holds them on its loopback, served by that country's
+# nginx), except where this section says otherwise. The probes follow every
+# target's answers on these ports (docs/web.md); controls are never followed.
+
+WEB_PORTS: tuple[int, ...] = (443, 80)      # the probe's defaults: TLS + HTTP, plain HTTP
+EDGE = "cloudflare"                         # the CDN whose edge serves the Milan sites
+
+
+@dataclass(frozen=True)
+class WebHost:
+    """One web server on one address: the names it serves (its certificate's SANs)."""
+
+    address: str
+    names: tuple[str, ...]          # Host names served; () = any Host (a default server)
+    title: str                      # the page's <title>
+    operator: str                   # who runs the address: EDGE or a hosting provider
+    redirect_to: str = ""           # answers 301 with Location https://<redirect_to>/
+    cert_names: tuple[str, ...] = ()  # the certificate's names, when not `names`
+    countries: tuple[str, ...] = ()   # () = reachable in every country
+
+    @property
+    def sans(self) -> tuple[str, ...]:
+        return self.cert_names or self.names
+
+    @property
+    def location(self) -> str:
+        return f"https://{self.redirect_to}/" if self.redirect_to else ""
+
+    def serves_in(self, country: str) -> bool:
+        return not self.countries or country in self.countries
+
+
+STOP_PAGE_HOST = "stop.agcom.lab"          # the name on the stop page's own certificate
+STOP_PAGE_TITLE = "AGCOM Stop Page"
+NOTICE_TITLE = "Unavailable For Legal Reasons"   # the edge's 451 page (RFC 7725)
+_KICKASS = ("kickasstorrents.to", "kickasstorrents.cr")   # one certificate names both
+
+WEB_HOSTS: tuple[WebHost, ...] = (
+    WebHost("104.21.32.10", _KICKASS, "Kickass Torrents", EDGE),
+    WebHost("172.67.161.20", _KICKASS, "Kickass Torrents", EDGE),     # the mirror
+    WebHost("172.67.170.30", ("limetorrents.pro",), "LimeTorrents", EDGE),
+    WebHost("162.159.136.6", ("thepiratebay.org",), "The Pirate Bay", EDGE),
+    WebHost("172.67.190.80", ("footybite.to",), "Footybite: live football", EDGE),
+    WebHost("185.15.59.40", ("streamingcommunity.li",), "StreamingCommunity", "hoster-nl"),
+    WebHost("185.15.58.41", ("streamingcommunity.ooo",), "StreamingCommunity", "hoster-nl"),
+    WebHost("104.26.4.50", ("ilcorsaronero.link",), "Il Corsaro Nero", "hoster-us"),
+    # the old domain moved to its mirror: the server says so with a Location
+    WebHost("81.169.145.70", ("canna.to",), "", "hoster-de", redirect_to="canna-power.to"),
+    WebHost("81.169.146.71", ("canna-power.to",), "Canna Power", "hoster-de"),
+    # what Italian ISPs' stop-page answer leads to; its certificate is its own
+    WebHost(STOP_PAGE_AGCOM, (), STOP_PAGE_TITLE, "agcom", cert_names=(STOP_PAGE_HOST,),
+            countries=("IT",)),
+)
+
+
+def web_host(address: str, country: str) -> WebHost | None:
+    return next((h for h in WEB_HOSTS if h.address == address and h.serves_in(country)), None)
+
+
+@dataclass(frozen=True)
+class EdgeBlock:
+    """The edge answers HTTP 451 with a legal notice for `domains` to clients in
+    `country` from a round on (a geo-block: elsewhere it serves them normally)."""
+
+    country: str
+    operator: str
+    order_id: str
+    domains: tuple[str, ...]
+    from_round: int = 1
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class IpBlock:
+    """The network (the ISP) drops packets to an address: connections time out
+    whichever resolver named it, while every resolver answers the name normally."""
+
+    country: str
+    operator: str
+    address: str
+    ports: tuple[int, ...] = WEB_PORTS
+    from_round: int = 1
+    why: str = ""
+
+
+EDGE_BLOCKS: tuple[EdgeBlock, ...] = (
+    EdgeBlock("IT", EDGE, "it-milan-2024-cloudflare", _MILAN, 3,
+              "Cloudflare complies with the Milan order on its edge, late: 1.1.1.1 still "
+              "resolves the sites, Italian visitors get HTTP 451; the mirror is never refused"),
+    EdgeBlock("FR", EDGE, "fr-paris-2024-canal", ("footybite.to",), 1,
+              "Canal+ v. Cloudflare: the edge refuses the site in France"),
+)
+IP_BLOCKS: tuple[IpBlock, ...] = (
+    IpBlock("IT", "isp", "172.67.190.80", WEB_PORTS, 1,
+            "Piracy Shield: the Italian ISP drops packets to the sports site's address"),
+)
+
+
+def notice(block: EdgeBlock) -> str:
+    """The legal notice's text on the edge's 451 page."""
+    order = next(o for o in ORDERS if o.order_id == block.order_id)
+    return (f"This site is not available in your country ({block.country}) by order of "
+            f"{order.authority} ({order.order_id}).")
+
+
+def edge_blocks(country: str, round_number: int) -> dict[str, EdgeBlock]:
+    """Domain -> the edge block in force for it in `country` during a round."""
+    return {d: b for b in EDGE_BLOCKS if b.country == country and b.from_round <= round_number
+            for d in b.domains}
+
+
+def ip_blocked(country: str, address: str, port: int, round_number: int) -> IpBlock | None:
+    return next((b for b in IP_BLOCKS if (b.country, b.address) == (country, address)
+                 and port in b.ports and b.from_round <= round_number), None)
+
+
+def web_changes(round_number: int) -> list[str]:
+    """Countries whose web layer (edge policy, IP blocks) differs from the previous round's."""
+    blocks: list[EdgeBlock | IpBlock] = [*EDGE_BLOCKS, *IP_BLOCKS]
+    return sorted({b.country for b in blocks
+                   if b.from_round == round_number and round_number > 1})
 
 def consistency_problems() -> list[str]:
     """What would make this ground truth unusable (tests assert the list is empty)."""
@@ -303,6 +436,31 @@ def consistency_problems() -> list[str]:
     for o in ORDERS:
         problems += [f"{o.order_id}: {r} is no resolver name" for r in o.intermediaries
                      if r not in RESOLVER_OPERATOR]
+    return problems + _web_problems(zone, listed)
+
+
+def _web_problems(zone: LabZone, listed: set[str]) -> list[str]:
+    problems = []
+    for c in COUNTRIES:
+        for d in sorted(listed):
+            problems += [f"{c.code}: {d}'s address {a} has no web server" for a in
+                         zone.expected(d) if web_host(a, c.code) is None]
+        redirects = any(b.style is Style.STOP_PAGE for b in BLOCKS if b.country == c.code)
+        if redirects and web_host(STOP_PAGE_AGCOM, c.code) is None:
+            problems.append(f"{c.code}: the ISP answers the stop page, nobody serves it")
+    problems += [f"{b}: the edge blocks in DNS" for b in BLOCKS if b.operator == EDGE]
+    for e in EDGE_BLOCKS:
+        problems += [f"{e}: {d} is not on {e.operator}'s edge" for d in e.domains
+                     for a in zone.expected(d) if (h := web_host(a, e.country)) is None
+                     or h.operator != e.operator]
+    for ip in IP_BLOCKS:
+        names = [d for d in sorted(listed) if ip.address in zone.expected(d)]
+        if not names:
+            problems.append(f"{ip}: no order's domain resolves to {ip.address}")
+        problems += [f"{ip}: {d} does not resolve normally through {b.operator}, so not "
+                     f"every path reaches the dropped address"
+                     for b in BLOCKS if b.country == ip.country for d in names
+                     if d in b.domains]
     return problems
 
 
@@ -368,6 +526,88 @@ def expected_measurements() -> list[Expected]:
                                         EXPECTED_METHOD[style] if style else "", style))
     return out
 
+
+
+LOCALHOST_ANSWER = "127.0.0.1"   # Style.LOCALHOST: never followed (not a global address)
+
+
+def site_address(domain: str, zone: LabZone | None = None) -> str | None:
+    """The site's own (first) A address, as a faithful resolver answers it."""
+    zone = zone or lab_root_zone(NSD_ADDRESS, extra=EXTRA_RECORDS)
+    found = sorted(zone.expected(domain))
+    return found[0] if found else None
+
+
+def answer_address(domain: str, style: Style | None, zone: LabZone) -> str | None:
+    """The first A address a resolver's reply gives (None: no address, or one the
+    probe never follows)."""
+    if style is None:
+        return site_address(domain, zone)
+    return STOP_PAGE_AGCOM if style is Style.STOP_PAGE else None
+
+
+@dataclass(frozen=True)
+class ExpectedWeb:
+    """One expected web observation: a (name, address, port) a probe follows in a
+    round, which resolver paths led there, and what the server (or network) does."""
+
+    round: Round
+    country: Country
+    name: str
+    address: str
+    port: int
+    resolvers: frozenset[str]
+    connect_failure: str            # "" or the taxonomy's label ("timeout")
+    status: int | None              # None: no HTTP exchange
+    title: str | None               # None: not asserted (nginx's own 301 page)
+    location: str
+    name_matches: bool | None       # TLS only (port 443)
+    sans: tuple[str, ...]           # TLS only: the certificate's, as the probe writes them
+    why: str
+
+
+def expected_web(zone: LabZone | None = None) -> list[ExpectedWeb]:
+    """Every web follow-up the probes should record: per round, country and target,
+    one per distinct answer address and port (shared by the resolvers that named it)."""
+    zone = zone or lab_root_zone(NSD_ADDRESS, extra=EXTRA_RECORDS)
+    out: list[ExpectedWeb] = []
+    for rnd in ROUNDS:
+        domains = sorted({d.name for _, _, d in order_domains(rnd.number)})
+        for country in COUNTRIES:
+            edge = edge_blocks(country.code, rnd.number)
+            for domain in domains:
+                led: dict[str, set[str]] = defaultdict(set)
+                for resolver in RESOLVERS:
+                    style = policy(country.code, RESOLVER_OPERATOR[resolver],
+                                   rnd.number).get(domain)
+                    if (address := answer_address(domain, style, zone)) is not None:
+                        led[address].add(resolver)
+                for address, resolvers in sorted(led.items()):
+                    host = web_host(address, country.code)
+                    assert host is not None, (country.code, address)
+                    for port in WEB_PORTS:
+                        out.append(_outcome(rnd, country, domain=domain, address=address,
+                                            port=port, resolvers=frozenset(resolvers),
+                                            host=host, edge=edge.get(domain)))
+    return out
+
+
+def _outcome(rnd: Round, country: Country, *, domain: str, address: str, port: int,
+             resolvers: frozenset[str], host: WebHost, edge: EdgeBlock | None) -> ExpectedWeb:
+    tls = port == 443
+    if (drop := ip_blocked(country.code, address, port, rnd.number)) is not None:
+        return ExpectedWeb(rnd, country, domain, address, port, resolvers, "timeout", None,
+                           None, "", None, (), drop.why)
+    if edge is not None and host.operator == edge.operator:
+        status, title, location, why = 451, NOTICE_TITLE, "", edge.why
+    elif host.redirect_to:
+        status, title, location, why = 301, None, host.location, "moved to its mirror"
+    else:
+        status, title, location = 200, host.title, ""
+        why = "the stop page" if address == STOP_PAGE_AGCOM else "served normally"
+    return ExpectedWeb(rnd, country, domain, address, port, resolvers, "", status, title,
+                       location, (domain in host.sans) if tls else None,
+                       tuple(f"DNS:{n}" for n in host.sans) if tls else (), why)
 
 # -- expected report figures (the analysts' JSON keys) ---------------------------------
 
