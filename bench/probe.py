@@ -1,11 +1,21 @@
 """Probe benchmark: measurements per second on one core against a local unbound,
-and peak RSS during a 50,000-name round.
+and peak RSS during a 50,000-name round (DNS only); then a second pass with the
+web follow-up on, against a local nginx over TLS.
 
-    python bench/probe.py [--names 50000] [--concurrency 256]
+    python bench/probe.py [--names 50000] [--concurrency 256] [--web-names 5000]
 
 Runs the real agent (`blockwatch-probe run --rounds 1`, spool included) pinned
 to one core, against unbound answering the names from local data on loopback
-(pinned to the other core). Prints name=value lines.
+(pinned to the other core). The web pass resolves `--web-names` names the same
+way and follows each answer (127.0.0.1, allowed with `allow_non_global`) as a
+probe does: TLS + HTTP on one port, plain HTTP on another, to nginx (on the
+other core) serving `*.bench.test` with a lab-CA certificate. Per-destination
+limits are lifted there, since every follow-up goes to the same address.
+`--web-names 0` skips the web pass. Prints name=value lines:
+`measurements_per_second` and `peak_rss_mb` (DNS only);
+`web_measurements_per_second` (DNS measurements over the round's DNS and
+follow-up time), `web_followups_per_second` ((name, address) pairs over the
+follow-up time) and `web_peak_rss_mb` (the agent's peak RSS in the web pass).
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 UNBOUND_CONF = """server:
@@ -37,15 +48,20 @@ UNBOUND_CONF = """server:
     so-sndbuf: 8m
     access-control: 127.0.0.0/8 allow
     module-config: "iterator"
-    # answer every name below bench.test locally: the probe is measured, not recursion
+    # answer every name below bench.test locally: the probe is measured, not recursion;
+    # the address is where the web pass's nginx listens
     local-zone: "bench.test." redirect
-    local-data: "bench.test. 300 IN A 10.1.2.3"
+    local-data: "bench.test. 300 IN A 127.0.0.1"
     local-zone: "." refuse
 """
+_ROUND = re.compile(r"round \S+: (\d+) measurements in ([\d.]+)s, .*failures ([^\"\n]*)")
+_WEB = re.compile(r"round \S+: web follow-up of (\d+) \(name, address\) pairs: (\d+) "
+                  r"observations in ([\d.]+)s, (\d+) answer addresses skipped, "
+                  r"failures ([^\"\n]*)")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
@@ -60,14 +76,113 @@ def _high_water_kb(pid: int) -> int:
     return int(found[1]) if found else 0
 
 
+@dataclass
+class Pass:
+    measured: int
+    seconds: float
+    failures: str
+    wall: float
+    peak_kb: int
+    spooled: int
+    web: re.Match[str] | None
+
+
+def _run_pass(work: Path, dns_port: int, args: argparse.Namespace, *, names: int, core: int,
+              web: str) -> Pass:
+    """One `run --rounds 1` of the agent over `names` names; `web` is its [web] table."""
+    work.mkdir()
+    listing = work / "names.txt"
+    listing.write_text("".join(f"n{i}.bench.test\n" for i in range(names)))
+    config = work / "probe.toml"
+    config.write_text(f"""name = "bench"
+qtypes = ["A"]
+identity_checks = false
+[limits]
+qps = 100000
+concurrency = {args.concurrency}
+timeout_s = 5
+listen_window_s = {args.listen_window}
+[targets]
+file = "{listing}"
+[spool]
+path = "{work}/spool.db"
+[web]
+{web}
+[[resolvers]]
+name = "local"
+address = "127.0.0.1"
+port = {dns_port}
+""")
+    started = time.monotonic()
+    process = subprocess.Popen(
+        ["taskset", "-c", str(core), sys.executable, "-m", "blockwatch.probe",
+         "run", "-c", str(config), "--rounds", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak_kb = 0
+    while process.poll() is None:
+        peak_kb = max(peak_kb, _high_water_kb(process.pid))
+        time.sleep(0.05)
+    _, stderr = process.communicate()
+    wall = time.monotonic() - started
+    found = _ROUND.search(stderr)
+    if process.returncode != 0 or not found:
+        sys.exit(f"the probe failed (exit {process.returncode}):\n{stderr[-3000:]}")
+    spooled = int(subprocess.run(
+        ["sqlite3", str(work / "spool.db"), "SELECT COUNT(*) FROM measurements"],
+        capture_output=True, text=True, check=False).stdout.strip() or -1) \
+        if shutil.which("sqlite3") else -1
+    return Pass(int(found[1]), float(found[2]), found[3].strip(), wall, peak_kb, spooled,
+                _WEB.search(stderr))
+
+
+def _print_dns(args: argparse.Namespace, dns: Pass) -> None:
+    print(f"names={args.names}")
+    print(f"concurrency={args.concurrency}")
+    print(f"listen_window_s={args.listen_window}")
+    print(f"measurements={dns.measured}")
+    print(f"spooled={dns.spooled}")
+    print(f"failures={dns.failures}")
+    print(f"round_seconds={dns.seconds:.2f}")
+    print(f"measurements_per_second={dns.measured / dns.seconds:.0f}")
+    print(f"process_wall_seconds={dns.wall:.2f}")
+    print(f"peak_rss_mb={dns.peak_kb / 1024:.1f}")
+
+
+def _print_web(args: argparse.Namespace, web: Pass) -> None:
+    if web.web is None:
+        sys.exit("the web pass logged no follow-up line")
+    pairs, observations, web_seconds = int(web.web[1]), int(web.web[2]), float(web.web[3])
+    print(f"web_names={args.web_names}")
+    print(f"web_concurrency={args.web_concurrency}")
+    print(f"web_measurements={web.measured}")
+    print(f"web_followups={pairs}")
+    print(f"web_observations={observations}")
+    print(f"web_spooled_rows={web.spooled}")  # DNS and web rows
+    print(f"web_failures={web.web[5].strip()}")
+    print(f"web_dns_seconds={web.seconds:.2f}")
+    print(f"web_followup_seconds={web_seconds:.2f}")
+    print(f"web_measurements_per_second={web.measured / (web.seconds + web_seconds):.0f}")
+    print(f"web_followups_per_second={pairs / web_seconds:.0f}")
+    print(f"web_peak_rss_mb={web.peak_kb / 1024:.1f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--names", type=int, default=50_000)
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--listen-window", type=float, default=0.3)
+    parser.add_argument("--web-names", type=int, default=5000,
+                        help="names of the pass with web follow-up (0: skip it)")
+    parser.add_argument("--web-concurrency", type=int, default=32,
+                        help="follow-ups in flight ([web] concurrency; the default is 32)")
     args = parser.parse_args()
-    if not shutil.which("unbound"):
-        sys.exit("bench/probe.py needs unbound (apt-get install unbound)")
+    for program in ("unbound", "taskset", *(("nginx",) if args.web_names else ())):
+        if not shutil.which(program):
+            sys.exit(f"bench/probe.py needs {program} (scripts/setup.sh installs it)")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the lab harness
+    from tests.lab.nginx import Nginx, Site
+    from tests.lab.tlsca import LabCA
+
     cores = sorted(os.sched_getaffinity(0))
     probe_core, server_core = cores[0], cores[-1]
 
@@ -80,64 +195,30 @@ def main() -> int:
                                    str(work / "unbound.conf")])
         try:
             time.sleep(0.5)
-            names = work / "names.txt"
-            names.write_text("".join(f"n{i}.bench.test\n" for i in range(args.names)))
-            config = work / "probe.toml"
-            config.write_text(f"""name = "bench"
-qtypes = ["A"]
-identity_checks = false
-[limits]
-qps = 100000
-concurrency = {args.concurrency}
-timeout_s = 5
-listen_window_s = {args.listen_window}
-[targets]
-file = "{names}"
-[spool]
-path = "{work}/spool.db"
-[[resolvers]]
-name = "local"
-address = "127.0.0.1"
-port = {port}
-""")
-            started = time.monotonic()
-            process = subprocess.Popen(
-                ["taskset", "-c", str(probe_core), sys.executable, "-m", "blockwatch.probe",
-                 "run", "-c", str(config), "--rounds", "1"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            peak_kb = 0
-            while process.poll() is None:
-                peak_kb = max(peak_kb, _high_water_kb(process.pid))
-                time.sleep(0.05)
-            stdout, stderr = process.communicate()
-            probe = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-            wall = time.monotonic() - started
+            dns = _run_pass(work / "dns", port, args, names=args.names, core=probe_core,
+                            web="enabled = false")
+            web = None
+            if args.web_names:
+                ca = LabCA(work / "ca")
+                site = Site("127.0.0.1", ("*.bench.test",), ca.issue("site", "*.bench.test"),
+                            title="Bench site", text="x" * 2000)
+                https_port, http_port = (free_port(socket.SOCK_STREAM),
+                                         free_port(socket.SOCK_STREAM))
+                with Nginx(work / "nginx", [site], http_port=http_port, https_port=https_port,
+                           wrapper=("taskset", "-c", str(server_core))):
+                    web = _run_pass(
+                        work / "web", port, args, names=args.web_names, core=probe_core,
+                        web=f"enabled = true\nhttps_ports = [{https_port}]\n"
+                        f"http_ports = [{http_port}]\nallow_non_global = true\n"
+                        f'ca_file = "{ca.ca_path}"\nconcurrency = {args.web_concurrency}\n'
+                        f"destination_concurrency = {args.web_concurrency}\n"
+                        "destination_rate = 100000.0")
         finally:
             server.terminate()
             server.wait(10)
-        if probe.returncode != 0:
-            print(probe.stderr[-3000:], file=sys.stderr)
-            return 1
-        found = re.search(r"round \S+: (\d+) measurements in ([\d.]+)s, failures (.*)",
-                          probe.stderr)
-        if not found:
-            print(probe.stderr[-3000:], file=sys.stderr)
-            return 1
-        measured, seconds, failures = int(found[1]), float(found[2]), found[3]
-        spooled = int(subprocess.run(
-            ["sqlite3", str(work / "spool.db"), "SELECT COUNT(*) FROM measurements"],
-            capture_output=True, text=True, check=False).stdout.strip() or -1) \
-            if shutil.which("sqlite3") else -1
-    print(f"names={args.names}")
-    print(f"concurrency={args.concurrency}")
-    print(f"listen_window_s={args.listen_window}")
-    print(f"measurements={measured}")
-    print(f"spooled={spooled}")
-    print(f"failures={failures}")
-    print(f"round_seconds={seconds:.2f}")
-    print(f"measurements_per_second={measured / seconds:.0f}")
-    print(f"process_wall_seconds={wall:.2f}")
-    print(f"peak_rss_mb={peak_kb / 1024:.1f}")
+    _print_dns(args, dns)
+    if web is not None:
+        _print_web(args, web)
     return 0
 
 
