@@ -24,6 +24,13 @@ NSENTER_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 REBOOT_EXIT = 133
 
 
+def _scope_option() -> list[str]:
+    """On a host booted with systemd, nspawn gets its own delegated scope over
+    D-Bus (cgroups the container's systemd may manage); elsewhere (no system
+    bus to ask) it stays in the test's cgroup: --keep-unit."""
+    return [] if Path("/run/systemd/system").is_dir() else ["--keep-unit"]
+
+
 class MachineError(RuntimeError):
     """The container did not boot, stop or answer as it should."""
 
@@ -51,10 +58,15 @@ def nsenter_argv(pid: int, argv: list[str]) -> list[str]:
 class Machine:
     lower: Path          # the cached root (never written)
     workdir: Path        # upper layer, overlay work dir, mount point, logs
-    name: str = "blockwatch-host"
+    hostname: str = "blockwatch-host"
     boots: list[float] = field(default_factory=list)   # seconds to a running system
     _proc: subprocess.Popen[bytes] | None = None
     _pid: int | None = None
+
+    @property
+    def name(self) -> str:
+        """Unique per run (nspawn keeps per-machine state under /run by this name)."""
+        return self.workdir.name[-60:]
 
     @property
     def merged(self) -> Path:
@@ -95,7 +107,8 @@ class Machine:
                 # SIGTERM if the test process dies: nspawn then shuts the
                 # container down instead of leaving it running, orphaned
                 ["setpriv", "--pdeathsig=TERM", "systemd-nspawn", "--quiet", "--register=no",
-                 "--keep-unit", "--boot", "--private-network", f"--machine={self.name}",
+                 *_scope_option(), "--boot", "--private-network", f"--machine={self.name}",
+                 f"--hostname={self.hostname}",
                  "--resolv-conf=off", "--timezone=off", "--link-journal=no",
                  "--console=read-only", "-D", str(self.merged)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
