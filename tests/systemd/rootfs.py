@@ -33,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 CACHE_DIR = Path(os.environ.get("BLOCKWATCH_SYSTEMD_CACHE", "/var/cache/blockwatch"))
 SUITE = "bookworm"
+DEBIAN_PYTHON = (3, 11)   # bookworm's python3
 # Bump when the build steps change in a way the other inputs do not show.
 BUILDER_VERSION = "1"
 # What a Debian host needs for the roles and the test: systemd as init, python3
@@ -103,6 +104,11 @@ def _run(step: str, argv: list[str], timeout: float) -> None:
 
 
 def _build(target: Path, mirror: str) -> None:
+    if sys.version_info[:2] != DEBIAN_PYTHON:
+        # the wheelhouse is built with this interpreter, for the root's python3
+        raise RootBuildError(f"the wheelhouse needs Python {'.'.join(map(str, DEBIAN_PYTHON))} "
+                             f"(Debian 12's), not {sys.version_info.major}."
+                             f"{sys.version_info.minor}: run with a 3.11 virtualenv")
     _run("debootstrap", ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
                          SUITE, str(target), mirror], timeout=700)
     # Wheels for the container's CPython (same minor version and glibc as this
