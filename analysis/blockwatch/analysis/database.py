@@ -23,7 +23,7 @@ class Database(Protocol):
     def rows(self, sql: str, parameters: dict[str, Any] | None = None
              ) -> list[tuple[Any, ...]]: ...
 
-    def command(self, sql: str) -> None: ...
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None: ...
 
     def insert(self, table: str, columns: Sequence[str],
                rows: Sequence[Sequence[Any]]) -> None: ...
@@ -57,9 +57,9 @@ class ClickHouseDatabase:
         except self._errors as exc:
             raise QueryError(_first_line(exc)) from exc
 
-    def command(self, sql: str) -> None:
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
         try:
-            self._client.command(sql)
+            self._client.command(sql, parameters=parameters)
         except self._errors as exc:
             raise QueryError(_first_line(exc)) from exc
 

@@ -25,6 +25,7 @@ from blockwatch.analysis.controls import DEFAULT_WINDOW_US, ControlIndex
 from blockwatch.analysis.database import Database
 from blockwatch.analysis.fingerprints import FingerprintSet
 from blockwatch.analysis.observation import Answer, LaterResponse, Observation
+from blockwatch.analysis.rules_sql import classify_sql
 from blockwatch.analysis.verdict import Verdict
 
 log = logging.getLogger(__name__)
@@ -89,22 +90,22 @@ def verdict_row(obs: Observation, v: Verdict, classified_at: dt.datetime) -> tup
             e.control_measurement_id, e.resolver_health, v.version, classified_at)
 
 
-def _classify_rows(db: Database, targets: list[Observation], fps: FingerprintSet,
-                   window_us: int) -> int:
-    """Classify `targets` against controls read around their time span; insert."""
-    if not targets:
-        return 0
-    # One verdict per id even if two stored copies differ in their sort key
-    # (the probe's country changed between them): the later copy wins, as FINAL.
+def oracle_verdicts(db: Database, where: str, params: dict[str, Any], fps: FingerprintSet,
+                    window_us: int = DEFAULT_WINDOW_US) -> list[tuple[Any, ...]]:
+    """What the pure rules (classify.py) make of the measurements matching
+    `where`, as verdict rows: the readable statement the production query
+    (rules_sql.py) is tested against. Slow (one Python object at a time)."""
     latest: dict[str, Observation] = {}
-    for o in targets:
+    for o in (observation(r) for r in db.rows(f"{_SELECT} WHERE {where}", params)):
+        # One verdict per id: the latest stored copy wins, as FINAL would.
         if o.measurement_id not in latest or o.received_at_us >= \
                 latest[o.measurement_id].received_at_us:
             latest[o.measurement_id] = o
     targets = list(latest.values())
-    lo = min(o.started_at_us for o in targets) - window_us
-    hi = max(o.started_at_us for o in targets) + window_us
-    span = {"lo": lo, "hi": hi}
+    if not targets:
+        return []
+    span = {"lo": min(o.started_at_us for o in targets) - window_us,
+            "hi": max(o.started_at_us for o in targets) + window_us}
     when = ("started_at BETWEEN fromUnixTimestamp64Micro({lo:Int64}, 'UTC') "
             "AND fromUnixTimestamp64Micro({hi:Int64}, 'UTC')")
     refs = [observation(r) for r in db.rows(f"{_SELECT} WHERE probe_control AND {when}", span)]
@@ -112,31 +113,46 @@ def _classify_rows(db: Database, targets: list[Observation], fps: FingerprintSet
         f"{_SELECT} WHERE purpose = 'control' AND {when}", span)]
     index = ControlIndex(refs, health, window_us)
     now = dt.datetime.now(dt.UTC)
-    rows = [verdict_row(o, classify(o, index.context(o), fps), now) for o in targets]
-    db.insert("verdicts", VERDICT_COLUMNS, rows)
-    return len(rows)
+    return [verdict_row(o, classify(o, index.context(o), fps), now) for o in targets]
+
+
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    written: int
+    skipped: int     # ids that had a verdict already (a copy stored later)
+
+
+def _judge(db: Database, where: str, params: dict[str, Any], fps: FingerprintSet,
+           window_us: int) -> _Judged:
+    """Verdicts for the measurements matching `where`, written by the engine
+    (rules_sql.py): one INSERT ... SELECT, no row through Python."""
+    found = db.rows("SELECT uniqExact(measurement_id), toUnixTimestamp64Micro(min(started_at)), "
+                    f"toUnixTimestamp64Micro(max(started_at)) FROM measurements WHERE {where}",
+                    params)
+    ids, slo, shi = (int(v) for v in found[0]) if found else (0, 0, 0)
+    if not ids:
+        return _Judged(0, 0)
+    span = {**params, "slo": slo, "shi": shi, "lo": slo - window_us, "hi": shi + window_us,
+            "window": window_us}
+    # A second copy of a measurement stored later (a replay under a new batch
+    # id) must not be classified again, or the rollup counts it twice.
+    already = ("started_at BETWEEN fromUnixTimestamp64Micro({slo:Int64}, 'UTC') "
+               "AND fromUnixTimestamp64Micro({shi:Int64}, 'UTC')")
+    done = db.rows(f"SELECT uniqExact(measurement_id) FROM verdicts WHERE {already} AND "
+                   f"measurement_id IN (SELECT measurement_id FROM measurements WHERE {where})",
+                   span)
+    skipped = int(done[0][0]) if done else 0
+    if skipped < ids:
+        sql, constants = classify_sql(fps, classifier_version(fps))
+        db.command(sql.replace("{where}", where).replace("{already}", already),
+                   {**constants, **span})
+    return _Judged(ids - skipped, skipped)
 
 
 def watermark_us(db: Database) -> int:
     """Newest `received_at` already classified (0: nothing yet)."""
     rows = db.rows("SELECT toUnixTimestamp64Micro(max(received_at)), count() FROM verdicts")
     return int(rows[0][0]) if rows and int(rows[0][1]) else 0
-
-
-def _classified(db: Database, pending: str, params: dict[str, Any],
-                targets: list[Observation]) -> set[str]:
-    """Ids among `targets` that already have a verdict (of any classifier
-    version): a second copy of a measurement stored later (a replay under a new
-    batch id) must not be classified again, or the rollup counts it twice."""
-    span = {**params, "slo": min(o.started_at_us for o in targets),
-            "shi": max(o.started_at_us for o in targets)}
-    rows = db.rows(
-        "SELECT DISTINCT toString(measurement_id) FROM verdicts "
-        "WHERE started_at BETWEEN fromUnixTimestamp64Micro({slo:Int64}, 'UTC') "
-        "AND fromUnixTimestamp64Micro({shi:Int64}, 'UTC') "
-        f"AND measurement_id IN (SELECT measurement_id FROM measurements WHERE {pending})",
-        span)
-    return {str(r[0]) for r in rows}
 
 
 def classify_pending(db: Database, fps: FingerprintSet, *, settle_s: float = 0.0,
@@ -161,12 +177,8 @@ def classify_pending(db: Database, fps: FingerprintSet, *, settle_s: float = 0.0
                        params)
         if edge:
             params["cutoff"] = int(edge[0][0])
-        targets = [observation(r) for r in db.rows(f"{_SELECT} WHERE {pending}", params)]
-        if targets:
-            done = _classified(db, pending, params, targets)
-            fresh = [o for o in targets if o.measurement_id not in done]
-            skipped += len(targets) - len(fresh)
-            n = _classify_rows(db, fresh, fps, window_us)
+        judged = _judge(db, pending, params, fps, window_us)
+        n, skipped = n + judged.written, skipped + judged.skipped
         if not edge:
             break
         low = params["cutoff"]
@@ -224,11 +236,10 @@ def reclassify(db: Database, fps: FingerprintSet, since: dt.date | None = None, 
              "received_at <= fromUnixTimestamp64Micro({mark:Int64}, 'UTC')")
     total = 0
     for lo, hi in _hour_chunks(db, where, params, max_rows):
-        chunk = {**params, "lo": lo, "hi": hi}
-        rows = db.rows(f"{_SELECT} WHERE {where} AND started_at >= "
-                       "fromUnixTimestamp64Micro({lo:Int64}, 'UTC') AND started_at < "
-                       "fromUnixTimestamp64Micro({hi:Int64}, 'UTC')", chunk)
-        total += _classify_rows(db, [observation(r) for r in rows], fps, window_us)
+        chunk = {**params, "clo": lo, "chi": hi}
+        total += _judge(db, f"{where} AND started_at >= fromUnixTimestamp64Micro({{clo:Int64}}, "
+                        "'UTC') AND started_at < fromUnixTimestamp64Micro({chi:Int64}, 'UTC')",
+                        chunk, fps, window_us).written
     while True:
         caught = classify_pending(db, fps, settle_s=settle_s, window_us=window_us,
                                   max_rows=max_rows)

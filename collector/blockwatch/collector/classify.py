@@ -59,8 +59,8 @@ class StoreDatabase:
              ) -> list[tuple[Any, ...]]:
         return self._store.rows(sql, parameters)
 
-    def command(self, sql: str) -> None:
-        self._store.command(sql)
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
+        self._store.command(sql, parameters)
 
     def insert(self, table: str, columns: Sequence[str],
                rows: Sequence[Sequence[Any]]) -> None:

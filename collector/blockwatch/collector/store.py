@@ -72,9 +72,9 @@ class Store:
 
     # -- schema -------------------------------------------------------------
 
-    def command(self, sql: str) -> None:
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
         try:
-            self._client.command(sql)
+            self._client.command(sql, parameters=parameters)
         except ClickHouseError as exc:
             raise StorageError(str(exc)) from exc
 

@@ -1,0 +1,373 @@
+"""The classification rules as one ClickHouse query: what production runs.
+
+`classify.py` states the rules as pure Python functions over one observation;
+it stays their readable statement and the test oracle
+(tests/integration/test_rules_sql.py checks that both agree, rule by rule, on
+generated observations and on the hand-built world). Here the same rules run
+inside the engine, vectorized and on every core, as
+`INSERT INTO verdicts SELECT ...` over a range of measurements: no row crosses
+into Python (docs/design-notes.md, "Verdicts at ingest speed", has the
+figures: ~12k measurements/s one Python object at a time).
+
+The control context is computed in the same query. Control resolutions (from
+unfiltered vantages, per name and type) and health checks (control domains,
+per probe, resolver and transport) near the chunk's time span are gathered
+into one time-sorted array per key and joined to each measurement, which
+then picks the nearest one exactly as `controls.ControlIndex` does (the
+earlier one wins a tie; a measurement is never its own reference).
+
+Fingerprints and resolver behaviours are data: they travel as query
+parameters, and the behaviours' criteria (integers only) become a `multiIf`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from blockwatch.analysis.bogons import _RANGES, is_bogon
+from blockwatch.analysis.classify import DROP_FAILURES, EDE_BLOCKED, EDE_FILTERED
+from blockwatch.analysis.fingerprints import Behaviour, FingerprintSet
+from blockwatch.analysis.observation import (
+    ADDRESS_TYPES,
+    FLAG_RA,
+    RCODE_NOERROR,
+    RCODE_NXDOMAIN,
+    RCODE_REFUSED,
+    RCODE_SERVFAIL,
+    TYPE_CNAME,
+    StrayReason,
+)
+from blockwatch.analysis.verdict import Method, Rule, Status
+
+_RA_BIT = FLAG_RA.bit_length() - 1
+
+
+def _ints(values: Any) -> str:
+    return ", ".join(str(int(v)) for v in sorted(values))
+
+
+def _strs(values: Any) -> str:
+    # Only our own enum values reach here (no quotes in them).
+    return ", ".join(f"'{v}'" for v in values)
+
+
+@dataclass(frozen=True, slots=True)
+class _FingerprintParams:
+    """FingerprintSet as arrays: a pattern maps to a group of fingerprint
+    indexes in file order (`transform` is a hash lookup on constant arrays)."""
+
+    patterns: list[str]
+    groups: list[list[int]]          # per pattern, then one empty group for "none"
+    names: list[str]
+    countries: list[list[str]]
+    methods: list[str]               # bogon | sinkhole, per fingerprint
+    fallback: list[int]              # may name a stop page out of its countries
+
+    @classmethod
+    def of(cls, fps: FingerprintSet) -> _FingerprintParams:
+        patterns: list[str] = []
+        groups: list[list[int]] = []
+        where: dict[str, int] = {}
+        for i, fp in enumerate(fps.fingerprints, start=1):
+            if fp.pattern not in where:
+                where[fp.pattern] = len(patterns)
+                patterns.append(fp.pattern)
+                groups.append([])
+            groups[where[fp.pattern]].append(i)
+        groups.append([])
+        return cls(
+            patterns, groups, [fp.name for fp in fps.fingerprints],
+            [list(fp.countries) for fp in fps.fingerprints],
+            [Method.BOGON.value if fp.kind == "address" and is_bogon(fp.pattern)
+             else Method.SINKHOLE.value for fp in fps.fingerprints],
+            [int(not is_bogon(fp.pattern) and fp.kind == "address")
+             for fp in fps.fingerprints])
+
+    def parameters(self) -> dict[str, Any]:
+        return {"fp_patterns": self.patterns, "fp_groups": self.groups,
+                "fp_group_ids": list(range(1, len(self.patterns) + 1)),
+                "fp_none": len(self.patterns) + 1, "fp_names": self.names,
+                "fp_countries": self.countries, "fp_methods": self.methods,
+                "fp_fallback": self.fallback}
+
+
+def _behaviour_match(b: Behaviour) -> str:
+    """`Behaviour.matches` for one behaviour, as SQL over the row's aliases."""
+    terms = ["rcode IS NOT NULL"]
+    if b.rcode is not None:
+        terms.append(f"rcode = {int(b.rcode)}")
+    if b.ra is not None:
+        terms.append(f"bitTest(flags, {_RA_BIT}) = {int(b.ra)}")
+    if b.authority is not None:
+        terms.append(f"authority_count = {int(b.authority)}")
+    if b.ede_codes:
+        terms.append(f"hasAny(ede_seen, [{_ints(b.ede_codes)}])")
+    if b.answers:
+        # Only address strings (no quotes) are in the packaged data; keep it safe anyway.
+        listed = ", ".join("'" + a.replace("\\", "\\\\").replace("'", "\\'") + "'"
+                           for a in sorted(b.answers))
+        terms.append(f"(notEmpty(addrs) AND hasAll([{listed}], addrs))")
+    return " AND ".join(terms)
+
+
+def _behaviour_index(fps: FingerprintSet) -> str:
+    if not fps.behaviours:
+        return "toUInt16(0)"
+    arms = ", ".join(f"{_behaviour_match(b)}, {i}"
+                     for i, b in enumerate(fps.behaviours, start=1))
+    return f"toUInt16(multiIf({arms}, 0))"
+
+
+def _is_bogon(a: str) -> str:
+    ranges = _strs(str(n) for n in _RANGES)
+    return (f"((isIPv4String({a}) OR isIPv6String({a})) AND arrayExists(net -> "
+            f"isIPAddressInRange(if(isIPv4String({a}) OR isIPv6String({a}), {a}, '::'), net), "
+            f"[{ranges}]))")
+
+
+def _prefix(a: str) -> str:
+    """bogons.prefix: the /24 or /48 as text; anything else stays itself."""
+    return (f"multiIf(isIPv4String({a}), concat(IPv4NumToString(IPv4CIDRToRange("
+            f"toIPv4({a}), 24).1), '/24'), isIPv6String({a}), concat(IPv6NumToString("
+            f"IPv6CIDRToRange(toIPv6({a}), 48).1), '/48'), {a})")
+
+
+def _nearest(p: str, times: str) -> str:
+    """Aliases `{p}_near`: the 1-based index of the time nearest to `at` within
+    the window in a sorted array (0: none). The earlier one wins a tie, as
+    bisect in controls._Timed."""
+    w = "{window:Int64}"
+    return f"""arrayFirstIndex(x -> x >= at, {times}) AS {p}_i,
+        if({p}_i = 0, length({times}), {p}_i - 1) AS {p}_bi,
+        if({p}_bi > 0 AND at - {times}[{p}_bi] <= {w}, {p}_bi, 0) AS {p}_b,
+        if({p}_i > 0 AND {times}[{p}_i] - at <= {w}
+           AND ({p}_b = 0 OR {times}[{p}_i] - at < at - {times}[{p}_b]), {p}_i, {p}_b)
+           AS {p}_near"""
+
+
+_OUTCOME = (f"multiIf(rcode IS NULL, 'failed', rcode = {RCODE_NOERROR}, "
+            "if(notEmpty(`answers.type`), 'answered', 'nodata'), "
+            f"rcode = {RCODE_NXDOMAIN}, 'nxdomain', rcode = {RCODE_SERVFAIL}, 'servfail', "
+            f"rcode = {RCODE_REFUSED}, 'refused', 'other_rcode')")
+_ADDRS = f"arrayFilter((d, t) -> t IN ({_ints(ADDRESS_TYPES)}), `answers.data`, `answers.type`)"
+_WORKING = _strs(("answered", "nodata", "nxdomain"))
+
+# What a verdict's columns are made of, after the rule is chosen.
+VERDICT_COLUMNS = (
+    "measurement_id", "started_at", "received_at", "probe_name", "probe_country",
+    "probe_asn", "probe_control", "domain", "qtype", "purpose", "resolver_name", "transport",
+    "failure", "verdict", "method", "rule", "rcode", "ede_code", "ede_text", "fingerprint",
+    "answer", "control_outcome", "control_answer", "control_measurement_id",
+    "resolver_health", "classifier_version", "classified_at")
+
+
+def _rule() -> str:
+    R = Rule
+    drop = _strs(sorted(DROP_FAILURES))
+
+    def differential(method: Method, same: str) -> str:
+        # classify._differential
+        consistent = (f"ref_outcome = '{same}', '{R.CONSISTENT.value}', "
+                      if same in ("nxdomain", "nodata") else "")
+        resolves = (f"if(health != 'answers', '{R.NO_HEALTH.value}', "
+                    f"'{R.CONTROL_RESOLVES.value}')" if method in (Method.DROP, Method.SERVFAIL)
+                    else f"'{R.CONTROL_RESOLVES.value}'")
+        return (f"multiIf(health = 'fails', '{R.RESOLVER_FAILS.value}', probe_control, "
+                f"'{R.CONTROL_VANTAGE.value}', ref_idx = 0, '{R.NO_CONTROL.value}', "
+                f"ref_outcome = 'answered', {resolves}, "
+                f"{consistent}'{R.CONTROL_FAILED.value}')")
+
+    answers = (  # classify._answers
+        f"multiIf(fp > 0, '{R.FINGERPRINT.value}', "
+        f"notEmpty(bogons), if(notEmpty(ctl) AND hasAll(ctl, addrs), "
+        f"'{R.MATCHES_CONTROL.value}', '{R.BOGON.value}'), "
+        f"probe_control, '{R.CONTROL_VANTAGE.value}', "
+        f"notEmpty(ctl) AND notEmpty(addrs) AND NOT hasAny(arrayMap(a -> {_prefix('a')}, addrs), "
+        f"arrayMap(a -> {_prefix('a')}, ctl)), '{R.ANSWERS_DIFFER.value}', "
+        f"'{R.ANSWERED.value}')")
+    no_response = (  # classify._no_response and _strays
+        f"multiIf(failure IN ({drop}) AND stray_count > 0, "
+        f"if(has(stray_reason, '{StrayReason.WRONG_ID.value}') AND health = 'answers', "
+        f"'{R.STRAY_FORGED.value}', '{R.STRAY_REPLIES.value}'), "
+        f"failure IN ({drop}), {differential(Method.DROP, 'failed')}, "
+        f"health = 'fails', '{R.RESOLVER_FAILS.value}', '{R.TRANSPORT_FAILURE.value}')")
+    refused = (f"multiIf(health = 'answers', '{R.REFUSED_ANSWERS_CONTROL.value}', "
+               f"health = 'fails', '{R.RESOLVER_FAILS.value}', '{R.NO_HEALTH.value}')")
+    return f"""multiIf(
+        purpose = 'identity', '{R.IDENTITY.value}',
+        transport = 'udp' AND (answer_set_count > 1 OR (response_count > 1 AND differ)),
+            '{R.INJECTED.value}',
+        ede_b > 0, '{R.EDE_BLOCKED.value}',
+        ede_f > 0, '{R.EDE_FILTERED.value}',
+        rcode IS NULL, {no_response},
+        rcode = {RCODE_NOERROR} AND notEmpty(`answers.type`), {answers},
+        rcode = {RCODE_NXDOMAIN}, if(beh > 0 AND {{beh_methods:Array(String)}}[beh] =
+            '{Method.NXDOMAIN.value}', '{R.QUAD9_NXDOMAIN.value}',
+            {differential(Method.NXDOMAIN, 'nxdomain')}),
+        rcode = {RCODE_NOERROR}, {differential(Method.NODATA, 'nodata')},
+        rcode = {RCODE_SERVFAIL}, {differential(Method.SERVFAIL, 'servfail')},
+        rcode = {RCODE_REFUSED}, {refused},
+        '{R.RCODE_ERROR.value}')"""
+
+
+def _status() -> str:
+    R, S = Rule, Status
+    by_rule = {
+        R.IDENTITY: S.UNKNOWN, R.INJECTED: S.BLOCKED, R.STRAY_FORGED: S.BLOCKED,
+        R.STRAY_REPLIES: S.SUSPECT, R.EDE_BLOCKED: S.BLOCKED, R.EDE_FILTERED: S.FILTERED,
+        R.FINGERPRINT: S.BLOCKED, R.BOGON: S.BLOCKED, R.MATCHES_CONTROL: S.OK,
+        R.ANSWERS_DIFFER: S.SUSPECT, R.ANSWERED: S.OK, R.QUAD9_NXDOMAIN: S.BLOCKED,
+        R.CONTROL_RESOLVES: S.BLOCKED, R.CONSISTENT: S.OK, R.CONTROL_FAILED: S.UNKNOWN,
+        R.NO_CONTROL: S.UNKNOWN, R.RESOLVER_FAILS: S.ERROR,
+        R.REFUSED_ANSWERS_CONTROL: S.BLOCKED, R.RCODE_ERROR: S.ERROR,
+        R.TRANSPORT_FAILURE: S.ERROR}
+    arms = ", ".join(f"rule = '{r.value}', '{s.value}'" for r, s in by_rule.items())
+    # Two rules end in two statuses: a control vantage's own empty answer is
+    # fine but its failure an error; health unknown is suspect for a silent
+    # or failing resolver, unknown for a REFUSED.
+    return (f"multiIf({arms}, rule = '{R.CONTROL_VANTAGE.value}', "
+            f"if(ifNull(rcode, 999) IN ({RCODE_NOERROR}, {RCODE_NXDOMAIN}), '{S.OK.value}', "
+            f"'{S.ERROR.value}'), rule = '{R.NO_HEALTH.value}', "
+            f"if(ifNull(rcode, 999) = {RCODE_REFUSED}, '{S.UNKNOWN.value}', '{S.SUSPECT.value}'), "
+            f"'{S.UNKNOWN.value}')")
+
+
+def _method() -> str:
+    R, M = Rule, Method
+    fixed = {R.INJECTED: M.INJECTED, R.STRAY_FORGED: M.INJECTED, R.EDE_BLOCKED: M.EDE,
+             R.EDE_FILTERED: M.EDE, R.BOGON: M.BOGON, R.QUAD9_NXDOMAIN: M.NXDOMAIN,
+             R.REFUSED_ANSWERS_CONTROL: M.REFUSED}
+    arms = ", ".join(f"rule = '{r.value}', '{m.value}'" for r, m in fixed.items())
+    by_rcode = (f"multiIf(rcode IS NULL, '{M.DROP.value}', rcode = {RCODE_NXDOMAIN}, "
+                f"'{M.NXDOMAIN.value}', rcode = {RCODE_NOERROR}, '{M.NODATA.value}', "
+                f"'{M.SERVFAIL.value}')")
+    return (f"multiIf({arms}, rule = '{R.FINGERPRINT.value}', {{fp_methods:Array(String)}}[fp], "
+            f"rule = '{R.CONTROL_RESOLVES.value}', {by_rcode}, '')")
+
+
+def _fingerprint_column() -> str:
+    R = Rule
+    named = _strs(r.value for r in (R.EDE_BLOCKED, R.EDE_FILTERED, R.BOGON, R.QUAD9_NXDOMAIN,
+                                    R.REFUSED_ANSWERS_CONTROL))
+    return (f"multiIf(rule = '{R.FINGERPRINT.value}', {{fp_names:Array(String)}}[fp], "
+            f"rule IN ({named}) OR (rule = '{R.NO_HEALTH.value}' "
+            f"AND ifNull(rcode, 999) = {RCODE_REFUSED}), "
+            "beh_name, '')")
+
+
+def _answer_column() -> str:
+    R = Rule
+    plain = _strs(r.value for r in (R.EDE_BLOCKED, R.EDE_FILTERED, R.MATCHES_CONTROL, R.BOGON,
+                                    R.ANSWERS_DIFFER))
+    return (f"multiIf(rule = '{R.INJECTED.value}', arrayConcat(addrs, arrayFlatten(later_d)), "
+            f"rule IN ({plain}) OR (rule = '{R.CONTROL_VANTAGE.value}' AND ifNull(rcode, 999) = "
+            f"{RCODE_NOERROR} AND notEmpty(`answers.type`)), addrs, "
+            f"rule IN ({_strs((R.FINGERPRINT.value, R.ANSWERED.value))}), "
+            "if(notEmpty(addrs), addrs, cnames), [])")
+
+
+def classify_sql(fps: FingerprintSet, version: str) -> tuple[str, dict[str, Any]]:
+    """The INSERT ... SELECT for measurements matching `{where}` (formatted in
+    by the caller, with its parameters), with `{lo:Int64}`, `{hi:Int64}` the
+    span whose controls are read and `{window:Int64}` the control window (µs).
+    Each measurement id gets one verdict: the latest stored copy, unless a
+    verdict for it exists already (a replay stored under a new batch id)."""
+    params = _FingerprintParams.of(fps).parameters()
+    params["beh_names"] = [b.name for b in fps.behaviours]
+    params["beh_methods"] = [b.method.value for b in fps.behaviours]
+    params["version"] = version
+    columns = ", ".join(VERDICT_COLUMNS)
+    in_scope = "(empty({fp_countries:Array(Array(String))}[i]) OR " \
+        "has({fp_countries:Array(Array(String))}[i], probe_country))"
+    group = ("{fp_groups:Array(Array(UInt32))}[transform(v, {fp_patterns:Array(String)}, "
+             "{fp_group_ids:Array(UInt32)}, {fp_none:UInt32})]")
+    span = ("started_at BETWEEN fromUnixTimestamp64Micro({lo:Int64}, 'UTC') "
+            "AND fromUnixTimestamp64Micro({hi:Int64}, 'UTC')")
+    sql = f"""INSERT INTO verdicts ({columns})
+WITH
+targets AS (
+    SELECT * FROM (
+        SELECT measurement_id, started_at, received_at, probe_name, probe_country, probe_asn,
+            probe_control, domain, qtype, purpose, resolver_name, transport, failure, rcode,
+            flags, `answers.type`, `answers.data`, cname_chain, authority_count, ede_codes,
+            ede_texts, response_count, later_rcode, later_answer_data, parse_error,
+            answer_set_count, stray_count, stray_reason
+        FROM measurements FINAL
+        WHERE {{where}}
+        ORDER BY received_at DESC
+        LIMIT 1 BY measurement_id)
+    WHERE measurement_id NOT IN (
+        SELECT measurement_id FROM verdicts WHERE {{already}})),
+refs AS (
+    SELECT domain AS r_domain, qtype AS r_qtype,
+        arraySort(x -> x.1, groupArray((toUnixTimestamp64Micro(started_at), measurement_id,
+            {_OUTCOME}, {_ADDRS}))) AS r
+    FROM measurements FINAL
+    WHERE probe_control AND {span} AND (domain, qtype) IN (SELECT domain, qtype FROM targets)
+    GROUP BY domain, qtype),
+checks AS (
+    SELECT probe_name AS c_probe, resolver_name AS c_resolver, transport AS c_transport,
+        arraySort(x -> x.1, groupArray((toUnixTimestamp64Micro(started_at),
+            {_OUTCOME} IN ({_WORKING})))) AS h
+    FROM measurements FINAL
+    WHERE purpose = 'control' AND {span}
+      AND (probe_name, resolver_name, transport) IN
+          (SELECT probe_name, resolver_name, transport FROM targets)
+    GROUP BY probe_name, resolver_name, transport),
+judged AS (
+    SELECT t.*, toUnixTimestamp64Micro(t.started_at) AS at,
+        {_ADDRS} AS addrs,
+        arrayMap(n -> lowerUTF8(trimRight(n, '.')), arrayConcat(cname_chain,
+            arrayFilter((d, ty) -> ty = {TYPE_CNAME}, `answers.data`, `answers.type`))) AS cnames,
+        least(length(later_rcode), length(later_answer_data)) AS n_later,
+        arraySlice(later_rcode, 1, n_later) AS later_r,
+        arraySlice(later_answer_data, 1, n_later) AS later_d,
+        parse_error != '' OR arrayExists((lr, ld) -> isNull(rcode) OR lr != ifNull(rcode, 0)
+            OR NOT (hasAll(ld, addrs) AND hasAll(addrs, ld)), later_r, later_d) AS differ,
+        arraySlice(ede_codes, 1, least(length(ede_codes), length(ede_texts))) AS ede_seen,
+        arrayFirstIndex(c -> c IN ({_ints(EDE_BLOCKED)}), ede_seen) AS ede_b,
+        arrayFirstIndex(c -> c = {EDE_FILTERED}, ede_seen) AS ede_f,
+        {_behaviour_index(fps)} AS beh,
+        if(beh > 0, {{beh_names:Array(String)}}[beh], '') AS beh_name,
+        arrayConcat(addrs, cnames) AS fp_values,
+        arrayFirst(x -> x > 0, arrayMap(v -> arrayFirst(i -> {in_scope}, {group}),
+            fp_values)) AS fp_in,
+        arrayFirst(x -> x > 0, arrayMap(v -> arrayFirst(i -> NOT {in_scope}
+            AND {{fp_fallback:Array(UInt8)}}[i] = 1, {group}), fp_values)) AS fp_out,
+        if(fp_in > 0, fp_in, fp_out) AS fp,
+        arrayFilter(a -> {_is_bogon('a')}, addrs) AS bogons,
+        arrayMap(x -> x.1, refs.r) AS ref_times,
+        {_nearest('ref', 'ref_times')},
+        if(ref_near > 0 AND tupleElement(refs.r[ref_near], 2) != t.measurement_id, ref_near, 0)
+            AS ref_idx,
+        if(ref_idx > 0, tupleElement(refs.r[ref_idx], 3), '') AS ref_outcome,
+        if(ref_idx > 0, tupleElement(refs.r[ref_idx], 4), []) AS ref_addrs,
+        if(ref_idx > 0, toString(tupleElement(refs.r[ref_idx], 2)), '') AS ref_id,
+        arraySort(arrayDistinct(arrayFlatten(arrayMap(x -> x.4, arrayFilter(
+            x -> abs(x.1 - at) <= {{window:Int64}} AND x.2 != t.measurement_id, refs.r)))))
+            AS ctl,
+        arrayMap(x -> x.1, checks.h) AS check_times,
+        {_nearest('check', 'check_times')},
+        if(check_near = 0, 'unknown', if(tupleElement(checks.h[check_near], 2), 'answers', 'fails'))
+            AS health,
+        {_rule()} AS rule
+    FROM targets AS t
+    LEFT JOIN refs ON refs.r_domain = t.domain AND refs.r_qtype = t.qtype
+    LEFT JOIN checks ON checks.c_probe = t.probe_name
+        AND checks.c_resolver = t.resolver_name AND checks.c_transport = t.transport)
+SELECT measurement_id, started_at, received_at, probe_name, probe_country, probe_asn,
+    probe_control, domain, qtype, purpose, resolver_name, transport, toString(failure),
+    {_status()} AS verdict, {_method()} AS method, rule, rcode,
+    if(rule = '{Rule.EDE_BLOCKED.value}', ede_seen[ede_b],
+       if(rule = '{Rule.EDE_FILTERED.value}', ede_seen[ede_f], NULL)) AS ede_code,
+    multiIf(rule = '{Rule.EDE_BLOCKED.value}', ede_texts[ede_b],
+            rule = '{Rule.EDE_FILTERED.value}', ede_texts[ede_f], '') AS ede_text,
+    {_fingerprint_column()} AS fingerprint, {_answer_column()} AS answer,
+    ref_outcome AS control_outcome,
+    ref_addrs AS control_answer, ref_id AS control_measurement_id,
+    health AS resolver_health, {{version:String}} AS classifier_version,
+    now64(6, 'UTC') AS classified_at
+FROM judged
+SETTINGS join_use_nulls = 0"""
+    return sql, params
