@@ -260,12 +260,10 @@ def test_probe_measures_through_unbound_into_the_collector(deployment: Deploymen
     assert all(n > 0 for n in rounds.values()), rounds
     stored = _wait_stored(machine, sum(rounds.values()))
     print(f"systemd_first_rounds={len(rounds)}\nsystemd_first_stored={stored}")
-    # unbound answered: the blocked name carries the AGCOM stop page, the others resolve
+    # no failures: with no network at all, every answer came from unbound
+    # (what it answered is checked in the verdicts, below)
     (row,) = [r for r in _analyst_report(machine, "probes") if r["probe"] == PROBE]
     assert row["failures"] == 0, row
-    queries = machine.run(["unbound-control", "stats_noreset"])
-    if queries.returncode == 0:   # remote control is off by default; the probe's view suffices
-        assert "total.num.queries=0\n" not in queries.stdout
 
 
 def test_restart_brings_both_back(deployment: Deployment) -> None:
