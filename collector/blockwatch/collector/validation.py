@@ -196,7 +196,7 @@ def validate_batch(batch_id: str, c: MeasurementColumns, limits: Limits, now_us:
     _domains(check)
     check.range("qtype", 1, 65535, "qtype")
     check.range("qclass", 1, 65535, "qclass")
-    check.range("purpose", 1, 3, "purpose", "must be TARGET, CONTROL or IDENTITY")
+    check.range("purpose", 1, 4, "purpose", "must be TARGET, CONTROL, IDENTITY or CANDIDATE")
     check.length("resolver_name", limits.max_name, "resolver.name", minimum=1)
     check.length("resolver_address", limits.max_address, "resolver.address")
     check.range("resolver_port", 0, 65535, "resolver.port")

@@ -19,6 +19,9 @@ from blockwatch.probe.webplan import plan_followups
 
 log = logging.getLogger(__name__)
 
+# names whose answers are followed on the web: listed sites and possible mirrors
+_FOLLOWED = (Purpose.TARGET, Purpose.CANDIDATE)
+
 WebSink = Callable[[WebObservation], None]
 
 
@@ -40,7 +43,7 @@ class Followable:
 
     def __call__(self, m: Measurement) -> None:
         first = m.first
-        if m.purpose is Purpose.TARGET and first is not None and first.answers:
+        if m.purpose in _FOLLOWED and first is not None and first.answers:
             self.measurements.append(m)
 
 

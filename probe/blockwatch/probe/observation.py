@@ -46,6 +46,7 @@ class Purpose(enum.IntEnum):
     TARGET = 1
     CONTROL = 2
     IDENTITY = 3
+    CANDIDATE = 4
 
     @property
     def label(self) -> str:

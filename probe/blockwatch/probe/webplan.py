@@ -39,7 +39,7 @@ class Plan:
 def plan_followups(
     measurements: Iterable[Measurement],
     config: WebConfig,
-    purposes: Collection[Purpose] = (Purpose.TARGET,),
+    purposes: Collection[Purpose] = (Purpose.TARGET, Purpose.CANDIDATE),
 ) -> Plan:
     """The follow-ups for one round's DNS measurements, in first-seen order.
 

@@ -388,7 +388,7 @@ class Assignment:
             except ValueError:
                 self.invalid.append(t.domain)
                 continue
-            purpose = Purpose(t.purpose) if t.purpose in (1, 2) else Purpose.TARGET
+            purpose = Purpose(t.purpose) if t.purpose in (1, 2, 4) else Purpose.TARGET
             self.targets.append(Target(domain, purpose, t.site))
         self.resolvers = [
             ResolverSpec(r.name, Transport(r.transport), r.address, r.port, r.tls_name, r.url)

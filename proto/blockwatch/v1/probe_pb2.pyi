@@ -36,6 +36,7 @@ class Purpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PURPOSE_TARGET: _ClassVar[Purpose]
     PURPOSE_CONTROL: _ClassVar[Purpose]
     PURPOSE_IDENTITY: _ClassVar[Purpose]
+    PURPOSE_CANDIDATE: _ClassVar[Purpose]
 
 class Scheme(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -72,6 +73,7 @@ PURPOSE_UNSPECIFIED: Purpose
 PURPOSE_TARGET: Purpose
 PURPOSE_CONTROL: Purpose
 PURPOSE_IDENTITY: Purpose
+PURPOSE_CANDIDATE: Purpose
 SCHEME_UNSPECIFIED: Scheme
 SCHEME_HTTP: Scheme
 SCHEME_HTTPS: Scheme
