@@ -334,6 +334,10 @@ def campaign(root: Path, log: Callable[[str], None] = lambda _: None,
             daemons = ", ".join(f"{name} {type(d).__name__.lower()} {d.address}"
                                 for name, d in lab.resolvers.items())
             log(f"  {code} (netns {lab.netns.name}): NSD root, {daemons}")
+            hosts = [h for h in truth.WEB_HOSTS if h.serves_in(code)]
+            drops = [b.address for b in truth.IP_BLOCKS if b.country == code]
+            log(f"  {code} web: nginx on {len(hosts)} addresses (lab-CA certificates)"
+                + "".join(f", nftables drops {a}" for a in drops))
         data = data_dir or root / "collector"
         data.mkdir(exist_ok=True)
         config = collector_config(root / "collector.toml")

@@ -130,9 +130,10 @@ class World:
             refused = truth.edge_blocks(code, number)
             dropped = {b.address for b in truth.IP_BLOCKS
                        if b.country == code and b.from_round <= number}
-            changed.append(f"{code} web: {len(refused)} names answered 451 on the "
-                           f"{truth.EDGE} edge, {len(dropped)} addresses dropped "
-                           "(nginx reloaded, nftables replaced)")
+            changed.append(f"{code} web: {truth.EDGE} edge answers 451 for {len(refused)} "
+                           f"names, {len(dropped)} dropped address"
+                           f"{'' if len(dropped) == 1 else 'es'} (nginx reloaded, nftables "
+                           "replaced)")
         self.round = number
         return changed
 

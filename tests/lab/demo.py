@@ -81,9 +81,9 @@ def _round_line(result: RoundResult) -> None:
     for e in truth.EDGE_BLOCKS:
         if e.from_round == rnd.number and rnd.number > 1:
             say(f"  policy switch: {e.country} {e.operator}'s edge now answers HTTP 451 for "
-                f"{', '.join(e.domains)} (DNS unchanged: {e.operator} still resolves them): "
-                f"{e.why}. The probes record it (web follow-up); the reports below read the "
-                "DNS layer only, so they do not count it yet")
+                f"{', '.join(e.domains)}: {e.why}")
+            say("  (the probes' web follow-up records the 451s; the reports below read the "
+                "DNS layer only, where 1.1.1.1 resolves the sites: they do not count it yet)")
     for ip in truth.IP_BLOCKS:
         if ip.from_round == rnd.number and rnd.number > 1:
             say(f"  policy switch: {ip.country} {ip.operator} now drops packets to "
