@@ -4,7 +4,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${BLOCKWATCH_VENV:-$ROOT/.venv}
-PACKAGES=(unbound nsd knot-resolver iproute2 sqlite3 curl ca-certificates systemd faketime debootstrap systemd-container nginx nftables)
+PACKAGES=(unbound nsd knot-resolver iproute2 sqlite3 curl ca-certificates systemd faketime debootstrap systemd-container nginx nftables chromium)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

@@ -281,6 +281,31 @@ def reclassify(
     _run(action)
 
 
+@app.command()
+def web(
+    host: Annotated[str, typer.Option("--host", help="Address to bind (loopback by default).")]
+        = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8080,
+    registry: Annotated[Path | None, typer.Option(
+        "--registry", help="With --db: the collector's registry.db (analyst tokens).")] = None,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="Serve HTTPS: PEM.")]
+        = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="Its private key.")] = None,
+    db: DbOpt = None, database: DatabaseOpt = "blockwatch", collector: CollectorOpt = None,
+    ca_file: CaOpt = None,
+) -> None:
+    """Serve the analysts' web view (read-only; analyst tokens required)."""
+
+    def action() -> None:
+        from blockwatch.analysis.webview.serve import serve
+
+        serve(host=host, port=port, db=db, database=database, collector=collector,
+              ca=ca_file, registry=registry, tls_cert=tls_cert, tls_key=tls_key,
+              open_db=_open_db)
+
+    _run(action)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     app()

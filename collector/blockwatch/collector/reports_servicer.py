@@ -33,6 +33,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ReportService"].full_name
 METHOD_ROLES = {
     f"/{SERVICE_NAME}/Report": "analyst",
     f"/{SERVICE_NAME}/Reclassify": "analyst",
+    f"/{SERVICE_NAME}/Evidence": "analyst",
 }
 
 
@@ -109,6 +110,27 @@ class ReportServicer(pb_grpc.ReportServiceServicer):
             if not status.pending or time.monotonic() >= deadline:
                 return
             await asyncio.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
+
+    async def Evidence(self, request: pb.EvidenceRequest,
+                       context: grpc.aio.ServicerContext[Any, Any]) -> pb.ReportResponse:
+        """The evidence behind figures (web view); bounded, parameters validated
+        by the analysis package's evidence module."""
+        from blockwatch.analysis.webview.evidence import evidence
+
+        analyst = current_principal()
+        params = dict(request.params)
+        try:
+            report = await self._writer.call(
+                lambda: evidence(request.kind, params, StoreDatabase(self._writer.store).rows))
+        except UsageError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise
+        except (AnalysisError, CollectorError) as exc:
+            log.warning("event=evidence_failed analyst=%s kind=%s error=%r", analyst.name,
+                        request.kind[:40], str(exc))
+            await context.abort(grpc.StatusCode.INTERNAL, f"evidence failed: {exc}")
+            raise
+        return to_message(report)
 
     async def Reclassify(self, request: pb.ReclassifyRequest,
                          context: grpc.aio.ServicerContext[Any, Any]) -> pb.ReclassifyResponse:

@@ -101,3 +101,18 @@ class ReclassifyResponse(_message.Message):
     seconds: float
     classifier_version: str
     def __init__(self, measurements: _Optional[int] = ..., seconds: _Optional[float] = ..., classifier_version: _Optional[str] = ...) -> None: ...
+
+class EvidenceRequest(_message.Message):
+    __slots__ = ("kind", "params")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    params: _containers.ScalarMap[str, str]
+    def __init__(self, kind: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ...) -> None: ...

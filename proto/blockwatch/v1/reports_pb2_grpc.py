@@ -44,6 +44,11 @@ class ReportServiceStub:
                 request_serializer=blockwatch_dot_v1_dot_reports__pb2.ReclassifyRequest.SerializeToString,
                 response_deserializer=blockwatch_dot_v1_dot_reports__pb2.ReclassifyResponse.FromString,
                 _registered_method=True)
+        self.Evidence = channel.unary_unary(
+                '/blockwatch.v1.ReportService/Evidence',
+                request_serializer=blockwatch_dot_v1_dot_reports__pb2.EvidenceRequest.SerializeToString,
+                response_deserializer=blockwatch_dot_v1_dot_reports__pb2.ReportResponse.FromString,
+                _registered_method=True)
 
 
 class ReportServiceServicer:
@@ -66,6 +71,16 @@ class ReportServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Evidence(self, request, context):
+        """The evidence behind report figures, for the analysts' web view: orders,
+        the measurements behind a count, one measurement with its verdict and web
+        follow-up, where an order's numbers come from. Bounded (at most 500
+        rows); INVALID_ARGUMENT for an unknown kind or a malformed parameter.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +93,11 @@ def add_ReportServiceServicer_to_server(servicer, server):
                     servicer.Reclassify,
                     request_deserializer=blockwatch_dot_v1_dot_reports__pb2.ReclassifyRequest.FromString,
                     response_serializer=blockwatch_dot_v1_dot_reports__pb2.ReclassifyResponse.SerializeToString,
+            ),
+            'Evidence': grpc.unary_unary_rpc_method_handler(
+                    servicer.Evidence,
+                    request_deserializer=blockwatch_dot_v1_dot_reports__pb2.EvidenceRequest.FromString,
+                    response_serializer=blockwatch_dot_v1_dot_reports__pb2.ReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +154,33 @@ class ReportService:
             '/blockwatch.v1.ReportService/Reclassify',
             blockwatch_dot_v1_dot_reports__pb2.ReclassifyRequest.SerializeToString,
             blockwatch_dot_v1_dot_reports__pb2.ReclassifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Evidence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/blockwatch.v1.ReportService/Evidence',
+            blockwatch_dot_v1_dot_reports__pb2.EvidenceRequest.SerializeToString,
+            blockwatch_dot_v1_dot_reports__pb2.ReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

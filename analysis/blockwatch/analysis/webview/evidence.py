@@ -1,0 +1,419 @@
+"""The evidence behind report figures: orders, the measurements behind a count,
+one measurement (answers, EDE, flags, NSID, the verdict's rule and control, its
+web follow-up, the probe's identity checks) and where an order's numbers come
+from. Each kind is a `Report`, so the Reports RPC carries it unchanged.
+
+Parameters arrive as text (URL query, RPC map) and are validated here, on
+whichever side runs the SQL; every value reaches ClickHouse as a query
+parameter, never as SQL text. Results are bounded (MAX_LIMIT rows).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from blockwatch.analysis.errors import UsageError
+from blockwatch.analysis.filters import country_code, parse_day
+from blockwatch.analysis.queries import CONCLUSIVE
+from blockwatch.analysis.reports import Column, Kind, QueryFn, Report, Value, iso_time
+
+MAX_LIMIT = 500
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+VERDICT_CLASSES: dict[str, str] = {
+    "blocked": "v.verdict = 'blocked'",
+    "ok": "v.verdict = 'ok'",
+    "filtered": "v.verdict = 'filtered'",
+    "total": f"v.verdict IN {CONCLUSIVE}",
+    "inconclusive": "v.verdict IN ('error', 'unknown')",
+    "any": "1",
+}
+# which measurements a figure counts, relative to the order's countries and the
+# domains' due days (reports.py: effectiveness/timeline: all; leakage and
+# compliance: ordered countries from the due day; spillover: elsewhere)
+SCOPES = ("all", "ordered", "due", "outside")
+
+
+def _name(value: str, field: str) -> str:
+    text = value.strip()
+    if text and not NAME.fullmatch(text):
+        raise UsageError(f"{value[:40]!r} is not a valid name", field=field)
+    return text
+
+
+def _choice(value: str, field: str, choices: Sequence[str]) -> str:
+    text = value.strip() or choices[0]
+    if text not in choices:
+        raise UsageError(f"{value[:40]!r}: expected one of {', '.join(choices)}", field=field)
+    return text
+
+
+def _int(value: str, field: str, low: int, high: int, default: int) -> int:
+    text = value.strip()
+    if not text:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise UsageError(f"{value[:40]!r}: expected a number from {low} to {high}", field=field)
+    return int(text)
+
+
+def measurement_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise UsageError(f"{value[:40]!r} is not a measurement id (a UUID)",
+                         field="id") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The measurements behind one count of a report."""
+
+    order: str = ""
+    country: str = ""
+    resolver: str = ""
+    site: str = ""
+    domain: str = ""
+    asn: int = 0
+    verdict: str = "any"
+    scope: str = "all"
+    since: dt.date | None = None
+    until: dt.date | None = None
+    limit: int = 100
+    offset: int = 0
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> Selection:
+        unknown = set(params) - set(SELECTION_KEYS)
+        if unknown:
+            raise UsageError(f"unknown parameter {sorted(unknown)[0][:40]!r}; known: "
+                             f"{', '.join(SELECTION_KEYS)}", field="parameter")
+        get = params.get
+        selection = cls(
+            order=_name(get("order", ""), "order"), country=country_code(get("country", "")),
+            resolver=_name(get("resolver", ""), "resolver"), site=_name(get("site", ""), "site"),
+            domain=_name(get("domain", ""), "domain"),
+            asn=_int(get("asn", ""), "asn", 0, 2**32 - 1, 0),
+            verdict=_choice(get("verdict", ""), "verdict", tuple(VERDICT_CLASSES)[::-1]),
+            scope=_choice(get("scope", ""), "scope", SCOPES),
+            since=parse_day(get("since", ""), "since"), until=parse_day(get("until", ""), "until"),
+            limit=_int(get("limit", ""), "limit", 1, MAX_LIMIT, 100),
+            offset=_int(get("offset", ""), "offset", 0, 10**9, 0))
+        if selection.scope != "all" and not selection.order:
+            raise UsageError(f"scope {selection.scope} needs an order", field="scope")
+        return selection
+
+    def params(self) -> dict[str, str]:
+        """The non-default parameters, as text (URLs, the RPC)."""
+        out = {"order": self.order, "country": self.country, "resolver": self.resolver,
+               "site": self.site, "domain": self.domain,
+               "asn": str(self.asn) if self.asn else "",
+               "verdict": "" if self.verdict == "any" else self.verdict,
+               "scope": "" if self.scope == "all" else self.scope,
+               "since": self.since.isoformat() if self.since else "",
+               "until": self.until.isoformat() if self.until else "",
+               "limit": "" if self.limit == 100 else str(self.limit),
+               "offset": str(self.offset) if self.offset else ""}
+        return {k: v for k, v in out.items() if v}
+
+    def query_parameters(self) -> dict[str, Any]:
+        return {"order": self.order, "country": self.country, "resolver": self.resolver,
+                "site": self.site, "domain": self.domain, "asn": self.asn, "scope": self.scope,
+                "since": self.since or dt.date(1970, 1, 1),
+                "until": self.until or dt.date(2149, 6, 6),
+                "limit": self.limit, "offset": self.offset}
+
+
+SELECTION_KEYS = ("order", "country", "resolver", "site", "domain", "asn", "verdict", "scope",
+                  "since", "until", "limit", "offset")
+
+# The order's domains, each with its site, due day (as in queries._DUE) and the
+# order's countries; a domain in several orders (no order given) once.
+_OD = """od AS (
+    SELECT d.domain AS domain, any(d.site) AS site,
+        min(greatest(o.deadline, addDays(d.added, dateDiff('day', o.issued, o.deadline)))) AS due,
+        groupUniqArrayArray(o.countries) AS countries
+    FROM order_domains AS d FINAL
+    INNER JOIN (SELECT order_id, issued, deadline, countries FROM orders FINAL) AS o
+        ON o.order_id = d.order_id
+    WHERE ({order:String} = '' OR d.order_id = {order:String})
+      AND ({site:String} = '' OR d.site = {site:String})
+      AND ({domain:String} = '' OR d.domain = {domain:String})
+    GROUP BY d.domain)"""
+
+_SELECT_WHERE = """FROM verdicts AS v FINAL
+INNER JOIN od ON od.domain = v.domain
+WHERE toDate(v.started_at) BETWEEN {since:Date} AND {until:Date}
+  AND ({country:String} = '' OR v.probe_country = {country:String})
+  AND ({resolver:String} = '' OR v.resolver_name = {resolver:String})
+  AND ({asn:UInt32} = 0 OR v.probe_asn = {asn:UInt32})
+  AND NOT v.probe_control AND v.purpose = 'target'
+  AND (%s)
+  AND CASE {scope:String}
+        WHEN 'ordered' THEN has(od.countries, v.probe_country)
+        WHEN 'due' THEN has(od.countries, v.probe_country) AND toDate(v.started_at) >= od.due
+        WHEN 'outside' THEN NOT has(od.countries, v.probe_country)
+        ELSE 1 END"""
+
+
+def _list_sql(verdict: str) -> str:
+    where = _SELECT_WHERE % VERDICT_CLASSES[verdict]
+    return ("WITH " + _OD + """
+SELECT v.measurement_id, v.started_at, v.probe_name, v.probe_country, v.probe_asn,
+    v.resolver_name, toString(v.transport), od.site, v.domain, toString(v.verdict),
+    toString(v.method), v.rule
+""" + where + """
+ORDER BY v.started_at, v.measurement_id
+LIMIT {limit:UInt32} OFFSET {offset:UInt32}""")
+
+
+def _count_sql(verdict: str) -> str:
+    return "WITH " + _OD + "\nSELECT count() " + _SELECT_WHERE % VERDICT_CLASSES[verdict]
+
+
+_LIST_COLUMNS = (Column("measurement"), Column("started", "time"), Column("probe"),
+                 Column("country"), Column("asn", "int"), Column("resolver"),
+                 Column("transport"), Column("site"), Column("domain"), Column("verdict"),
+                 Column("method"), Column("rule"))
+
+
+def measurements(params: Mapping[str, str], query: QueryFn) -> Report:
+    s = Selection.parse(params)
+    rows = query(_list_sql(s.verdict), s.query_parameters())
+    out = tuple((str(r[0]), iso_time(r[1]), *(str(x) for x in r[2:4]), int(r[4]),
+                 *(str(x) if x != "" else None for x in r[5:])) for r in rows)
+    return Report("measurements", "Measurements", _LIST_COLUMNS, out)
+
+
+def count(params: Mapping[str, str], query: QueryFn) -> Report:
+    s = Selection.parse(params)
+    n = int(query(_count_sql(s.verdict), s.query_parameters())[0][0])
+    return Report("count", "Measurements counted", (Column("measurements", "int"),), ((n,),))
+
+
+ORDERS_SQL = """SELECT o.order_id, o.authority, o.title, o.issued, o.deadline,
+    arrayStringConcat(arraySort(o.countries), ' '), arrayStringConcat(o.intermediaries, ' '),
+    countIf(d.kind = 'domain'), countIf(d.kind = 'mirror')
+FROM (SELECT * FROM orders FINAL) AS o
+LEFT JOIN (SELECT * FROM order_domains FINAL) AS d ON d.order_id = o.order_id
+WHERE {order:String} = '' OR o.order_id = {order:String}
+GROUP BY o.order_id, o.authority, o.title, o.issued, o.deadline, o.countries, o.intermediaries
+ORDER BY o.order_id"""
+
+DOMAINS_SQL = """SELECT d.site, d.domain, toString(d.kind), d.added,
+    greatest(o.deadline, addDays(d.added, dateDiff('day', o.issued, o.deadline)))
+FROM order_domains AS d FINAL
+INNER JOIN (SELECT order_id, issued, deadline FROM orders FINAL) AS o ON o.order_id = d.order_id
+WHERE d.order_id = {order:String}
+ORDER BY d.site, d.kind, d.domain"""
+
+
+def orders(params: Mapping[str, str], query: QueryFn) -> Report:
+    order = _name(_only(params, ("order",)).get("order", ""), "order")
+    rows = query(ORDERS_SQL, {"order": order})
+    columns = (Column("order"), Column("authority"), Column("title"), Column("issued", "date"),
+               Column("deadline", "date"), Column("countries"), Column("intermediaries"),
+               Column("domains", "int"), Column("mirrors", "int"))
+    return Report("orders", "Orders", columns, tuple(
+        (str(r[0]), str(r[1]), str(r[2]), _day(r[3]), _day(r[4]), str(r[5]), str(r[6]),
+         int(r[7]), int(r[8])) for r in rows))
+
+
+def domains(params: Mapping[str, str], query: QueryFn) -> Report:
+    order = _name(_only(params, ("order",)).get("order", ""), "order")
+    if not order:
+        raise UsageError("give an order", field="order")
+    rows = query(DOMAINS_SQL, {"order": order})
+    columns = (Column("site"), Column("domain"), Column("kind"), Column("added", "date"),
+               Column("due", "date"))
+    return Report("domains", "Domains and mirrors", columns, tuple(
+        (str(r[0]), str(r[1]), str(r[2]), _day(r[3]), _day(r[4])) for r in rows))
+
+
+# Where an order's numbers come from, per country: probes, networks, rounds.
+# Reads the raw rows of the order's domains only (their place in the sort key).
+SOURCES_SQL = """SELECT m.probe_country, any(m.probe_control),
+    uniqExact(m.probe_name), arrayStringConcat(arrayMap(x -> toString(x),
+        arraySort(groupUniqArray(m.probe_asn))), ' '),
+    uniqExact(m.round_id), min(m.started_at), max(m.started_at)
+FROM measurements AS m
+WHERE m.domain IN (SELECT domain FROM order_domains FINAL WHERE order_id = {order:String})
+  AND m.purpose = 'target'
+GROUP BY m.probe_country
+ORDER BY m.probe_country"""
+
+
+def sources(params: Mapping[str, str], query: QueryFn) -> Report:
+    order = _name(_only(params, ("order",)).get("order", ""), "order")
+    if not order:
+        raise UsageError("give an order", field="order")
+    rows = query(SOURCES_SQL, {"order": order})
+    columns = (Column("country"), Column("control", "bool"), Column("probes", "int"),
+               Column("asns"), Column("rounds", "int"), Column("first measured", "time"),
+               Column("last measured", "time"))
+    return Report("sources", "Where the numbers come from", columns, tuple(
+        (str(r[0]), "yes" if r[1] else "no", int(r[2]), str(r[3]), int(r[4]), iso_time(r[5]),
+         iso_time(r[6])) for r in rows))
+
+
+MEASUREMENT_SQL = """SELECT m.measurement_id, m.round_id, m.probe_name, m.probe_country,
+    m.probe_asn, m.probe_control, m.started_at, m.received_at, m.duration_us, m.domain, m.qtype,
+    toString(m.purpose), m.resolver_name, m.resolver_address, m.resolver_port,
+    toString(m.transport), m.resolver_tls_name, m.resolver_url, toString(m.failure),
+    m.failure_text, m.response_count, m.rcode, m.flags,
+    arrayMap((n, t, l, d) -> concat(n, ' ', toString(l), ' ', toString(t), ' ', d),
+             m.answers.name, m.answers.type, m.answers.ttl, m.answers.data),
+    m.cname_chain, m.ede_codes, m.ede_texts, m.nsid, m.edns, m.response_size,
+    m.later_rcode, m.later_answer_data,
+    v.verdict, v.method, v.rule, v.ede_code, v.ede_text, v.fingerprint, v.answer,
+    v.control_outcome, v.control_answer, v.control_measurement_id, v.resolver_health,
+    v.classifier_version, v.classified_at
+FROM (SELECT * FROM measurements FINAL WHERE measurement_id = {id:UUID}) AS m
+LEFT JOIN (SELECT * FROM verdicts FINAL WHERE measurement_id = {id:UUID}) AS v
+    ON v.measurement_id = m.measurement_id
+SETTINGS join_use_nulls = 1"""
+
+_FIELDS = ("measurement", "round", "probe", "country", "asn", "control vantage", "started",
+           "received", "duration us", "domain", "qtype", "purpose", "resolver", "address",
+           "port", "transport", "tls name", "url", "failure", "failure text", "responses",
+           "rcode", "flags", "answers", "cname chain", "ede codes", "ede texts", "nsid", "edns",
+           "response size", "later rcodes", "later answers",
+           "verdict", "method", "rule", "verdict ede code", "verdict ede text", "fingerprint",
+           "answer compared", "control outcome", "control answer", "control measurement",
+           "resolver health", "classifier version", "classified")
+
+_FLAG_NAMES = ((0x8000, "QR"), (0x0400, "AA"), (0x0200, "TC"), (0x0100, "RD"), (0x0080, "RA"),
+               (0x0020, "AD"), (0x0010, "CD"))
+_RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+
+
+def flags_text(flags: int) -> str:
+    return " ".join(name for bit, name in _FLAG_NAMES if flags & bit)
+
+
+def _text(value: Any) -> Value:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return iso_time(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return "; ".join(str(_text(v)) for v in value) if value else None
+    if isinstance(value, int):
+        return value
+    text = str(value)
+    return text if text else None
+
+
+def _fields(title: str, name: str, pairs: Sequence[tuple[str, Value]]) -> Report:
+    return Report(name, title, (Column("field"), Column("value")),
+                  tuple((k, v) for k, v in pairs))
+
+
+def measurement(params: Mapping[str, str], query: QueryFn) -> Report:
+    mid = measurement_id(_only(params, ("id",)).get("id", ""))
+    rows = query(MEASUREMENT_SQL, {"id": mid})
+    if not rows:
+        raise UsageError(f"no measurement {mid}", field="id")
+    row = list(rows[0])
+    pairs = [(k, _text(v)) for k, v in zip(_FIELDS, row, strict=True)]
+    shown = dict(pairs)
+    rcode = row[_FIELDS.index("rcode")]
+    if rcode is not None:
+        shown["rcode"] = f"{rcode} {_RCODES.get(int(rcode), '')}".strip()
+    shown["flags"] = flags_text(int(row[_FIELDS.index("flags")] or 0)) or None
+    return _fields(f"Measurement {mid}", "measurement", list(shown.items()))
+
+
+WEB_SQL = """SELECT observation_id, started_at, address, port, toString(scheme),
+    toString(connect_failure), connect_failure_text, tls_attempted, toString(tls_version),
+    cert_subject, cert_issuer, name_matches, chain_verified, verify_error,
+    toString(tls_failure), tls_failure_text, http_url, status, reason, title, body_sha256,
+    body_length, toString(http_failure), http_failure_text
+FROM web_observations FINAL
+WHERE has(dns_measurement_ids, {id:UUID})
+ORDER BY started_at, observation_id
+LIMIT 50"""
+
+_WEB_COLUMNS = (Column("observation"), Column("started", "time"), Column("address"),
+                Column("port", "int"), Column("scheme"), Column("connect failure"),
+                Column("connect failure text"), Column("tls attempted", "bool"),
+                Column("tls version"), Column("certificate subject"),
+                Column("certificate issuer"), Column("name matches", "bool"),
+                Column("chain verified", "bool"), Column("verify error"),
+                Column("tls failure"), Column("tls failure text"), Column("url"),
+                Column("status", "int"), Column("reason"), Column("title"),
+                Column("body sha256"), Column("body bytes", "int"), Column("http failure"),
+                Column("http failure text"))
+
+
+def web(params: Mapping[str, str], query: QueryFn) -> Report:
+    mid = measurement_id(_only(params, ("id",)).get("id", ""))
+    rows = query(WEB_SQL, {"id": mid})
+    return Report("web", "Web follow-up of this answer", _WEB_COLUMNS,
+                  tuple(tuple(_cell(c.kind, v) for c, v in zip(_WEB_COLUMNS, r, strict=True))
+                        for r in rows))
+
+
+# The probe's identity checks (whoami, id.server, NSID queries) to the same
+# resolver in the same round: who answered.
+IDENTITY_SQL = """SELECT i.measurement_id, i.domain, i.qtype, toString(i.failure), i.rcode,
+    arrayStringConcat(i.answers.data, ' '), i.nsid
+FROM measurements AS i FINAL
+WHERE i.purpose = 'identity'
+  AND (i.probe_name, i.round_id, i.resolver_name) IN (
+      SELECT probe_name, round_id, resolver_name FROM measurements FINAL
+      WHERE measurement_id = {id:UUID})
+ORDER BY i.started_at
+LIMIT 50"""
+
+
+def identity(params: Mapping[str, str], query: QueryFn) -> Report:
+    mid = measurement_id(_only(params, ("id",)).get("id", ""))
+    rows = query(IDENTITY_SQL, {"id": mid})
+    columns = (Column("measurement"), Column("name"), Column("qtype", "int"),
+               Column("failure"), Column("rcode", "int"), Column("answers"), Column("nsid"))
+    return Report("identity", "Identity checks of this resolver in this round", columns, tuple(
+        (str(r[0]), str(r[1]), int(r[2]), str(r[3]), None if r[4] is None else int(r[4]),
+         str(r[5]) or None, str(r[6]) or None) for r in rows))
+
+
+def _cell(kind: Kind, value: Any) -> Value:
+    if kind == "bool":
+        return "yes" if value else "no"
+    if kind == "int":
+        return int(value)
+    return _text(value)
+
+
+def _day(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, dt.date) else None
+
+
+def _only(params: Mapping[str, str], keys: Sequence[str]) -> Mapping[str, str]:
+    unknown = set(params) - set(keys)
+    if unknown:
+        raise UsageError(f"unknown parameter {sorted(unknown)[0][:40]!r}", field="parameter")
+    return params
+
+
+KINDS: dict[str, Callable[[Mapping[str, str], QueryFn], Report]] = {
+    "orders": orders, "domains": domains, "sources": sources, "measurements": measurements,
+    "count": count, "measurement": measurement, "web": web, "identity": identity,
+}
+
+
+def evidence(kind: str, params: Mapping[str, str], query: QueryFn) -> Report:
+    """Evidence `kind` with text `params` through `query(sql, parameters)`."""
+    run = KINDS.get(kind)
+    if run is None:
+        raise UsageError(f"unknown evidence kind {kind[:40]!r}; one of {', '.join(KINDS)}",
+                         field="kind")
+    if len(params) > len(SELECTION_KEYS) or any(len(v) > 200 for v in params.values()):
+        raise UsageError("too many or too long parameters", field="parameter")
+    return run(params, query)

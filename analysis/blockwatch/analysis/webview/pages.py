@@ -1,0 +1,296 @@
+"""Page content from reports, without I/O: tables whose counts link to the
+measurements behind them, the order's story (per intermediary a timeline in
+the ordered countries with its markers, mirrors, leakage, spillover, sources)
+and the country view. The web app and the static HTML report both use it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlencode
+
+from blockwatch.analysis.filters import Filters
+from blockwatch.analysis.render import cell
+from blockwatch.analysis.reports import Report, Value, share_pct
+from blockwatch.analysis.webview import svg
+
+Link = Callable[[dict[str, Value]], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    text: str
+    href: str | None = None
+    numeric: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    title: str
+    headers: tuple[tuple[str, bool], ...]     # title, numeric
+    rows: tuple[tuple[Cell, ...], ...]
+    csv: str | None = None
+    anchor: str = ""
+    note: str = ""
+
+
+def filter_params(f: Filters) -> dict[str, str]:
+    out = {"order": f.order, "country": f.country, "resolver": f.resolver, "site": f.site,
+           "since": f.since.isoformat() if f.since else "",
+           "until": f.until.isoformat() if f.until else "", "by": f.by}
+    return {k: v for k, v in out.items() if v}
+
+
+def url(path: str, params: Mapping[str, str]) -> str:
+    clean = {k: v for k, v in params.items() if v}
+    return path + ("?" + urlencode(clean) if clean else "")
+
+
+def measurements_url(**params: str) -> str:
+    return url("/measurements", params)
+
+
+def table(report: Report, links: Mapping[str, Link] | None = None, *, csv: str | None = None,
+          anchor: str = "", note: str = "") -> Table:
+    links = links or {}
+    headers = tuple((c.title, c.kind in ("int", "pct")) for c in report.columns)
+    rows = []
+    for record in report.records():
+        rows.append(tuple(
+            Cell(cell(v) if v is not None else "–",
+                 links[c.key](record) if c.key in links and v not in (None, 0) else None,
+                 c.kind in ("int", "pct"))
+            for c, v in zip(report.columns, record.values(), strict=True)))
+    return Table(report.title, headers, tuple(rows), csv, anchor, note)
+
+
+def _s(value: Value) -> str:
+    return "" if value is None else str(value)
+
+
+def _days(f: Filters) -> dict[str, str]:
+    return {"since": f.since.isoformat() if f.since else "",
+            "until": f.until.isoformat() if f.until else ""}
+
+
+def count_links(name: str, f: Filters) -> dict[str, Link]:
+    """For each count column of report `name`, the list of its measurements
+    (evidence.Selection: the same rows the report's SQL counts)."""
+    base = {"order": f.order, **_days(f)}
+
+    def sel(verdict: str, scope: str = "", **keys: str) -> Link:
+        def link(r: dict[str, Value]) -> str:
+            picked = {k: _s(r.get(src)) for k, src in keys.items()}
+            if "asn" in picked and picked["asn"] in ("", "0"):
+                picked.pop("asn")
+            return measurements_url(**base, **picked, verdict=verdict, scope=scope)
+        return link
+
+    if name == "effectiveness":
+        keys = {"country": "country", "resolver": "resolver", "site": "site", "asn": "asn",
+                "domain": "domain"}
+        return {"blocked": sel("blocked", **keys), "total": sel("total", **keys),
+                "filtered": sel("filtered", **keys),
+                "inconclusive": sel("inconclusive", **keys)}
+    if name == "spillover":
+        keys = {"order": "order", "country": "country", "resolver": "resolver", "site": "site",
+                "asn": "asn", "domain": "domain"}
+        return {"blocked": sel("blocked", "outside", **keys),
+                "total": sel("total", "outside", **keys)}
+    if name == "leakage":
+        keys = {"order": "order", "country": "country", "resolver": "resolver", "site": "site",
+                "asn": "asn", "domain": "domain"}
+        return {"resolved": sel("ok", "due", **keys), "total": sel("total", "due", **keys)}
+    if name == "compliance":
+        keys = {"order": "order", "resolver": "intermediary", "asn": "asn", "domain": "domain"}
+        return {"blocked_since_deadline": sel("blocked", "due", **keys),
+                "total_since_deadline": sel("total", "due", **keys)}
+    if name == "timeline":
+        def day(verdict: str) -> Link:
+            def link(r: dict[str, Value]) -> str:
+                return measurements_url(order=f.order, country=f.country, site=f.site,
+                                        resolver=_s(r["resolver"]), since=_s(r["day"]),
+                                        until=_s(r["day"]), verdict=verdict)
+            return link
+        return {"blocked": day("blocked"), "total": day("total")}
+    return {}
+
+
+def report_table(name: str, report: Report, f: Filters, *, note: str = "",
+                 links: Mapping[str, Link] | None = None) -> Table:
+    extra = {"order": lambda r: f"/orders/{quote(_s(r['order']))}" if r.get("order") else None,
+             "country": lambda r: f"/countries/{quote(_s(r['country']))}"
+             if r.get("country") else None}
+    merged: dict[str, Link] = {**extra, **count_links(name, f), **(links or {})}
+    params = filter_params(f)
+    return table(report, merged, csv=url(f"/api/v1/reports/{name}",
+                                          {**params, "format": "csv"}),
+                 anchor=name, note=note)
+
+
+# -- the order's story -----------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Intermediary:
+    name: str
+    status: str
+    deadline: str
+    monitoring_since: str
+    first_blocked: str
+    days_late: str
+    share: str
+    chart: str
+    table: Table
+
+
+@dataclass
+class OrderStory:
+    order: dict[str, Value]
+    intermediaries: list[Intermediary] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+
+
+def _date(value: Value) -> dt.date | None:
+    if not value:
+        return None
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def timeline_in(countries: Sequence[Report]) -> dict[str, list[tuple[dt.date, int, int]]]:
+    """Per resolver, (day, blocked, total) summed over the ordered countries'
+    timeline reports (one per country: the report filters one country)."""
+    sums: dict[tuple[str, dt.date], tuple[int, int]] = defaultdict(lambda: (0, 0))
+    for report in countries:
+        for r in report.records():
+            day = _date(r["day"])
+            assert day is not None
+            b, t = sums[(str(r["resolver"]), day)]
+            sums[(str(r["resolver"]), day)] = (b + int(r["blocked"] or 0),
+                                               t + int(r["total"] or 0))
+    out: dict[str, list[tuple[dt.date, int, int]]] = defaultdict(list)
+    for (resolver, day), (b, t) in sorted(sums.items()):
+        out[resolver].append((day, b, t))
+    return out
+
+
+def order_story(order: dict[str, Value], f: Filters, *, compliance: Report,
+                by_domain: Report, timelines: Sequence[Report], leakage: Report,
+                spillover: Report, sources: Report, domains: Report,
+                note: str = "") -> OrderStory:
+    story = OrderStory(order)
+    countries = str(order["countries"]).split()
+    per_day = timeline_in(timelines)
+    for row in compliance.records():
+        name = str(row["intermediary"])
+        points = per_day.get(name, [])
+        markers = []
+        for key, label, colour, dash in (("deadline", "deadline", svg.VERMILLION, "6 3"),
+                                         ("monitoring_since", "monitoring began", svg.GREEN,
+                                          "2 3"),
+                                         ("first_blocked", "first blocked", svg.PURPLE, "")):
+            day = _date(row.get(key))
+            if day is not None:
+                markers.append(svg.Marker(day, label, colour, dash))
+        chart = svg.timeline_svg(
+            [(d, share_pct(b, t)) for d, b, t in points], markers,
+            f"{name}: share of measurements blocked per day in {', '.join(countries)}")
+        rows = []
+        for d, b, t in points:
+            link = {"order": f.order, "resolver": name, "since": d.isoformat(),
+                    "until": d.isoformat(), "scope": "ordered"}
+            rows.append((Cell(d.isoformat()),
+                         Cell(str(b), measurements_url(**link, verdict="blocked") if b else None,
+                              True),
+                         Cell(str(t), measurements_url(**link, verdict="total") if t else None,
+                              True),
+                         Cell(cell(share_pct(b, t)) or "–", None, True)))
+        day_table = Table(f"{name} per day in {', '.join(countries)}",
+                          (("day", False), ("blocked", True), ("total", True),
+                           ("share blocked %", True)), tuple(rows),
+                          anchor=f"timeline-{name}")
+        story.intermediaries.append(Intermediary(
+            name, _s(row["status"]), _s(row["deadline"]), _s(row["monitoring_since"]) or "–",
+            _s(row["first_blocked"]) or "–", _s(row["days_late"]) or "–",
+            _s(row["share_blocked_pct"]) or "–", chart, day_table))
+    story.tables.append(report_table("compliance", compliance, f, note=note))
+    mirrors = by_domain.records()
+    story.tables.append(_mirrors(domains, mirrors, f))
+    story.tables.append(report_table("leakage", leakage, f))
+    story.tables.append(report_table("spillover", spillover, f))
+    story.tables.append(table(sources, csv=url("/api/v1/evidence/sources",
+                                               {"order": f.order, "format": "csv"}),
+                              anchor="sources"))
+    return story
+
+
+def _mirrors(domains: Report, per_domain: list[dict[str, Value]], f: Filters) -> Table:
+    """Each domain with its added and due dates and, per intermediary, whether
+    it still resolves (the latest conclusive answer was not blocked)."""
+    status = {(str(r["domain"]), str(r["intermediary"])): r for r in per_domain}
+    intermediaries = sorted({str(r["intermediary"]) for r in per_domain})
+    rows = []
+    for d in domains.records():
+        cells = [Cell(_s(d["site"])), Cell(_s(d["domain"])), Cell(_s(d["kind"])),
+                 Cell(_s(d["added"])), Cell(_s(d["due"]))]
+        for name in intermediaries:
+            r = status.get((str(d["domain"]), name))
+            if r is None or r.get("status") is None:
+                cells.append(Cell("not measured"))
+                continue
+            if d["kind"] == "mirror":
+                text = "still resolves" if r["mirrors_resolving"] else "blocked"
+            else:
+                text = _s(r["status"])
+            cells.append(Cell(text, measurements_url(
+                order=f.order, resolver=name, domain=_s(d["domain"]), scope="ordered",
+                **_days(f))))
+        rows.append(tuple(cells))
+    return Table("Domains and mirrors", (("site", False), ("domain", False), ("kind", False),
+                                         ("added", False), ("due", False),
+                                         *((n, False) for n in intermediaries)),
+                 tuple(rows), url("/api/v1/evidence/domains", {"order": f.order,
+                                                               "format": "csv"}),
+                 anchor="mirrors")
+
+
+# -- the country view --------------------------------------------------------------
+
+def country_shares(effectiveness: Report) -> dict[str, tuple[int, int]]:
+    shares: dict[str, tuple[int, int]] = {}
+    for row in effectiveness.records():
+        country = str(row["country"])
+        b, t = shares.get(country, (0, 0))
+        shares[country] = (b + int(row["blocked"] or 0), t + int(row["total"] or 0))
+    return shares
+
+
+def resolvers_by_sites(effectiveness: Report, f: Filters) -> Table:
+    """One row per resolver, one column per site: blocked of total (share)."""
+    grid: dict[tuple[str, str], tuple[int, int]] = {}
+    for r in effectiveness.records():
+        key = (str(r["resolver"]), str(r["site"]))
+        b, t = grid.get(key, (0, 0))
+        grid[key] = (b + int(r["blocked"] or 0), t + int(r["total"] or 0))
+    resolvers = sorted({k[0] for k in grid})
+    sites = sorted({k[1] for k in grid})
+    rows = []
+    for resolver in resolvers:
+        cells = [Cell(resolver)]
+        for site in sites:
+            if (resolver, site) not in grid:
+                cells.append(Cell("–", None, True))
+                continue
+            b, t = grid[(resolver, site)]
+            share = share_pct(b, t)
+            cells.append(Cell(f"{b} of {t} ({cell(share)}%)" if share is not None
+                              else f"{b} of {t}",
+                              measurements_url(order=f.order, country=f.country,
+                                               resolver=resolver, site=site, verdict="total",
+                                               **_days(f)), True))
+        rows.append(tuple(cells))
+    return Table(f"Resolvers × sites in {f.country}: blocked of conclusive measurements",
+                 (("resolver", False), *((s, True) for s in sites)), tuple(rows),
+                 url("/api/v1/reports/effectiveness", {**filter_params(f), "format": "csv"}),
+                 anchor="grid")
