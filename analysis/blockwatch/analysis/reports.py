@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from blockwatch.analysis import queries
+from blockwatch.analysis import mirrors, queries
 from blockwatch.analysis.errors import UsageError
 from blockwatch.analysis.filters import Filters
 from blockwatch.analysis.lateness import NOT_MEASURED, Lateness, judge
@@ -204,6 +204,15 @@ def _probes(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
     return Report("probes", "Vantage points", columns, out)
 
 
+def _mirrors(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
+    columns = tuple(Column(title, kind) for title, kind in mirrors.COLUMNS)  # type: ignore[arg-type]
+    out = []
+    for row in rows:
+        v = mirrors.values(row)
+        out.append((*v[:5], iso_time(v[5]), *v[6:]))
+    return Report("mirrors", "Mirror candidates per order", columns, tuple(out))
+
+
 @dataclass(frozen=True, slots=True)
 class _Spec:
     sql: str
@@ -222,6 +231,8 @@ REPORTS: dict[str, _Spec] = {
     "timeline": _Spec(queries.TIMELINE, _timeline, _ALL, frozenset()),
     "probes": _Spec(queries.PROBES, _probes,
                     frozenset({"country", "resolver", "since", "until"}), frozenset()),
+    "mirrors": _Spec(mirrors.MIRRORS, _mirrors,
+                     frozenset({"order", "country", "resolver", "site"}), frozenset()),
 }
 REPORT_NAMES = tuple(REPORTS)
 

@@ -2,19 +2,23 @@
 
 Every probe gets every ordered domain, whatever its country: blocking outside
 the ordered countries (spillover) is only visible if probes there ask too.
-Resolvers come from the config, filtered by the probe's country.
+Resolvers come from the config, filtered by the probe's country. Mirror
+candidates (issue 14) ride along at a bounded share of the round, a window
+that moves with each discovery pass so every candidate is measured in turn.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from blockwatch.collector.orders import OrderSet
 from blockwatch.collector.settings import AssignmentSettings, ResolverEntry
 
-PURPOSE_TARGET, PURPOSE_CONTROL = 1, 2
+PURPOSE_TARGET, PURPOSE_CONTROL, PURPOSE_CANDIDATE = 1, 2, 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +38,21 @@ class Assignment:
     jitter_s: int
 
 
-def build_assignment(country: str, orders: OrderSet, config: AssignmentSettings
+def candidate_window(candidates: Sequence[tuple[str, str]], others: int, share: float,
+                     offset: int) -> list[tuple[str, str]]:
+    """At most `share` of the round's names, the other `others` included:
+    cap/(others+cap) <= share. The window starts at `offset` (wrapping)."""
+    if not candidates or share <= 0:
+        return []
+    cap = max(1, math.floor(share * others / (1 - share)))
+    if cap >= len(candidates):
+        return list(candidates)
+    start = (offset * cap) % len(candidates)
+    return [candidates[(start + i) % len(candidates)] for i in range(cap)]
+
+
+def build_assignment(country: str, orders: OrderSet, config: AssignmentSettings,
+                     candidates: Sequence[tuple[str, str]] = (), offset: int = 0
                      ) -> Assignment:
     targets: dict[str, TargetEntry] = {}
     for order in orders.orders:
@@ -43,6 +61,9 @@ def build_assignment(country: str, orders: OrderSet, config: AssignmentSettings
                 targets.setdefault(d.domain, TargetEntry(d.domain, site.name, PURPOSE_TARGET))
     for domain in orders.control_domains:
         targets.setdefault(domain, TargetEntry(domain, "", PURPOSE_CONTROL))
+    for domain, site_name in candidate_window(candidates, len(targets), config.candidate_share,
+                                             offset):
+        targets.setdefault(domain, TargetEntry(domain, site_name, PURPOSE_CANDIDATE))
     resolvers = tuple(r for r in config.resolvers if not r.countries or country in r.countries)
     ordered = tuple(sorted(targets.values(), key=lambda t: (t.purpose, t.site, t.domain)))
     content = json.dumps({

@@ -445,6 +445,44 @@ def targets_list(fmt: FormatOpt = Format.table, config: ConfigOpt = None,
     typer.echo(f"control domains: {', '.join(orders.control_domains) or '-'}")
 
 
+OrderOpt = Annotated[str, typer.Option("--order", help="The order's id.")]
+
+
+@targets_app.command("approve")
+def targets_approve(
+    domain: str, order: OrderOpt,
+    site: Annotated[str, typer.Option("--site", help="The site it is a mirror of.")],
+    config: ConfigOpt = None, data_dir: DataDirOpt = None,
+) -> None:
+    """Add a mirror candidate to an order as a mirror of SITE, added today."""
+    from blockwatch.collector.decisions import approve
+
+    registry = _registry(config, data_dir)
+    try:
+        name, added = approve(registry, domain, order, site)
+    except CollectorError as exc:
+        raise _fail(exc) from exc
+    finally:
+        registry.close()
+    typer.echo(f"{name}: mirror of {site} in order {order}, added {added}")
+
+
+@targets_app.command("reject")
+def targets_reject(domain: str, order: OrderOpt, config: ConfigOpt = None,
+                   data_dir: DataDirOpt = None) -> None:
+    """Reject a mirror candidate of an order: it is not proposed again."""
+    from blockwatch.collector.decisions import reject
+
+    registry = _registry(config, data_dir)
+    try:
+        name = reject(registry, domain, order)
+    except CollectorError as exc:
+        raise _fail(exc) from exc
+    finally:
+        registry.close()
+    typer.echo(f"{name}: rejected for order {order}")
+
+
 def _write_control_rows(domains: Iterable[str]) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     for domain in domains:

@@ -13,6 +13,7 @@ Tokens are 32 random bytes (urlsafe base64), shown once, stored as SHA-256.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -58,6 +59,22 @@ CREATE TABLE IF NOT EXISTS orders (
     imported_at  REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS control_domains (domain TEXT PRIMARY KEY);
+-- mirror candidates an analyst approved (issue 14): folded into their order by
+-- orders(), kept apart so re-importing the order file does not drop them
+CREATE TABLE IF NOT EXISTS approved_mirrors (
+    order_id     TEXT NOT NULL,
+    site         TEXT NOT NULL,
+    domain       TEXT NOT NULL,
+    added        TEXT NOT NULL,      -- YYYY-MM-DD
+    PRIMARY KEY (order_id, domain)
+);
+-- mirror candidates an analyst rejected (issue 14): never proposed again
+CREATE TABLE IF NOT EXISTS candidate_rejections (
+    order_id     TEXT NOT NULL,
+    domain       TEXT NOT NULL,
+    rejected_on  TEXT NOT NULL,      -- YYYY-MM-DD
+    PRIMARY KEY (order_id, domain)
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -288,12 +305,69 @@ class Registry:
         rows = self._db.execute("SELECT body FROM orders ORDER BY order_id").fetchall()
         controls = [r[0] for r in self._db.execute(
             "SELECT domain FROM control_domains ORDER BY domain")]
-        return OrderSet(tuple(_order_from_json(json.loads(r[0])) for r in rows),
+        approved: dict[str, list[tuple[str, str, str]]] = {}
+        for order_id, site, domain, added in self._db.execute(
+                "SELECT order_id, site, domain, added FROM approved_mirrors "
+                "ORDER BY added, domain"):
+            approved.setdefault(order_id, []).append((site, domain, added))
+        orders = [_order_from_json(json.loads(r[0])) for r in rows]
+        return OrderSet(tuple(_with_approved(o, approved.get(o.order_id, [])) for o in orders),
                         tuple(controls))
+
+    def add_mirror(self, order_id: str, site: str, domain: str, day: dt.date) -> None:
+        """Approve `domain` as a mirror of an order's site, added on `day` (a site
+        not in the order yet is created), and forget a rejection of it."""
+        with self._transaction() as db:
+            row = db.execute("SELECT body FROM orders WHERE order_id = ?",
+                             (order_id,)).fetchone()
+            if row is None:
+                known = [r[0] for r in db.execute("SELECT order_id FROM orders ORDER BY 1")]
+                raise RegistryError(f"no order {order_id!r}; known orders: "
+                                    f"{', '.join(known) or 'none'}")
+            listed = {d: s["name"] for s in json.loads(row[0])["sites"]
+                      for d, _, _ in s["domains"]}
+            listed.update(db.execute("SELECT domain, site FROM approved_mirrors "
+                                     "WHERE order_id = ?", (order_id,)).fetchall())
+            if domain in listed:
+                raise RegistryError(f"{domain} is already in order {order_id!r} "
+                                    f"(site {listed[domain]!r})")
+            db.execute("INSERT INTO approved_mirrors(order_id, site, domain, added) "
+                       "VALUES (?, ?, ?, ?)", (order_id, site, domain, day.isoformat()))
+            db.execute("DELETE FROM candidate_rejections WHERE order_id = ? AND domain = ?",
+                       (order_id, domain))
+            db.execute("INSERT INTO meta(key, value) VALUES ('orders_version', '1') "
+                       "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
+    def reject_candidate(self, order_id: str, domain: str, day: dt.date) -> None:
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM orders WHERE order_id = ?",
+                          (order_id,)).fetchone() is None:
+                raise RegistryError(f"no order {order_id!r}")
+            db.execute("INSERT INTO candidate_rejections(order_id, domain, rejected_on) "
+                       "VALUES (?, ?, ?) ON CONFLICT(order_id, domain) DO NOTHING",
+                       (order_id, domain, day.isoformat()))
+
+    def rejections(self) -> list[tuple[str, str, dt.date]]:
+        return [(o, d, dt.date.fromisoformat(day)) for o, d, day in self._db.execute(
+            "SELECT order_id, domain, rejected_on FROM candidate_rejections ORDER BY 1, 2")]
 
     def orders_version(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'orders_version'").fetchone()
         return int(row[0]) if row else 0
+
+
+def _with_approved(order: Order, approved: list[tuple[str, str, str]]) -> Order:
+    """The order with its approved mirrors (site, domain, added) in their sites;
+    a domain the order file lists itself (re-imported since) keeps its entry."""
+    listed = {d.domain for s in order.sites for d in s.domains}
+    sites = {s.name: list(s.domains) for s in order.sites}
+    for site, domain, added in approved:
+        if domain not in listed:
+            sites.setdefault(site, []).append(
+                OrderDomain(domain, "mirror", dt.date.fromisoformat(added)))
+    if not approved:
+        return order
+    return dataclasses.replace(order, sites=tuple(Site(n, tuple(ds)) for n, ds in sites.items()))
 
 
 def _principal(row: tuple[Any, ...] | None) -> Principal | None:

@@ -28,6 +28,7 @@ from blockwatch.collector import reports_servicer
 from blockwatch.collector.assignment import Assignment, build_assignment
 from blockwatch.collector.auth import AuthInterceptor
 from blockwatch.collector.classify import ClassifyPass
+from blockwatch.collector.discovery import DiscoveryState, discover
 from blockwatch.collector.errors import ConfigError
 from blockwatch.collector.metrics import Metrics
 from blockwatch.collector.orders import OrderSet
@@ -47,6 +48,8 @@ from blockwatch.collector.writer import IngestWriter
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_S = 2.0
+# Mirror discovery scans stored web observations and verdicts: minutes, not seconds.
+DISCOVERY_S = 60.0
 # Health service names of the supervised background tasks (supervise.py): NOT_SERVING
 # while the task is failing; the overall ("") status stays about ingest.
 CLASSIFY_HEALTH = "blockwatch.collector.classify"
@@ -149,6 +152,8 @@ class Collector:
         self._server: grpc.aio.Server | None = None
         self._orders = _OrdersCache()
         self.housekeeping_s = HOUSEKEEPING_S
+        self.discovery = DiscoveryState()    # mirror candidates (issue 14)
+        self.discovery_s = DISCOVERY_S
         self.tasks: dict[str, Supervised] = {
             "classify": Supervised(
                 "classify", self.classifier.run_once,
@@ -158,6 +163,9 @@ class Collector:
                 "housekeeping", self._housekeep_once, interval_s=lambda: self.housekeeping_s,
                 metrics=self.metrics,
                 set_health=lambda ok: self._set_health(HOUSEKEEPING_HEALTH, ok)),
+            "discovery": Supervised(
+                "discovery", self._discover_once, interval_s=lambda: self.discovery_s,
+                metrics=self.metrics),
         }
         self._running: list[asyncio.Task[None]] = []
         self._unrecorded: dict[str, Activity] = {}
@@ -183,7 +191,8 @@ class Collector:
 
     def assignment_for(self, probe: Principal) -> Assignment:
         return build_assignment(probe.country, self._current_orders(),
-                                self.settings.assignment)
+                                self.settings.assignment, self.discovery.measure,
+                                self.discovery.passes)
 
     async def _mirror_orders(self) -> None:
         orders = self._current_orders()
@@ -192,6 +201,11 @@ class Collector:
             self._orders.mirrored = self._orders.version
             log.info("event=orders_mirrored orders=%d version=%d", len(orders.orders),
                      self._orders.version)
+
+    async def _discover_once(self) -> None:
+        await self._mirror_orders()   # approvals reach order_domains first
+        await self.writer.call(discover, self.writer.store, self._current_orders(),
+                               self.registry.rejections(), self.discovery)
 
     def _record_activity(self) -> None:
         """Flush probe activity to the registry; on failure it is kept and folded

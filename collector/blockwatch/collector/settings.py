@@ -60,6 +60,7 @@ class AssignmentFile(_Strict, frozen=True):
     interval_s: int = 3600
     jitter_s: int = 300
     resolvers: list[ResolverEntry] = msgspec.field(default_factory=list)
+    candidate_share: float = 0.2   # mirror candidates: at most this share of a round's names
 
 
 class LimitsFile(_Strict, frozen=True):
@@ -91,6 +92,7 @@ class AssignmentSettings:
     interval_s: int = 3600
     jitter_s: int = 300
     resolvers: tuple[ResolverEntry, ...] = ()
+    candidate_share: float = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +252,9 @@ def build_settings(config: Path | None = None, *, db: str | None = None,
     if not 1 <= a.interval_s <= 7 * 86400 or not 0 <= a.jitter_s <= a.interval_s:
         raise ConfigError("interval_s must be in 1..604800 and jitter_s in 0..interval_s",
                           field="assignment", source=str(config))
+    if not 0.0 <= a.candidate_share <= 0.5:
+        raise ConfigError(f"{a.candidate_share} is not in 0..0.5",
+                          field="assignment.candidate_share", source=str(config))
     for i, r in enumerate(a.resolvers):
         for j, country in enumerate(r.countries):
             if len(country) != 2 or not country.isupper():
@@ -271,5 +276,5 @@ def build_settings(config: Path | None = None, *, db: str | None = None,
         max_message_bytes=f.limits.max_message_bytes,
         limits=Limits(max_measurements=f.limits.max_measurements),
         assignment=AssignmentSettings(tuple(_qtype(q) for q in a.qtypes), a.interval_s,
-                                      a.jitter_s, tuple(a.resolvers)),
+                                      a.jitter_s, tuple(a.resolvers), a.candidate_share),
     )

@@ -1,0 +1,149 @@
+"""Mirror discovery as a supervised collector step (issue 14): read the facts
+from ClickHouse, derive candidates (candidates.py), store them with their
+evidence in `mirror_candidates`, mirror the registry's rejections into
+`candidate_rejections`, and keep the names probes should measure next.
+
+Runs on the writer's thread (the store is not thread-safe), like the orders'
+mirroring; reads are aggregated in SQL so a pass costs one scan of the
+recent web observations and verdicts, not a row per observation in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from blockwatch.collector.candidates import (
+    AddressFact,
+    Candidate,
+    WebFact,
+    derive,
+    listed_domains,
+    to_measure,
+)
+from blockwatch.collector.mirrornames import cdn_networks, variants
+from blockwatch.collector.orders import OrderSet
+
+log = logging.getLogger(__name__)
+
+_WEB = """
+SELECT name, probe_control, status,
+    arrayElement(`headers.value`, indexOf(`headers.name`, 'location')) AS location,
+    redirect_location, cert_sans, cert_sha256, name_matches, title, body_sha256,
+    min(started_at) AS first_seen, argMin(probe_name, started_at) AS probe,
+    argMin(toString(observation_id), started_at) AS observation
+FROM web_observations
+WHERE name IN {names:Array(String)}
+GROUP BY name, probe_control, status, location, redirect_location, cert_sans, cert_sha256,
+    name_matches, title, body_sha256
+"""
+
+# Addresses the names resolved to where the classifier saw no block.
+_ADDRESSES = """
+SELECT domain, address, min(started_at) AS first_seen,
+    argMin(probe_name, started_at) AS probe,
+    argMin(toString(measurement_id), started_at) AS measurement
+FROM verdicts
+ARRAY JOIN answer AS address
+WHERE verdict = 'ok' AND purpose IN ('target', 'candidate')
+GROUP BY domain, address
+"""
+
+_CANDIDATE_COLUMNS = ("order_id", "site", "candidate", "source", "listed_domain", "evidence",
+                      "probe_name", "observation_id", "first_seen", "derived_at")
+_STRUCTURE = ("order_id String, site String, candidate String, source String, "
+              "listed_domain String, evidence String, probe_name String, "
+              "observation_id String, first_seen DateTime64(6, 'UTC'), "
+              "derived_at DateTime64(6, 'UTC')")
+
+
+class Db(Protocol):
+    """What a pass needs of the store (the collector's Store, or a test's
+    ClickHouseDatabase)."""
+
+    cluster: str
+
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None
+             ) -> Sequence[tuple[Any, ...]]: ...
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None: ...
+
+
+@dataclass(slots=True)
+class DiscoveryState:
+    """What the last pass found; the assignment reads `measure`."""
+
+    measure: list[tuple[str, str]] = field(default_factory=list)   # (domain, site)
+    candidates: list[Candidate] = field(default_factory=list)
+    passes: int = 0
+
+
+def _time(value: object) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return dt.datetime.fromisoformat(str(value))
+
+
+def read_facts(store: Db, names: Sequence[str]) -> tuple[list[WebFact], list[AddressFact]]:
+    web = [WebFact(str(r[0]), bool(r[1]), int(str(r[2])), str(r[3]),
+                   tuple(str(x) for x in r[4]), tuple(str(x) for x in r[5]),
+                   str(r[6]), bool(r[7]), str(r[8]), str(r[9]), _time(r[10]), str(r[11]),
+                   str(r[12]))
+           for r in store.rows(_WEB, {"names": list(names)})]
+    addresses = [AddressFact(str(r[0]), str(r[1]), _time(r[2]), str(r[3]), str(r[4]))
+                 for r in store.rows(_ADDRESSES)]
+    return web, addresses
+
+
+def store_candidates(store: Db, found: Sequence[Candidate], now: dt.datetime) -> None:
+    if not found:
+        return
+    stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    lines = "\n".join(json.dumps({
+        "order_id": c.order_id, "site": c.site, "candidate": c.candidate, "source": c.source,
+        "listed_domain": c.listed_domain, "evidence": c.evidence, "probe_name": c.probe_name,
+        "observation_id": c.observation_id,
+        "first_seen": c.first_seen.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+        "derived_at": stamp}) for c in found)
+    # One parameter carrying JSON lines: the same statement on chDB and a server.
+    columns = ", ".join(_CANDIDATE_COLUMNS)
+    store.command(f"INSERT INTO mirror_candidates ({columns}) SELECT {columns} "
+                  f"FROM format(JSONEachRow, '{_STRUCTURE}', {{rows:String}})", {"rows": lines})
+
+
+def store_rejections(store: Db, rejected: Sequence[tuple[str, str, dt.date]]) -> None:
+    """The registry's rejections, all of them (a small table: replaced whole)."""
+    store.command("TRUNCATE TABLE IF EXISTS candidate_rejections"
+                  + (f" ON CLUSTER {store.cluster}" if store.cluster else ""))
+    if rejected:
+        lines = "\n".join(json.dumps({"order_id": o, "domain": d, "rejected_on": day.isoformat()})
+                          for o, d, day in rejected)
+        store.command("INSERT INTO candidate_rejections (order_id, domain, rejected_on) "
+                      "SELECT order_id, domain, rejected_on FROM format(JSONEachRow, "
+                      "'order_id String, domain String, rejected_on Date', {rows:String})",
+                      {"rows": lines})
+
+
+def discover(store: Db, orders: OrderSet, rejected: Sequence[tuple[str, str, dt.date]],
+             state: DiscoveryState, now: dt.datetime | None = None) -> list[Candidate]:
+    """One pass: facts -> candidates -> stored; `state` updated for assignments."""
+    now = now or dt.datetime.now(dt.UTC)
+    listed = listed_domains(orders)
+    pairs = {(o, d) for o, d, _ in rejected}
+    names = {x.domain for x in listed}
+    names |= {v for x in listed for v in variants(x.domain)}
+    names |= {c.candidate for c in state.candidates}
+    web, addresses = read_facts(store, sorted(names))
+    found = derive(listed, web, addresses, pairs, cdn_networks())
+    store_rejections(store, rejected)
+    store_candidates(store, found, now)
+    state.candidates = found
+    state.measure = to_measure(orders, found, pairs)
+    state.passes += 1
+    log.info("event=mirror_candidates candidates=%d measure=%d rejected=%d", len(found),
+             len(state.measure), len(rejected))
+    return found
