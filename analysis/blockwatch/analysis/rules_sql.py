@@ -129,20 +129,19 @@ def _is_bogon(a: str) -> str:
 def _prefix(a: str) -> str:
     """bogons.prefix: the /24 or /48 as text; anything else stays itself."""
     return (f"multiIf(isIPv4String({a}), concat(IPv4NumToString(IPv4CIDRToRange("
-            f"toIPv4({a}), 24).1), '/24'), isIPv6String({a}), concat(IPv6NumToString("
-            f"IPv6CIDRToRange(toIPv6({a}), 48).1), '/48'), {a})")
+            f"toIPv4OrDefault({a}), 24).1), '/24'), isIPv6String({a}), concat(IPv6NumToString("
+            f"IPv6CIDRToRange(toIPv6OrDefault({a}), 48).1), '/48'), {a})")
 
 
 def _nearest(p: str, times: str) -> str:
     """Aliases `{p}_near`: the 1-based index of the time nearest to `at` within
-    the window in a sorted array (0: none). The earlier one wins a tie, as
-    bisect in controls._Timed."""
+    the window in a sorted array (0: none), from `{p}_i`, the first at or after
+    it. The earlier one wins a tie, as bisect in controls._Timed."""
     w = "{window:Int64}"
-    return f"""arrayFirstIndex(x -> x >= at, {times}) AS {p}_i,
-        if({p}_i = 0, length({times}), {p}_i - 1) AS {p}_bi,
-        if({p}_bi > 0 AND at - {times}[{p}_bi] <= {w}, {p}_bi, 0) AS {p}_b,
-        if({p}_i > 0 AND {times}[{p}_i] - at <= {w}
-           AND ({p}_b = 0 OR {times}[{p}_i] - at < at - {times}[{p}_b]), {p}_i, {p}_b)
+    return f"""toUInt32(if({p}_i = 0, length({times}), {p}_i - 1)) AS {p}_bi,
+        toUInt32(if({p}_bi > 0 AND at - {times}[{p}_bi] <= {w}, {p}_bi, 0)) AS {p}_b,
+        toUInt32(if({p}_i > 0 AND {times}[{p}_i] - at <= {w}
+           AND ({p}_b = 0 OR {times}[{p}_i] - at < at - {times}[{p}_b]), {p}_i, {p}_b))
            AS {p}_near"""
 
 
@@ -180,11 +179,10 @@ def _rule() -> str:
 
     answers = (  # classify._answers
         f"multiIf(fp > 0, '{R.FINGERPRINT.value}', "
-        f"notEmpty(bogons), if(notEmpty(ctl) AND hasAll(ctl, addrs), "
+        f"has_bogon, if(notEmpty(ctl) AND hasAll(ctl, addrs), "
         f"'{R.MATCHES_CONTROL.value}', '{R.BOGON.value}'), "
         f"probe_control, '{R.CONTROL_VANTAGE.value}', "
-        f"notEmpty(ctl) AND notEmpty(addrs) AND NOT hasAny(arrayMap(a -> {_prefix('a')}, addrs), "
-        f"arrayMap(a -> {_prefix('a')}, ctl)), '{R.ANSWERS_DIFFER.value}', "
+        f"notEmpty(ctl) AND notEmpty(addrs) AND disjoint, '{R.ANSWERS_DIFFER.value}', "
         f"'{R.ANSWERED.value}')")
     no_response = (  # classify._no_response and _strays
         f"multiIf(failure IN ({drop}) AND stray_count > 0, "
@@ -302,7 +300,7 @@ targets AS (
 refs AS (
     SELECT domain AS r_domain, qtype AS r_qtype,
         arraySort(x -> x.1, groupArray((toUnixTimestamp64Micro(started_at), measurement_id,
-            {_OUTCOME}, {_ADDRS}))) AS r
+            {_OUTCOME}, {_ADDRS}, arrayMap(a -> cityHash64({_prefix('a')}), {_ADDRS})))) AS r
     FROM measurements FINAL
     WHERE probe_control AND {span} AND (domain, qtype) IN (SELECT domain, qtype FROM targets)
     GROUP BY domain, qtype),
@@ -315,47 +313,61 @@ checks AS (
       AND (probe_name, resolver_name, transport) IN
           (SELECT probe_name, resolver_name, transport FROM targets)
     GROUP BY probe_name, resolver_name, transport),
-judged AS (
-    SELECT t.*, toUnixTimestamp64Micro(t.started_at) AS at,
+-- Layers, so that each heavy expression is computed once as a column (an
+-- alias is an expression, inlined wherever it is used).
+base AS (
+    SELECT t.*, toUnixTimestamp64Micro(t.started_at) AS at, refs.r AS r, checks.h AS h,
         {_ADDRS} AS addrs,
         arrayMap(n -> lowerUTF8(trimRight(n, '.')), arrayConcat(cname_chain,
             arrayFilter((d, ty) -> ty = {TYPE_CNAME}, `answers.data`, `answers.type`))) AS cnames,
         least(length(later_rcode), length(later_answer_data)) AS n_later,
         arraySlice(later_rcode, 1, n_later) AS later_r,
         arraySlice(later_answer_data, 1, n_later) AS later_d,
-        parse_error != '' OR arrayExists((lr, ld) -> isNull(rcode) OR lr != ifNull(rcode, 0)
-            OR NOT (hasAll(ld, addrs) AND hasAll(addrs, ld)), later_r, later_d) AS differ,
-        arraySlice(ede_codes, 1, least(length(ede_codes), length(ede_texts))) AS ede_seen,
-        arrayFirstIndex(c -> c IN ({_ints(EDE_BLOCKED)}), ede_seen) AS ede_b,
-        arrayFirstIndex(c -> c = {EDE_FILTERED}, ede_seen) AS ede_f,
-        {_behaviour_index(fps)} AS beh,
-        if(beh > 0, {{beh_names:Array(String)}}[beh], '') AS beh_name,
-        arrayConcat(addrs, cnames) AS fp_values,
-        arrayFirst(x -> x > 0, arrayMap(v -> arrayFirst(i -> {in_scope}, {group}),
-            fp_values)) AS fp_in,
-        arrayFirst(x -> x > 0, arrayMap(v -> arrayFirst(i -> NOT {in_scope}
-            AND {{fp_fallback:Array(UInt8)}}[i] = 1, {group}), fp_values)) AS fp_out,
-        if(fp_in > 0, fp_in, fp_out) AS fp,
-        arrayFilter(a -> {_is_bogon('a')}, addrs) AS bogons,
-        arrayMap(x -> x.1, refs.r) AS ref_times,
-        {_nearest('ref', 'ref_times')},
-        if(ref_near > 0 AND tupleElement(refs.r[ref_near], 2) != t.measurement_id, ref_near, 0)
-            AS ref_idx,
-        if(ref_idx > 0, tupleElement(refs.r[ref_idx], 3), '') AS ref_outcome,
-        if(ref_idx > 0, tupleElement(refs.r[ref_idx], 4), []) AS ref_addrs,
-        if(ref_idx > 0, toString(tupleElement(refs.r[ref_idx], 2)), '') AS ref_id,
-        arraySort(arrayDistinct(arrayFlatten(arrayMap(x -> x.4, arrayFilter(
-            x -> abs(x.1 - at) <= {{window:Int64}} AND x.2 != t.measurement_id, refs.r)))))
-            AS ctl,
-        arrayMap(x -> x.1, checks.h) AS check_times,
-        {_nearest('check', 'check_times')},
-        if(check_near = 0, 'unknown', if(tupleElement(checks.h[check_near], 2), 'answers', 'fails'))
-            AS health,
-        {_rule()} AS rule
+        arraySlice(ede_codes, 1, least(length(ede_codes), length(ede_texts))) AS ede_seen
     FROM targets AS t
     LEFT JOIN refs ON refs.r_domain = t.domain AND refs.r_qtype = t.qtype
     LEFT JOIN checks ON checks.c_probe = t.probe_name
-        AND checks.c_resolver = t.resolver_name AND checks.c_transport = t.transport)
+        AND checks.c_resolver = t.resolver_name AND checks.c_transport = t.transport),
+derived AS (
+    SELECT *,
+        parse_error != '' OR arrayExists((lr, ld) -> isNull(rcode) OR lr != ifNull(rcode, 0)
+            OR NOT (hasAll(ld, addrs) AND hasAll(addrs, ld)), later_r, later_d) AS differ,
+        toUInt32(arrayFirstIndex(c -> c IN ({_ints(EDE_BLOCKED)}), ede_seen)) AS ede_b,
+        toUInt32(arrayFirstIndex(c -> c = {EDE_FILTERED}, ede_seen)) AS ede_f,
+        {_behaviour_index(fps)} AS beh,
+        arrayFirst(x -> x > 0, arrayMap(v -> arrayFirst(i -> {in_scope}, {group}),
+            arrayConcat(addrs, cnames))) AS fp_in,
+        arrayFirst(x -> x > 0, arrayMap(v -> arrayFirst(i -> NOT {in_scope}
+            AND {{fp_fallback:Array(UInt8)}}[i] = 1, {group}), arrayConcat(addrs, cnames)))
+            AS fp_out,
+        notEmpty(arrayFilter(a -> {_is_bogon('a')}, addrs)) AS has_bogon,
+        toUInt32(arrayFirstIndex(x -> x >= at, r_t)) AS ref_i,
+        arrayMap(x -> x.1, h) AS check_times,
+        toUInt32(arrayFirstIndex(x -> x >= at, check_times)) AS check_i,
+        -- What the control vantages got within the window (never the row itself).
+        arrayFilter(x -> abs(x.1 - at) <= {{window:Int64}} AND x.2 != measurement_id, r)
+            AS in_window,
+        arraySort(arrayDistinct(arrayFlatten(arrayMap(x -> x.4, in_window)))) AS ctl,
+        arrayFlatten(arrayMap(x -> x.5, in_window)) AS ctl_pfx,
+        arrayMap(x -> x.1, r) AS r_t
+    FROM base),
+near AS (
+    SELECT *, {_nearest('ref', 'r_t')}, {_nearest('check', 'check_times')},
+        NOT hasAny(arrayMap(a -> cityHash64({_prefix('a')}), addrs), ctl_pfx) AS disjoint
+    FROM derived),
+ctx AS (
+    SELECT *,
+        if(ref_near > 0 AND tupleElement(r[ref_near], 2) != measurement_id, ref_near, 0)
+            AS ref_idx,
+        if(ref_idx > 0, tupleElement(r[ref_idx], 3), '') AS ref_outcome,
+        if(ref_idx > 0, tupleElement(r[ref_idx], 4), []) AS ref_addrs,
+        if(ref_idx > 0, toString(tupleElement(r[ref_idx], 2)), '') AS ref_id,
+        if(check_near = 0, 'unknown', if(tupleElement(h[check_near], 2), 'answers', 'fails'))
+            AS health,
+        if(beh > 0, {{beh_names:Array(String)}}[beh], '') AS beh_name,
+        if(fp_in > 0, fp_in, fp_out) AS fp
+    FROM near),
+judged AS (SELECT *, {_rule()} AS rule FROM ctx)
 SELECT measurement_id, started_at, received_at, probe_name, probe_country, probe_asn,
     probe_control, domain, qtype, purpose, resolver_name, transport, toString(failure),
     {_status()} AS verdict, {_method()} AS method, rule, rcode,
