@@ -130,6 +130,10 @@ def create_app(source: Source, *, secure_cookies: bool = False) -> Starlette:  #
             except AnalysisError as exc:
                 log.warning("event=web_failed path=%s error=%r", request.url.path, str(exc))
                 return _error(api, 502, f"the database failed: {str(exc)[:200]}")
+            except Exception:
+                # a bug: logged with its traceback here, one line for the browser
+                log.exception("event=web_bug path=%s", request.url.path)
+                return _error(api, 500, "internal error (logged by the server)")
         return endpoint
 
     def _error(api: bool, status: int, message: str) -> Response:

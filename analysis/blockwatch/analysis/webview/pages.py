@@ -85,7 +85,7 @@ def count_links(name: str, f: Filters) -> dict[str, Link]:
             picked = {k: _s(r.get(src)) for k, src in keys.items()}
             if "asn" in picked and picked["asn"] in ("", "0"):
                 picked.pop("asn")
-            return measurements_url(**base, **picked, verdict=verdict, scope=scope)
+            return measurements_url(**{**base, **picked}, verdict=verdict, scope=scope)
         return link
 
     if name == "effectiveness":
