@@ -30,7 +30,7 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def test_analyst_follows_an_order_to_one_measurement(
+def test_analyst_follows_an_order_to_one_measurement(  # noqa: PLR0915 - one walk, step by step
         server: WebServer, browser: object, tmp_path: Path,
         cli_json: dict[tuple[str, str], list[dict[str, object]]]) -> None:
     shots = Path(os.environ.get("BLOCKWATCH_SCREENSHOTS", tmp_path))

@@ -190,7 +190,7 @@ def create_app(source: Source, *, secure_cookies: bool = False) -> Starlette:  #
         for c in controls:
             shares.setdefault(c, (0, 0))
         chart = svg.map_svg(shares, controls, "Share of measurements blocked per country"
-                            + (f" for order {f.order}" if f.order else ""))
+                            + (f" for order {f.order}" if f.order else ""), focus=f.country)
         return page("country.html", country=f.country, chart=chart, controls=sorted(controls),
                     grid=pages.resolvers_by_sites(eff.report, f),
                     table=pages.report_table("effectiveness", eff.report, f),

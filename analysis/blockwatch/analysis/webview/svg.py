@@ -7,6 +7,7 @@ alternatives in <title>/<desc>, units on the axes."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -59,8 +60,9 @@ def timeline_svg(points: Sequence[tuple[dt.date, float | None]], markers: Sequen
     ticks = sorted({first, last, *(d for d, _ in points)})
     step = max(1, len(ticks) // 6)
     for day in ticks[::step]:
+        anchor = "start" if day == first else "end" if day == last else "middle"
         out.append(f'<text x="{x(day):.1f}" y="{_H - _B + 16}" font-size="11" '
-                   f'text-anchor="middle">{day.isoformat()}</text>')
+                   f'text-anchor="{anchor}">{day.isoformat()}</text>')
     out.append(f'<text x="{(_W + _L) / 2:.0f}" y="{_H - 4}" font-size="11" '
                'text-anchor="middle">day (UTC)</text>')
     for i, m in enumerate(markers):
@@ -71,8 +73,15 @@ def timeline_svg(points: Sequence[tuple[dt.date, float | None]], markers: Sequen
                    f'<text x="{x(m.day) + 3:.1f}" y="{_T + 10 + 12 * i}" font-size="11" '
                    f'fill="{m.colour}">{escape(m.label)}</text>')
     known = [(d, s) for d, s in points if s is not None]
-    if known:
-        path = " ".join(f"{x(d):.1f},{y(s):.1f}" for d, s in known)
+    # a day without measurements breaks the line: no value is drawn where none exists
+    runs: list[list[tuple[dt.date, float]]] = []
+    for d, s in known:
+        if runs and (d - runs[-1][-1][0]).days == 1:
+            runs[-1].append((d, s))
+        else:
+            runs.append([(d, s)])
+    for run in runs:
+        path = " ".join(f"{x(d):.1f},{y(s):.1f}" for d, s in run)
         out.append(f'<polyline points="{path}" fill="none" stroke="{BLUE}" stroke-width="2"/>')
         out += [f'<circle cx="{x(d):.1f}" cy="{y(s):.1f}" r="3.5" fill="{BLUE}">'
                 f"<title>{d.isoformat()}: {s}% blocked</title></circle>" for d, s in known]
@@ -89,9 +98,37 @@ def _bin(share: float) -> int:
     return min(4, int(share // 20))
 
 
-def map_svg(shares: Mapping[str, tuple[int, int]], controls: set[str], title: str) -> str:
+_NUMBER = re.compile(r"(-?[0-9.]+),(-?[0-9.]+)")
+
+
+def _view(paths: Sequence[str]) -> str:
+    """A viewBox around the countries measured (with a margin), so Europe is
+    not a speck on a world map; the whole world when nothing is measured."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for path in paths:
+        for a, b in _NUMBER.findall(path):
+            xs.append(float(a))
+            ys.append(float(b))
+    if not xs:
+        return "0 0 960 480"
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    pad = max(15.0, 0.25 * max(x1 - x0, y1 - y0))
+    x0, x1, y0, y1 = max(0, x0 - pad), min(960, x1 + pad), max(0, y0 - pad), min(480, y1 + pad)
+    # keep the map's 2:1 shape
+    width, height = x1 - x0, y1 - y0
+    if width < 2 * height:
+        x0, width = max(0.0, x0 - (2 * height - width) / 2), 2 * height
+    else:
+        y0, height = max(0.0, y0 - (width / 2 - height) / 2), width / 2
+    return f"{x0:.1f} {y0:.1f} {width:.1f} {height:.1f}"
+
+
+def map_svg(shares: Mapping[str, tuple[int, int]], controls: set[str], title: str,
+            focus: str = "") -> str:
     """Share blocked per country (alpha-2 -> (blocked, total)); control
-    countries hatched and labelled, countries without data grey; a legend."""
+    countries hatched and labelled, countries without data grey, `focus`
+    outlined; zoomed to the measured countries; a legend with the scale."""
     w, h = 960, 540
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" '
            f'class="map" aria-labelledby="mt md"><title id="mt">{escape(title)}</title>',
@@ -104,7 +141,12 @@ def map_svg(shares: Mapping[str, tuple[int, int]], controls: set[str], title: st
            f'<line x1="0" y1="0" x2="0" y2="6" stroke="{ORANGE}" stroke-width="3"/>'
            "</pattern></defs>",
            '<rect width="960" height="480" fill="#f4f8fb"/>']
-    for code, name, path in world_shapes():
+    shapes = world_shapes()
+    view = _view([p for c, _, p in shapes if c in shares or c in controls])
+    out.append(f'<svg x="0" y="0" width="960" height="480" viewBox="{view}" '
+               'preserveAspectRatio="xMidYMid meet">')
+    focused = ""
+    for code, name, path in shapes:
         label = escape(name)
         if code in controls:
             fill = "url(#control)"
@@ -120,6 +162,11 @@ def map_svg(shares: Mapping[str, tuple[int, int]], controls: set[str], title: st
         out.append(f'<path d="{path}" fill="{fill}" fill-rule="evenodd" stroke="#666" '
                    f'stroke-width="0.3" data-country="{escape(code)}"><title>{label}</title>'
                    "</path>")
+        if code == focus:
+            focused = (f'<path d="{path}" fill="none" stroke="#000" stroke-width="2" '
+                       'vector-effect="non-scaling-stroke" '
+                       'pointer-events="none"/>')
+    out.append(focused + "</svg>")
     y0 = 492
     out.append(f'<text x="10" y="{y0 + 12}" font-size="13">share blocked (%)</text>')
     for i, colour in enumerate(_SCALE):
