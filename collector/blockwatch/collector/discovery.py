@@ -55,10 +55,13 @@ GROUP BY domain, address
 
 _CANDIDATE_COLUMNS = ("order_id", "site", "candidate", "source", "listed_domain", "evidence",
                       "probe_name", "observation_id", "first_seen", "derived_at")
+# JSON lines in, typed columns out (times as text: the structure is a quoted literal)
 _STRUCTURE = ("order_id String, site String, candidate String, source String, "
               "listed_domain String, evidence String, probe_name String, "
-              "observation_id String, first_seen DateTime64(6, 'UTC'), "
-              "derived_at DateTime64(6, 'UTC')")
+              "observation_id String, first_seen String, derived_at String")
+_SELECT = ("order_id, site, candidate, source, listed_domain, evidence, probe_name, "
+           "observation_id, toDateTime64(first_seen, 6, 'UTC'), "
+           "toDateTime64(derived_at, 6, 'UTC')")
 
 
 class Db(Protocol):
@@ -111,7 +114,7 @@ def store_candidates(store: Db, found: Sequence[Candidate], now: dt.datetime) ->
         "derived_at": stamp}) for c in found)
     # One parameter carrying JSON lines: the same statement on chDB and a server.
     columns = ", ".join(_CANDIDATE_COLUMNS)
-    store.command(f"INSERT INTO mirror_candidates ({columns}) SELECT {columns} "
+    store.command(f"INSERT INTO mirror_candidates ({columns}) SELECT {_SELECT} "
                   f"FROM format(JSONEachRow, '{_STRUCTURE}', {{rows:String}})", {"rows": lines})
 
 
