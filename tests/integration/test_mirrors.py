@@ -140,6 +140,19 @@ def test_json_csv_and_table_show_the_same_numbers(mw: World) -> None:
         assert record["candidate"] in table and record["reachable"] in table
 
 
+def test_the_html_report_lists_candidates_per_order(mw: World, tmp_path: Path) -> None:
+    got = run(BLOCKWATCH, "report", "html", "--db", mw.dsn, "--database", DATABASE,
+              "--out", str(tmp_path / "html"))
+    assert got.returncode == 0, got.stderr
+    page = (tmp_path / "html" / "index.html").read_text()
+    section = page[page.index("Mirror candidates per order"):]
+    assert "order it-kat: 2 candidates" in section and "order de-canna: 2 candidates" in section
+    for candidate, _ in world.EXPECTED:
+        assert f"<td>{candidate}</td>" in section
+    assert "IT/isp: no" in section and "IT/cloudflare: yes" in section
+    assert "kickasstorrents.org" not in page
+
+
 def test_an_unknown_order_is_named(mw: World) -> None:
     got = run(BLOCKWATCH, "report", "mirrors", "--db", mw.dsn, "--database", DATABASE,
               "--order", "it-kaat")

@@ -205,3 +205,33 @@ def test_candidate_purpose_in_step_across_proto_probe_and_sql() -> None:
     for enum in re.findall(r"MODIFY COLUMN purpose\s+Enum8\(([^)]*)\)", sql):
         assert dict((k, int(v)) for k, v in re.findall(r"'(\w+)' = (\d+)", enum)) == proto
     assert len(re.findall(r"MODIFY COLUMN purpose", sql)) == 3
+
+
+def test_the_probe_measures_candidates_and_follows_them_on_the_web() -> None:
+    from blockwatch.probe.followup import Followable
+    from blockwatch.probe.observation import Measurement, Record, ResolverRef, Response, Transport
+    from blockwatch.probe.webconfig import WebConfig
+    from blockwatch.probe.webplan import plan_followups
+    from blockwatch.probe.wire import Assignment
+
+    reply = pb.CheckInResponse(probe_name="it-1", country="IT", asn=3269, assignment=pb.Assignment(
+        version="v", targets=[pb.Target(domain="kat.sx", site="kat",
+                                        purpose=pb.PURPOSE_CANDIDATE)],
+        qtypes=[1], schedule=pb.Schedule(interval_s=900, jitter_s=60)))
+    [target] = Assignment(reply.SerializeToString()).targets
+    assert (target.domain, target.purpose, target.site) == ("kat.sx", Purpose.CANDIDATE, "kat")
+
+    def measured(purpose: Purpose) -> Measurement:
+        return Measurement(
+            measurement_id=bytes([int(purpose)]) * 16, round_id="r", started_at_us=0,
+            duration_us=0, domain=f"{purpose.label}.example", qtype=1, qclass=1,
+            purpose=purpose, resolver=ResolverRef("isp", "192.0.2.53", 53, Transport.UDP),
+            responses=[Response(0, 0, 0, answers=(
+                Record(f"{purpose.label}.example", 1, 300, "185.199.108.10"),))])
+
+    kept = Followable()
+    for purpose in Purpose:
+        kept(measured(purpose))
+    assert {m.purpose for m in kept.measurements} == {Purpose.TARGET, Purpose.CANDIDATE}
+    plan = plan_followups(kept.measurements, WebConfig())
+    assert {f.name for f in plan.followups} == {"target.example", "candidate.example"}

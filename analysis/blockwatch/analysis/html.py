@@ -12,7 +12,7 @@ from pathlib import Path
 from blockwatch.analysis.charts import timeline_png
 from blockwatch.analysis.outputs import make_dir, write_file
 from blockwatch.analysis.render import cell
-from blockwatch.analysis.reports import Report
+from blockwatch.analysis.reports import Report, Value
 from blockwatch.analysis.worldmap import map_svg
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -46,6 +46,33 @@ def _table(report: Report) -> str:
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
+def _mirrors(report: Report) -> str:
+    """Mirror candidates per order: one row per candidate, its reachability
+    through each of the order's intermediaries in each country on one line."""
+    title = "<h2>Mirror candidates per order</h2>"
+    if not report.rows:
+        return title + '<p class="empty">no candidates</p>'
+    orders: dict[str, dict[str, list[Value]]] = {}
+    reach: dict[tuple[str, str], list[str]] = {}
+    for r in report.records():
+        order, name = str(r["order"]), str(r["candidate"])
+        orders.setdefault(order, {})[name] = [r["site"], name, r["sources"], r["evidence"],
+                                              cell(r["first_seen"])]
+        reach.setdefault((order, name), []).append(
+            f"{r['country']}/{r['intermediary']}: {r['reachable']}")
+    head = "".join(f"<th>{h}</th>" for h in ("site", "candidate", "sources", "evidence",
+                                               "first seen", "reachable"))
+    parts = [title]
+    for order, candidates in orders.items():
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>"
+                             for v in (*values, "; ".join(reach[order, name]))) + "</tr>"
+            for name, values in candidates.items())
+        parts.append(f"<h3>order {html.escape(order)}: {len(candidates)} candidates</h3>"
+                     f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+    return "".join(parts)
+
+
 def write_html(reports: Mapping[str, Report], out_dir: Path, *, subtitle: str = "",
                note: str = "") -> Path:
     """Write out_dir/index.html (and timeline.png beside it); returns the HTML path.
@@ -67,7 +94,7 @@ def write_html(reports: Mapping[str, Report], out_dir: Path, *, subtitle: str = 
         write_file(out_dir / "timeline.png", png, "out")
         parts.append("<h2>Timeline</h2><img alt='share blocked per day and resolver' "
                      f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
-    parts += [_table(r) for r in reports.values()]
+    parts += [_mirrors(r) if r.name == "mirrors" else _table(r) for r in reports.values()]
     parts.append("</body></html>")
     path = out_dir / "index.html"
     write_file(path, "\n".join(parts).encode("utf-8"), "out")
