@@ -67,7 +67,7 @@ COUNTRIES = ["IT", "DE", "FR", "ES", "NL", "BE", "AT", "CH", "PT", "GR", "PL", "
 RESOLVERS = ["isp", "cloudflare", "google", "quad9"]
 
 
-def generate(db: ClickHouseDatabase, start: int, count: int, t0_us: int, span_us: int,
+def generate(db: ClickHouseDatabase, start: int, count: int, t0_us: int, *, span_us: int,
              lag_us: int = 1_000_000) -> None:
     db.command(GENERATE, {"start": start, "count": count, "t0_us": t0_us, "span_us": span_us,
                           "lag_us": lag_us, "countries": COUNTRIES, "resolvers": RESOLVERS})
@@ -93,7 +93,7 @@ def main() -> None:
     fps = load_fingerprints()
     t0_us = int(time.time() - 86_400) * 1_000_000
     started = time.perf_counter()
-    generate(db, 0, args.measurements, t0_us, 6 * 3600 * 1_000_000)
+    generate(db, 0, args.measurements, t0_us, span_us=6 * 3600 * 1_000_000)
     print(f"measurements={args.measurements}")
     print(f"generate_seconds={time.perf_counter() - started:.2f}")
 

@@ -157,15 +157,16 @@ def watermark_us(db: Database) -> int:
 
 def classify_pending(db: Database, fps: FingerprintSet, *, settle_s: float = 0.0,
                      window_us: int = DEFAULT_WINDOW_US, max_rows: int = CHUNK_ROWS,
-                     now_us: int | None = None) -> ClassifyResult:
+                     now_us: int | None = None, floor_us: int = 0) -> ClassifyResult:
     """Classify measurements received after the watermark and at least
     `settle_s` ago; at most about `max_rows` per call (whole insert groups:
     rows sharing a received_at are never split, or the watermark would skip
     the rest). Each measurement id is classified once: copies of measurements
     that already have a verdict are skipped (a chunk of nothing but such copies
-    is stepped over within the call, so it never stalls the pass)."""
+    is stepped over within the call, so it never stalls the pass). `floor_us`:
+    never below this received_at (a reclassify in progress owns what is older)."""
     started = time.perf_counter()
-    low = watermark_us(db)
+    low = max(watermark_us(db), floor_us)
     cutoff = (now_us if now_us is not None else time.time_ns() // 1000) - int(settle_s * 1e6)
     pending = ("received_at > fromUnixTimestamp64Micro({low:Int64}, 'UTC') AND "
                "received_at <= fromUnixTimestamp64Micro({cutoff:Int64}, 'UTC')")
@@ -217,6 +218,43 @@ def _hour_chunks(db: Database, where: str, params: dict[str, Any], max_rows: int
         yield lo, hi
 
 
+@dataclass(frozen=True, slots=True)
+class Reclassification:
+    """A reclassify under way: verdicts from `day` were deleted; `chunks` are
+    the [lo, hi) µs ranges of started_at still to write, each about max_rows
+    measurements received up to `mark_us`. Later ones are the background
+    pass's (its floor meanwhile is `mark_us`, so nothing is judged twice)."""
+
+    day: dt.date
+    mark_us: int
+    chunks: tuple[tuple[int, int], ...]
+
+
+_RECLASSIFY_WHERE = ("toDate(started_at) >= {day:Date} AND "
+                     "received_at <= fromUnixTimestamp64Micro({mark:Int64}, 'UTC')")
+
+
+def begin_reclassify(db: Database, since: dt.date | None, *, max_rows: int = CHUNK_ROWS
+                     ) -> Reclassification:
+    """Delete the verdicts from `since` (a UTC day; None: everything) and plan
+    the chunks that write them again (`reclassify_chunk`)."""
+    mark = watermark_us(db)
+    day = since or dt.date(1970, 1, 1)
+    _delete(db, "verdicts", f"started_at >= toDateTime64('{day.isoformat()}', 6, 'UTC')")
+    _delete(db, "verdicts_daily", f"day >= toDate('{day.isoformat()}')")
+    chunks = tuple(_hour_chunks(db, _RECLASSIFY_WHERE, {"day": day, "mark": mark}, max_rows))
+    return Reclassification(day, mark, chunks)
+
+
+def reclassify_chunk(db: Database, fps: FingerprintSet, plan: Reclassification,
+                     chunk: tuple[int, int], *, window_us: int = DEFAULT_WINDOW_US) -> int:
+    """Write the verdicts of one planned chunk; returns how many."""
+    params = {"day": plan.day, "mark": plan.mark_us, "clo": chunk[0], "chi": chunk[1]}
+    where = (f"{_RECLASSIFY_WHERE} AND started_at >= fromUnixTimestamp64Micro({{clo:Int64}}, "
+             "'UTC') AND started_at < fromUnixTimestamp64Micro({chi:Int64}, 'UTC')")
+    return _judge(db, where, params, fps, window_us).written
+
+
 def reclassify(db: Database, fps: FingerprintSet, since: dt.date | None = None, *,
                window_us: int = DEFAULT_WINDOW_US, max_rows: int = CHUNK_ROWS,
                settle_s: float = 0.0) -> ClassifyResult:
@@ -225,21 +263,8 @@ def reclassify(db: Database, fps: FingerprintSet, since: dt.date | None = None, 
     `settle_s` ago, as the background pass would (a fresher measurement's
     control may still be on its way)."""
     started = time.perf_counter()
-    mark = watermark_us(db)
-    day = since or dt.date(1970, 1, 1)
-    params: dict[str, Any] = {"day": day, "mark": mark}
-    _delete(db, "verdicts", f"started_at >= toDateTime64('{day.isoformat()}', 6, 'UTC')")
-    _delete(db, "verdicts_daily", f"day >= toDate('{day.isoformat()}')")
-    # Only what the background pass had covered: later rows are its job (and
-    # classify_pending below), so nothing is classified twice into the rollup.
-    where = ("toDate(started_at) >= {day:Date} AND "
-             "received_at <= fromUnixTimestamp64Micro({mark:Int64}, 'UTC')")
-    total = 0
-    for lo, hi in _hour_chunks(db, where, params, max_rows):
-        chunk = {**params, "clo": lo, "chi": hi}
-        total += _judge(db, f"{where} AND started_at >= fromUnixTimestamp64Micro({{clo:Int64}}, "
-                        "'UTC') AND started_at < fromUnixTimestamp64Micro({chi:Int64}, 'UTC')",
-                        chunk, fps, window_us).written
+    plan = begin_reclassify(db, since, max_rows=max_rows)
+    total = sum(reclassify_chunk(db, fps, plan, c, window_us=window_us) for c in plan.chunks)
     while True:
         caught = classify_pending(db, fps, settle_s=settle_s, window_us=window_us,
                                   max_rows=max_rows)

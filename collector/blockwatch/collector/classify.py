@@ -1,11 +1,12 @@
 """Verdicts inside the collector: a background pass that classifies what was
-stored (blockwatch.analysis rules), and reclassification on request from the
-Reports RPC.
+stored (blockwatch.analysis rules, run by the engine: rules_sql.py), and
+reclassification on request from the Reports RPC.
 
-Both run on the ingest writer's ClickHouse thread (`IngestWriter.call`): chDB
-admits one client per process path and the store's client is not
-thread-safe. Each call handles at most one chunk, so inserts queued meanwhile
-wait for one chunk, not for a whole backlog.
+Both run on the analysis lane (lane.py: its own engine client and thread), so
+ingest never waits for them. Each lane call handles at most one chunk, so a
+report waits for one chunk, not for a whole backlog; a reclassify yields the
+lane between its chunks, and the background pass goes on meanwhile above the
+reclassify's mark (what arrived since it began).
 
 Classification waits `settle_s` after a measurement arrived: its verdict
 compares with the control resolution nearest in time, whose batch (from a
@@ -16,16 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from blockwatch.analysis.fingerprints import FingerprintSet, load_fingerprints
-from blockwatch.analysis.storage import ClassifyResult, classify_pending, reclassify
+from blockwatch.analysis.storage import (
+    ClassifyResult,
+    begin_reclassify,
+    classify_pending,
+    reclassify_chunk,
+)
+from blockwatch.collector.lane import AnalysisLane
 from blockwatch.collector.store import Store
-from blockwatch.collector.writer import IngestWriter
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +80,17 @@ class StoreDatabase:
 
 
 class ClassifyPass:
-    def __init__(self, writer: IngestWriter, *, interval_s: float = 10.0,
+    def __init__(self, lane: AnalysisLane, *, interval_s: float = 10.0,
                  settle_s: float = 60.0, fingerprints: FingerprintSet | None = None) -> None:
         self.interval_s = interval_s
         self.settle_s = settle_s
         self.fingerprints = fingerprints or load_fingerprints()
-        self._writer = writer
-        self._lock = asyncio.Lock()   # a pass and a reclassify never interleave
+        self._lane = lane
+        self._lock = asyncio.Lock()   # one chunk at a time: a pass's or a reclassify's
+        self._floor_us = 0            # a reclassify in progress owns what is older
 
     def _database(self) -> StoreDatabase:
-        return StoreDatabase(self._writer.store)
+        return StoreDatabase(self._lane.store)
 
     async def run_once(self) -> int:
         """Classify what has settled, chunk by chunk; returns measurements done.
@@ -90,18 +99,32 @@ class ClassifyPass:
         logged, counted, shown in health and retried after a backoff (verdicts
         are derived data: nothing is lost, only late)."""
         done = 0
-        async with self._lock:
-            while True:
-                result: ClassifyResult = await self._writer.call(
-                    lambda: classify_pending(self._database(), self.fingerprints,
-                                             settle_s=self.settle_s))
-                done += result.measurements
-                if not result.measurements:
-                    return done
+        while True:
+            async with self._lock:
+                result: ClassifyResult = await self._lane.call(functools.partial(
+                    classify_pending, self._database(), self.fingerprints,
+                    settle_s=self.settle_s, floor_us=self._floor_us))
+            done += result.measurements
+            if not result.measurements:
+                return done
 
     async def reclassify(self, since: dt.date | None) -> ClassifyResult:
+        """Delete and write again the verdicts from `since`, one chunk per lane
+        call; then catch up as the pass would."""
+        started = time.perf_counter()
+        db = self._database()
         async with self._lock:
-            return await self._writer.call(
-                lambda: reclassify(self._database(), self.fingerprints, since,
-                                   settle_s=self.settle_s))
-
+            plan = await self._lane.call(lambda: begin_reclassify(db, since))
+            self._floor_us = plan.mark_us
+        total = 0
+        try:
+            for chunk in plan.chunks:
+                async with self._lock:
+                    total += await self._lane.call(functools.partial(
+                        reclassify_chunk, db, self.fingerprints, plan, chunk))
+        finally:
+            self._floor_us = 0
+        total += await self.run_once()
+        log.info("event=reclassified since=%s measurements=%d chunks=%d", since, total,
+                 len(plan.chunks))
+        return ClassifyResult(total, time.perf_counter() - started)

@@ -116,6 +116,10 @@ def serve(
         "--insecure", help="Allow plaintext on non-loopback addresses.")] = False,
     metrics: Annotated[str | None, typer.Option(
         "--metrics", help="host:port for Prometheus /metrics.")] = None,
+    settle: Annotated[float | None, typer.Option(
+        "--settle", metavar="SECONDS",
+        help="Wait this long after a measurement arrived before its verdict, for the "
+             "control measurement nearest in time (0..86400; default 60).")] = None,
     log_level: LogLevelOption = LogLevel.info,
     log_format: LogFormatOption = LogFormat.kv,
 ) -> None:
@@ -125,7 +129,7 @@ def serve(
     setup_logging(log_level, log_format)
     settings = _settings(config, data_dir, db=db, database=database, cluster=cluster,
                          listen=listen, unix=unix, cert=cert, key=key, client_ca=client_ca,
-                         insecure=insecure, metrics=metrics)
+                         insecure=insecure, metrics=metrics, settle_s=settle)
     try:
         # everything that can be refused is refused before a file or socket exists
         settings.check_serving()

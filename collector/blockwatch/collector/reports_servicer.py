@@ -1,7 +1,10 @@
 """The Reports RPC adapter (blockwatch.v1.ReportService): the only collector
 module besides servicer.py that imports generated classes. Analyst tokens only
-(METHOD_ROLES; the auth interceptor enforces them). Queries run on the ingest
-writer's ClickHouse thread: while the collector serves, it owns the database.
+(METHOD_ROLES; the auth interceptor enforces them). Queries run on the
+analysis lane (lane.py), never on the ingest writer's client: while the
+collector serves, it owns the database, and analysts must not slow ingest.
+Heavy calls pass the analyst gate: a bounded queue, then RESOURCE_EXHAUSTED
+with what is going on; one reclassify at a time.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from blockwatch.analysis.status import Status, read_status
 from blockwatch.collector.auth import current_principal
 from blockwatch.collector.classify import ClassifyPass, StoreDatabase
 from blockwatch.collector.errors import CollectorError
-from blockwatch.collector.writer import IngestWriter
+from blockwatch.collector.lane import AnalysisLane, AnalystGate, Busy
 from blockwatch.v1 import reports_pb2 as pb
 from blockwatch.v1 import reports_pb2_grpc as pb_grpc
 
@@ -74,9 +77,11 @@ def to_message(report: Report, status: Status | None = None) -> pb.ReportRespons
 
 
 class ReportServicer(pb_grpc.ReportServiceServicer):
-    def __init__(self, writer: IngestWriter, classifier: ClassifyPass) -> None:
-        self._writer = writer
+    def __init__(self, lane: AnalysisLane, classifier: ClassifyPass,
+                 gate: AnalystGate | None = None) -> None:
+        self._lane = lane
         self._classifier = classifier
+        self._gate = gate or AnalystGate()
 
     async def Report(self, request: pb.ReportRequest,
                      context: grpc.aio.ServicerContext[Any, Any]) -> pb.ReportResponse:
@@ -84,8 +89,14 @@ class ReportServicer(pb_grpc.ReportServiceServicer):
         try:
             filters = filters_from(request.filters)
             await self._wait(min(max(0.0, request.wait_seconds), MAX_WAIT_S))
-            result: Answer = await self._writer.call(
-                lambda: answer(request.name, filters, StoreDatabase(self._writer.store).rows))
+            async with self._gate.admit(f"report {request.name}"):
+                result: Answer = await self._lane.call(
+                    lambda: answer(request.name, filters, StoreDatabase(self._lane.store).rows))
+        except Busy as exc:
+            log.warning("event=report_refused analyst=%s report=%s reason=busy", analyst.name,
+                        request.name)
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+            raise
         except UsageError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise
@@ -105,8 +116,8 @@ class ReportServicer(pb_grpc.ReportServiceServicer):
             return
         deadline = time.monotonic() + wait_s
         while True:
-            status = await self._writer.call(
-                lambda: read_status(StoreDatabase(self._writer.store).rows))
+            status = await self._lane.call(
+                lambda: read_status(StoreDatabase(self._lane.store).rows))
             if not status.pending or time.monotonic() >= deadline:
                 return
             await asyncio.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
@@ -120,8 +131,12 @@ class ReportServicer(pb_grpc.ReportServiceServicer):
         analyst = current_principal()
         params = dict(request.params)
         try:
-            report = await self._writer.call(
-                lambda: evidence(request.kind, params, StoreDatabase(self._writer.store).rows))
+            async with self._gate.admit("evidence"):
+                report = await self._lane.call(
+                    lambda: evidence(request.kind, params, StoreDatabase(self._lane.store).rows))
+        except Busy as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+            raise
         except UsageError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise
@@ -137,7 +152,11 @@ class ReportServicer(pb_grpc.ReportServiceServicer):
         analyst = current_principal()
         try:
             since = parse_day(request.since, "since")
-            result = await self._classifier.reclassify(since)
+            async with self._gate.reclassifying():
+                result = await self._classifier.reclassify(since)
+        except Busy as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+            raise
         except UsageError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise

@@ -1,6 +1,7 @@
 """`blockwatch-collector serve`: the grpc.aio server and its lifecycle.
 
-Start: open ClickHouse (on the writer thread) and apply migrations, open the
+Start: open ClickHouse (the ingest writer's client, on its thread) and apply migrations,
+then the analysis lane's client (classification, reports, discovery), open the
 registry, mirror orders, bind TCP (TLS, or plaintext only on loopback or with
 --insecure) and/or a unix socket, health + reflection, metrics.
 
@@ -30,6 +31,7 @@ from blockwatch.collector.auth import AuthInterceptor
 from blockwatch.collector.classify import ClassifyPass
 from blockwatch.collector.discovery import DiscoveryState, discover
 from blockwatch.collector.errors import ConfigError
+from blockwatch.collector.lane import AnalysisLane, AnalystGate
 from blockwatch.collector.metrics import Metrics
 from blockwatch.collector.orders import OrderSet
 from blockwatch.collector.registry import Principal, Registry, Role
@@ -145,7 +147,10 @@ class Collector:
         self.writer = IngestWriter(self._open_store, self.metrics,
                                    max_rows=settings.max_group_rows)
         self.activity = ProbeActivity(self.metrics)
-        self.classifier = ClassifyPass(self.writer)   # verdicts in the background
+        # Everything but ingest on a second engine client and thread (lane.py).
+        self.lane = AnalysisLane(self._open_analysis_store)
+        self.gate = AnalystGate()
+        self.classifier = ClassifyPass(self.lane, settle_s=settings.settle_s)
         self.closing = asyncio.Event()
         self.health = HealthServicer()
         self.tcp_ports: list[int] = []
@@ -180,6 +185,9 @@ class Collector:
                      migration.name)
         return store
 
+    def _open_analysis_store(self) -> Store:
+        return Store(self.settings.db, self.settings.database, self.settings.cluster)
+
     # -- assignment -----------------------------------------------------------
 
     def _current_orders(self) -> OrderSet:
@@ -197,14 +205,15 @@ class Collector:
     async def _mirror_orders(self) -> None:
         orders = self._current_orders()
         if self._orders.mirrored != self._orders.version:
-            await self.writer.call(self.writer.store.replace_orders, orders)
+            await self.lane.call(self.lane.store.replace_orders, orders)
             self._orders.mirrored = self._orders.version
             log.info("event=orders_mirrored orders=%d version=%d", len(orders.orders),
                      self._orders.version)
 
     async def _discover_once(self) -> None:
         await self._mirror_orders()   # approvals reach order_domains first
-        await self.writer.call(discover, self.writer.store, self._current_orders(),
+        # on the analysis lane: a scan of minutes must not hold ingest's client
+        await self.lane.call(discover, self.lane.store, self._current_orders(),
                                self.registry.rejections(), self.discovery)
 
     def _record_activity(self) -> None:
@@ -228,7 +237,8 @@ class Collector:
         s = self.settings
         s.check_serving()
         nofile = raise_nofile_limit()   # before chDB opens its files
-        await self.writer.start()
+        await self.writer.start()    # applies migrations first
+        await self.lane.start()
         await self._mirror_orders()
         server = grpc.aio.server(
             interceptors=[AuthInterceptor(self.registry, _ROLES, self.metrics,
@@ -239,7 +249,7 @@ class Collector:
             activity=self.activity, limits=s.limits, assignment_for=self.assignment_for,
             closing=self.closing), server)
         reports_servicer.add_to_server(
-            reports_servicer.ReportServicer(self.writer, self.classifier), server)
+            reports_servicer.ReportServicer(self.lane, self.classifier, self.gate), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*file_descriptor_names(), *reports_servicer.file_descriptor_names(),
@@ -303,7 +313,10 @@ class Collector:
                 if isinstance(outcome, Exception):
                     log.error("event=task_failed_at_stop error=%r", outcome, exc_info=outcome)
             try:
-                await self.writer.stop()
+                try:
+                    await self.writer.stop()
+                finally:
+                    await self.lane.stop()
             finally:
                 try:
                     self._record_activity()

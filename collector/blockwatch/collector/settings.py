@@ -63,6 +63,18 @@ class AssignmentFile(_Strict, frozen=True):
     candidate_share: float = 0.2   # mirror candidates: at most this share of a round's names
 
 
+DEFAULT_SETTLE_S = 60.0
+MAX_SETTLE_S = 86_400.0
+
+
+def check_settle(value: float, *, field: str = "settle_s", source: str = "") -> float:
+    """0..86400 seconds: 0 judges at once (a lab or a test), a day is plenty."""
+    if not 0.0 <= value <= MAX_SETTLE_S:
+        raise ConfigError(f"{value:g} is not a number of seconds in 0..{MAX_SETTLE_S:g}",
+                          field=field, source=source)
+    return value
+
+
 class LimitsFile(_Strict, frozen=True):
     max_measurements: int = 10_000
     max_message_bytes: int = MAX_MESSAGE_BYTES
@@ -82,6 +94,7 @@ class ConfigFile(_Strict, frozen=True):
     metrics: str = ""
     grace_s: float = 30.0
     idle_timeout_s: float = 10.0    # connections without a call are closed after this
+    settle_s: float = DEFAULT_SETTLE_S   # wait before a measurement's verdict (controls)
     limits: LimitsFile = msgspec.field(default_factory=LimitsFile)
     assignment: AssignmentFile = msgspec.field(default_factory=AssignmentFile)
 
@@ -114,6 +127,10 @@ class Settings:
     assignment: AssignmentSettings = field(default_factory=AssignmentSettings)
     max_group_rows: int = 100_000   # measurements per ClickHouse insert (group commit)
     idle_timeout_s: float = 10.0    # close connections with no call for this long
+    # A verdict compares with the control resolution nearest in time, whose
+    # batch (from a control probe) may arrive later: classification waits this
+    # long after a measurement arrived.
+    settle_s: float = 60.0
 
     @property
     def registry_path(self) -> Path:
@@ -241,7 +258,7 @@ def build_settings(config: Path | None = None, *, db: str | None = None,
                    cluster: str | None = None, listen: list[str] | None = None,
                    unix: str | None = None, cert: Path | None = None, key: Path | None = None,
                    client_ca: Path | None = None, insecure: bool | None = None,
-                   metrics: str | None = None) -> Settings:
+                   metrics: str | None = None, settle_s: float | None = None) -> Settings:
     """Flags beat the environment, which beats the file, which beats defaults."""
     f = load_config_file(config)
     directory = data_dir or (Path(f.data_dir) if f.data_dir else default_data_dir())
@@ -273,6 +290,8 @@ def build_settings(config: Path | None = None, *, db: str | None = None,
         insecure=insecure if insecure else f.insecure,
         metrics=metrics if metrics is not None else f.metrics,
         grace_s=f.grace_s, idle_timeout_s=_positive(f.idle_timeout_s, "idle_timeout_s"),
+        settle_s=check_settle(settle_s, field="--settle") if settle_s is not None
+        else check_settle(f.settle_s, source=str(config or "")),
         max_message_bytes=f.limits.max_message_bytes,
         limits=Limits(max_measurements=f.limits.max_measurements),
         assignment=AssignmentSettings(tuple(_qtype(q) for q in a.qtypes), a.interval_s,
