@@ -7,8 +7,11 @@ functions' `Report`s (reports.py, evidence.py): one source of numbers."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,10 +22,12 @@ from blockwatch.analysis.errors import AnalysisError, RemoteError, UsageError
 from blockwatch.analysis.filters import Filters
 from blockwatch.analysis.known import check_known
 from blockwatch.analysis.reports import REPORTS, Report, build_report, check_request
-from blockwatch.analysis.status import read_status
+from blockwatch.analysis.status import Status, read_status
 from blockwatch.analysis.webview.evidence import evidence
 
 Request = tuple[str, Filters]
+STATUS_TTL_S = 1.0
+CACHE_ENTRIES = 512
 
 
 class Denied(AnalysisError):
@@ -49,6 +54,12 @@ class LocalSource:
         self._db = db
         self._registry = Registry(registry_path)
         self._lock = threading.Lock()   # one query at a time on the embedded engine
+        # Results per request, kept while the data is unchanged: a read-only view
+        # re-reads only when the collector stored or classified something (the
+        # status, read at most every STATUS_TTL_S seconds, is the version).
+        self._cache: OrderedDict[Hashable, Any] = OrderedDict()
+        self._status: Status | None = None
+        self._status_at = -1e9
 
     async def authenticate(self, token: str) -> str:
         def check() -> str:
@@ -65,26 +76,50 @@ class LocalSource:
         with self._lock:
             return list(self._db.rows(sql, parameters))
 
+    def _current(self) -> Status:
+        """The data's status; a change empties the cache."""
+        now = time.monotonic()
+        if self._status is None or now - self._status_at > STATUS_TTL_S:
+            status = read_status(self._query)
+            if status != self._status:
+                self._cache.clear()
+            self._status, self._status_at = status, now
+        return self._status
+
+    def _cached(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        value = compute()
+        self._cache[key] = value
+        while len(self._cache) > CACHE_ENTRIES:
+            self._cache.popitem(last=False)
+        return value
+
     async def answers(self, token: str, requests: Sequence[Request]) -> list[Answer]:
         def run() -> list[Answer]:
-            # the status and known filter values once per page, not per table
-            status = read_status(self._query)
-            checked: set[tuple[str, Filters]] = set()
+            status = self._current()
             out = []
             for name, filters in requests:
                 check_request(name, filters)
-                key = (",".join(sorted(REPORTS[name].filters)), filters)
-                if not status.empty and key not in checked:
-                    check_known(filters, self._query, REPORTS[name].filters)
-                    checked.add(key)
-                out.append(Answer(build_report(name, filters, self._query), status))
+                spec = REPORTS[name]
+                if not status.empty:
+                    self._cached(("known", spec.filters, filters),
+                                 partial(check_known, filters, self._query, spec.filters))
+                report = self._cached(("report", name, filters),
+                                      partial(build_report, name, filters, self._query))
+                out.append(Answer(report, status))
             return out
         await self.authenticate(token)
         return await run_in_threadpool(run)
 
     async def evidence(self, token: str, kind: str, params: Mapping[str, str]) -> Report:
+        def run() -> Report:
+            self._current()
+            key = ("evidence", kind, tuple(sorted(params.items())))
+            return self._cached(key, lambda: evidence(kind, dict(params), self._query))  # type: ignore[no-any-return]
         await self.authenticate(token)
-        return await run_in_threadpool(evidence, kind, dict(params), self._query)
+        return await run_in_threadpool(run)
 
 
 @dataclass(frozen=True, slots=True)
