@@ -23,7 +23,8 @@ end-to-end test and the demo, so the demo shows what the test proves.
   thread conditions, which work; checked.) The DoT/DoH endpoints the collector
   assigns are verified against the lab CA via SSL_CERT_FILE.
 - Verdicts: the collector classifies in the background after a settle time
-  (60 s); the campaign waits for it (`blockwatch report --wait`), reclassifies
+  (SETTLE_S, a few seconds here; 60 s by default); the campaign waits for it
+  (`blockwatch report --wait`), reclassifies
   (`blockwatch reclassify --collector`: the same verdicts again), then reads
   reports with `blockwatch report … --format json --collector`.
 """
@@ -58,6 +59,9 @@ COLLECTOR = [PY, "-m", "blockwatch.collector"]
 PROBE = [PY, "-m", "blockwatch.probe"]
 ANALYST = [PY, "-c", "from blockwatch.analysis.cli import main; main()"]
 ANALYST_NAME = "lab-analyst"
+# The collector's settle time (`serve --settle`): the lab's control probe
+# uploads with the others, so a few seconds suffice (production: 60 s).
+SETTLE_S = 2.0
 
 
 class CampaignError(RuntimeError):
@@ -84,7 +88,10 @@ def _run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = 
 
 def collector_config(path: Path) -> Path:
     lines = ["[assignment]", f"qtypes = {json.dumps(list(truth.QTYPES))}",
-             "interval_s = 3600", "jitter_s = 0"]
+             "interval_s = 3600", "jitter_s = 0",
+             # no mirror candidates in the rounds: the ground truth's figures count
+             # only the orders' names (mirror discovery has a lab test of its own)
+             "candidate_share = 0"]
     for op in truth.OPERATORS:
         for e in op.endpoints:
             lines += ["", "[[assignment.resolvers]]", f'name = "{e.name}"',
@@ -270,7 +277,7 @@ class Campaign:
 
     def wait_classified(self, timeout_s: float = 240) -> float:
         """Until the collector's background pass has classified everything
-        (`report --wait`): it classifies a measurement only a settle time (60 s)
+        (`report --wait`): it classifies a measurement only a settle time (SETTLE_S)
         after it arrived, as control measurements may still be on their way.
         Returns the seconds waited."""
         started = time.monotonic()
@@ -377,7 +384,8 @@ def campaign(root: Path, log: Callable[[str], None] = lambda _: None,
         with log_path.open("wb") as collector_log:
             setup.collector = subprocess.Popen(
                 [*COLLECTOR, "serve", "--config", str(config), "--data-dir", str(data),
-                 "--unix", str(sock)], stderr=collector_log, stdout=subprocess.DEVNULL)
+                 "--unix", str(sock), "--settle", str(SETTLE_S)],
+                stderr=collector_log, stdout=subprocess.DEVNULL)
         try:
             _wait_for_socket(setup.collector, sock, log_path)
             log(f"collector serving on unix:{sock} (embedded chDB in {data / 'db'})")

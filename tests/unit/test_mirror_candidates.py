@@ -235,3 +235,19 @@ def test_the_probe_measures_candidates_and_follows_them_on_the_web() -> None:
     assert {m.purpose for m in kept.measurements} == {Purpose.TARGET, Purpose.CANDIDATE}
     plan = plan_followups(kept.measurements, WebConfig())
     assert {f.name for f in plan.followups} == {"target.example", "candidate.example"}
+
+
+def test_derived_candidates_are_measured_first_then_the_likeliest_variants() -> None:
+    orders = parse_orders("""
+orders:
+  - {id: o, authority: A, issued: 2024-07-15, deadline: 2024-08-14, countries: [IT],
+     intermediaries: [isp],
+     sites: [{name: kat, domains: [kat.to]}, {name: bay, domains: [bay.org]}]}
+""", source="t.yaml")
+    redirect = derive([Listed("o", "bay", "bay.org")],
+                      [fact("bay.org", status=301, location="https://newbay.net/")], [], set(),
+                      cdn_networks())
+    measure = [d for d, _ in to_measure(orders, redirect, set())]
+    assert measure[:3] == ["newbay.net", "bay.to", "kat.cc"]   # each site's first variant
+    assert measure[3:5] == ["bay.cc", "kat.cr"]
+    assert len(measure) == len(set(measure))

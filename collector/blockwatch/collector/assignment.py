@@ -4,7 +4,8 @@ Every probe gets every ordered domain, whatever its country: blocking outside
 the ordered countries (spillover) is only visible if probes there ask too.
 Resolvers come from the config, filtered by the probe's country. Mirror
 candidates (issue 14) ride along at a bounded share of the round, a window
-that moves with each discovery pass so every candidate is measured in turn.
+that moves with each of the probe's check-ins so every candidate is measured
+in turn.
 """
 
 from __future__ import annotations

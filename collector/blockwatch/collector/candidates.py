@@ -100,20 +100,21 @@ def listed_domains(orders: OrderSet) -> list[Listed]:
 
 def to_measure(orders: OrderSet, derived: Iterable[Candidate],
                rejected: set[tuple[str, str]]) -> list[tuple[str, str]]:
-    """(domain, site) pairs probes should measure as candidates: every generated
-    variant and every derived candidate not listed in, nor rejected for, the
-    order; sorted, one entry per domain."""
+    """(domain, site) pairs probes should measure as candidates, one per domain,
+    none listed in or rejected for the order: first the derived candidates
+    (evidence already points at them), then the generated variants, the most
+    likely first: every listed domain's first variant, then every second one."""
     listed = listed_domains(orders)
     names = {x.domain for x in listed}
     out: dict[str, str] = {}
-    for x in listed:
-        for name in variants(x.domain):
-            if name not in names and (x.order_id, name) not in rejected:
-                out.setdefault(name, x.site)
-    for c in derived:
+    for c in sorted(derived, key=lambda c: c.candidate):
         if c.candidate not in names and (c.order_id, c.candidate) not in rejected:
             out.setdefault(c.candidate, c.site)
-    return sorted(out.items())
+    generated = [(rank, name, x) for x in listed for rank, name in enumerate(variants(x.domain))]
+    for _, name, x in sorted(generated, key=lambda g: (g[0], g[1])):
+        if name not in names and (x.order_id, name) not in rejected:
+            out.setdefault(name, x.site)
+    return list(out.items())
 
 
 def _other_domain(name: str, listed: str) -> bool:

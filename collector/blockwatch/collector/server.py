@@ -50,8 +50,6 @@ from blockwatch.collector.writer import IngestWriter
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_S = 2.0
-# Mirror discovery scans stored web observations and verdicts: minutes, not seconds.
-DISCOVERY_S = 60.0
 # Health service names of the supervised background tasks (supervise.py): NOT_SERVING
 # while the task is failing; the overall ("") status stays about ingest.
 CLASSIFY_HEALTH = "blockwatch.collector.classify"
@@ -158,7 +156,8 @@ class Collector:
         self._orders = _OrdersCache()
         self.housekeeping_s = HOUSEKEEPING_S
         self.discovery = DiscoveryState()    # mirror candidates (issue 14)
-        self.discovery_s = DISCOVERY_S
+        self._candidate_turns: dict[str, int] = {}   # per probe: its next candidate window
+        self.discovery_s = settings.assignment.discovery_interval_s
         self.tasks: dict[str, Supervised] = {
             "classify": Supervised(
                 "classify", self.classifier.run_once,
@@ -198,9 +197,11 @@ class Collector:
         return self._orders.orders
 
     def assignment_for(self, probe: Principal) -> Assignment:
+        # each check-in (a round) gets the next window of candidates
+        turn = self._candidate_turns.get(probe.name, 0)
+        self._candidate_turns[probe.name] = turn + 1
         return build_assignment(probe.country, self._current_orders(),
-                                self.settings.assignment, self.discovery.measure,
-                                self.discovery.passes)
+                                self.settings.assignment, self.discovery.measure, turn)
 
     async def _mirror_orders(self) -> None:
         orders = self._current_orders()

@@ -61,6 +61,7 @@ class AssignmentFile(_Strict, frozen=True):
     jitter_s: int = 300
     resolvers: list[ResolverEntry] = msgspec.field(default_factory=list)
     candidate_share: float = 0.2   # mirror candidates: at most this share of a round's names
+    discovery_interval_s: float = 60.0   # how often candidates are derived again
 
 
 DEFAULT_SETTLE_S = 60.0
@@ -106,6 +107,7 @@ class AssignmentSettings:
     jitter_s: int = 300
     resolvers: tuple[ResolverEntry, ...] = ()
     candidate_share: float = 0.2
+    discovery_interval_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +274,9 @@ def build_settings(config: Path | None = None, *, db: str | None = None,
     if not 0.0 <= a.candidate_share <= 0.5:
         raise ConfigError(f"{a.candidate_share} is not in 0..0.5",
                           field="assignment.candidate_share", source=str(config))
+    if not 1.0 <= a.discovery_interval_s <= 86400.0:
+        raise ConfigError(f"{a.discovery_interval_s} is not in 1..86400",
+                          field="assignment.discovery_interval_s", source=str(config))
     for i, r in enumerate(a.resolvers):
         for j, country in enumerate(r.countries):
             if len(country) != 2 or not country.isupper():
@@ -295,5 +300,6 @@ def build_settings(config: Path | None = None, *, db: str | None = None,
         max_message_bytes=f.limits.max_message_bytes,
         limits=Limits(max_measurements=f.limits.max_measurements),
         assignment=AssignmentSettings(tuple(_qtype(q) for q in a.qtypes), a.interval_s,
-                                      a.jitter_s, tuple(a.resolvers), a.candidate_share),
+                                      a.jitter_s, tuple(a.resolvers), a.candidate_share,
+                                      a.discovery_interval_s),
     )
