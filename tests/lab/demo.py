@@ -24,7 +24,13 @@ import time
 from pathlib import Path
 
 from tests.lab import truth
-from tests.lab.campaign import CampaignError, RoundResult, campaign, faketime_library
+from tests.lab.campaign import (
+    SETTLE_S,
+    CampaignError,
+    RoundResult,
+    campaign,
+    faketime_library,
+)
 from tests.lab.netns import enter_private_netns
 from tests.lab.process import LabServerError, missing_programs
 
@@ -133,7 +139,7 @@ def main() -> int:
             with campaign(Path(tmp), log=say, data_dir=data) as c:
                 c.run_all(_round_line)
                 step("verdicts: blockwatch report probes --wait --collector …")
-                say("  the collector classifies a measurement 60 s after it arrived (a "
+                say(f"  the collector classifies a measurement {SETTLE_S:g} s after it arrived (a "
                     "control measurement may still be on its way); reports until then say "
                     "how many await classification")
                 waited = c.wait_classified()
