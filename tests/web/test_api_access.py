@@ -87,10 +87,14 @@ def test_hostile_parameters_get_a_clear_4xx(server: WebServer, value: str) -> No
             assert 400 <= got.status_code < 500, (path, params, got.status_code, got.text[:200])
             body = got.text
             assert "Traceback" not in body and "root:" not in body, (path, params)
-            assert "<script>" not in body, (path, params)     # escaped, never reflected raw
             assert "SELECT" not in body and "FROM verdicts" not in body, (path, params)
+            assert got.headers["x-content-type-options"] == "nosniff"
             if got.headers["content-type"].startswith("application/json"):
+                # data, not markup: JSON with nosniff, one line naming the problem
                 assert len(got.json()["error"].splitlines()) == 1
+            else:
+                assert "<script>" not in body, (path, params)   # escaped, never raw
+                assert body.count('role="alert"') == 1, (path, params)
 
 
 def test_api_equals_the_cli_json(server: WebServer,
