@@ -180,6 +180,21 @@ def test_candidate_window_is_bounded(n: int, others: int, share: float, cap: int
         assert len(seen) == n
 
 
+def test_derived_candidates_are_in_every_window() -> None:
+    names = [(f"d{i}.to", "s") for i in range(2)] + [(f"v{i}.to", "s") for i in range(9)]
+    windows = [candidate_window(names, 3, 0.5, k, pinned=2) for k in range(9)]
+    assert all(w[:2] == names[:2] and len(w) == 3 for w in windows)
+    assert {w[2] for w in windows} == set(names[2:])
+    # more derived ones than the budget: they take turns, the generated ones still
+    # get one place
+    windows = [candidate_window(names, 3, 0.5, k, pinned=5) for k in range(6)]
+    assert all(len(w) == 3 and w[2] in names[5:] for w in windows)
+    assert {d for w in windows for d in w[:2]} == set(names[:5])
+    # a budget of one alternates
+    ones = [candidate_window(names, 1, 0.2, k, pinned=2) for k in range(4)]
+    assert ones == [[names[0]], [names[2]], [names[1]], [names[3]]]
+
+
 def test_assignment_carries_candidates_with_their_purpose() -> None:
     orders = parse_orders("""
 orders:
@@ -188,11 +203,11 @@ orders:
 control_domains: [example.com]
 """, source="t.yaml")
     a = build_assignment("IT", orders, AssignmentSettings(candidate_share=0.2),
-                         [("a.cc", "kat"), ("a.se", "kat"), ("a.so", "kat")])
+                         candidates=[("a.cc", "kat"), ("a.se", "kat"), ("a.so", "kat")])
     candidates = [t for t in a.targets if t.purpose == PURPOSE_CANDIDATE]
     assert [(t.domain, t.site) for t in candidates] == [("a.cc", "kat")]   # 1/(5+1) <= 0.2
     plain = build_assignment("IT", orders, AssignmentSettings(candidate_share=0.0),
-                             [("a.cc", "kat")])
+                             candidates=[("a.cc", "kat")])
     assert all(t.purpose != PURPOSE_CANDIDATE for t in plain.targets)
 
 

@@ -39,22 +39,36 @@ class Assignment:
     jitter_s: int
 
 
+def _turn(pool: Sequence[tuple[str, str]], n: int, k: int) -> list[tuple[str, str]]:
+    """The k-th window of n over pool, wrapping."""
+    start = (k * n) % len(pool)
+    return [pool[(start + i) % len(pool)] for i in range(n)]
+
+
 def candidate_window(candidates: Sequence[tuple[str, str]], others: int, share: float,
-                     offset: int) -> list[tuple[str, str]]:
+                     offset: int, pinned: int = 0) -> list[tuple[str, str]]:
     """At most `share` of the round's names, the other `others` included:
-    cap/(others+cap) <= share. The window starts at `offset` (wrapping)."""
+    cap/(others+cap) <= share (at least one). The first `pinned` candidates
+    (derived ones: evidence points at them) take all but one place of each
+    window, the generated rest at least one (a budget of one alternates), so
+    neither kind starves; each kind's window moves with `offset`."""
     if not candidates or share <= 0:
         return []
     cap = max(1, math.floor(share * others / (1 - share)))
     if cap >= len(candidates):
         return list(candidates)
-    start = (offset * cap) % len(candidates)
-    return [candidates[(start + i) % len(candidates)] for i in range(cap)]
+    first, rest = candidates[:pinned], candidates[pinned:]
+    if not first or not rest:
+        return _turn(first or rest, cap, offset)
+    if cap == 1:
+        return _turn(first if offset % 2 == 0 else rest, 1, offset // 2)
+    n_first = min(len(first), cap - 1)
+    return _turn(first, n_first, offset) + _turn(rest, cap - n_first, offset)
 
 
-def build_assignment(country: str, orders: OrderSet, config: AssignmentSettings,
-                     candidates: Sequence[tuple[str, str]] = (), offset: int = 0
-                     ) -> Assignment:
+def build_assignment(country: str, orders: OrderSet, config: AssignmentSettings, *,
+                     candidates: Sequence[tuple[str, str]] = (), offset: int = 0,
+                     pinned: int = 0) -> Assignment:
     targets: dict[str, TargetEntry] = {}
     for order in orders.orders:
         for site in order.sites:
@@ -63,7 +77,7 @@ def build_assignment(country: str, orders: OrderSet, config: AssignmentSettings,
     for domain in orders.control_domains:
         targets.setdefault(domain, TargetEntry(domain, "", PURPOSE_CONTROL))
     for domain, site_name in candidate_window(candidates, len(targets), config.candidate_share,
-                                             offset):
+                                             offset, pinned):
         targets.setdefault(domain, TargetEntry(domain, site_name, PURPOSE_CANDIDATE))
     resolvers = tuple(r for r in config.resolvers if not r.countries or country in r.countries)
     ordered = tuple(sorted(targets.values(), key=lambda t: (t.purpose, t.site, t.domain)))

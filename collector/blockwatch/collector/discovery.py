@@ -81,6 +81,7 @@ class DiscoveryState:
     """What the last pass found; the assignment reads `measure`."""
 
     measure: list[tuple[str, str]] = field(default_factory=list)   # (domain, site)
+    derived: int = 0          # how many of `measure`, first, were derived (not generated)
     candidates: list[Candidate] = field(default_factory=list)
     passes: int = 0
 
@@ -146,6 +147,7 @@ def discover(store: Db, orders: OrderSet, rejected: Sequence[tuple[str, str, dt.
     store_candidates(store, found, now)
     state.candidates = found
     state.measure = to_measure(orders, found, pairs)
+    state.derived = len({c.candidate for c in found})
     state.passes += 1
     log.info("event=mirror_candidates candidates=%d measure=%d rejected=%d", len(found),
              len(state.measure), len(rejected))

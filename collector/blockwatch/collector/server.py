@@ -201,7 +201,8 @@ class Collector:
         turn = self._candidate_turns.get(probe.name, 0)
         self._candidate_turns[probe.name] = turn + 1
         return build_assignment(probe.country, self._current_orders(),
-                                self.settings.assignment, self.discovery.measure, turn)
+                                self.settings.assignment, candidates=self.discovery.measure,
+                                offset=turn, pinned=self.discovery.derived)
 
     async def _mirror_orders(self) -> None:
         orders = self._current_orders()
