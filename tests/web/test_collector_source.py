@@ -50,7 +50,7 @@ def test_web_view_through_a_running_collector(tmp_path_factory: pytest.TempPathF
 
             # the RPC itself: analyst only, bounded, parameters validated
             async with grpc.aio.insecure_channel(unix) as channel:
-                stub = pb_grpc.ReportServiceStub(channel)  # type: ignore[no-untyped-call]
+                stub = pb_grpc.ReportServiceStub(channel)
                 for token, code in ((probe, grpc.StatusCode.PERMISSION_DENIED),
                                     ("bw_nope", grpc.StatusCode.UNAUTHENTICATED)):
                     with pytest.raises(grpc.aio.AioRpcError) as denied:
