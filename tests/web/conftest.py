@@ -83,7 +83,16 @@ def cli_json(world_dsn: str) -> dict[tuple[str, str], list[dict[str, object]]]:
 
 
 @pytest.fixture(scope="session")
-def server(world_dsn: str, cli_json: object,
+def static_report(world_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`blockwatch report html` on the same database (before the server holds it)."""
+    out = tmp_path_factory.mktemp("static") / "report"
+    done = bw("report", "html", "--until", UNTIL, "--out", str(out), "--db", world_dsn)
+    assert done.returncode == 0, done.stderr
+    return out / "index.html"
+
+
+@pytest.fixture(scope="session")
+def server(world_dsn: str, cli_json: object, static_report: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     registry = tmp_path_factory.mktemp("registry") / "registry.db"
     reg = Registry(registry)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from blockwatch.analysis import remote  # grpc is loaded only for --collector
     from blockwatch.analysis.answer import Answer
     from blockwatch.analysis.database import ClickHouseDatabase
+    from blockwatch.analysis.reports import Report
 
 app = typer.Typer(help="blockwatch: verdicts and reports on DNS blocking orders.",
                   no_args_is_help=True)
@@ -63,6 +64,7 @@ CaOpt = Annotated[Path | None, typer.Option(
     "--ca-file", help="CA bundle (PEM): TLS to the collector.")]
 
 Fetch = Callable[[str, Filters], "Answer"]
+EvidenceFn = Callable[[str, dict[str, str]], "Report"]
 
 
 def _version(value: bool) -> None:
@@ -106,11 +108,24 @@ def _source(db: str | None, database: str, collector: str | None, token_file: Pa
             ca: Path | None, wait_s: float) -> Fetch:
     """A function fetching a report (and its status) from wherever the flags point;
     with wait_s > 0 it first waits for pending classification (WaitTimeout)."""
+    return _sources(db, database, collector, token_file, ca, wait_s)[0]
+
+
+def _sources(db: str | None, database: str, collector: str | None, token_file: Path | None,
+             ca: Path | None, wait_s: float) -> tuple[Fetch, EvidenceFn]:
+    """Reports (as _source) and the evidence behind them (web view's kinds)."""
     from blockwatch.analysis.status import WaitTimeout, read_status, wait_classified
+    from blockwatch.analysis.webview.evidence import evidence
 
     endpoint = _endpoint(db, collector, token_file, ca)
     if endpoint is not None:
         from blockwatch.analysis import remote
+
+        def ask_evidence(kind: str, params: dict[str, str]) -> Report:
+            from blockwatch.analysis.webview.source import RemoteSource
+
+            source = RemoteSource(endpoint.address, endpoint.ca, endpoint.timeout_s)
+            return asyncio.run(source.evidence(endpoint.token, kind, params))
 
         def ask(name: str, filters: Filters) -> Answer:
             got = remote.answer(endpoint, name, filters, wait_s)
@@ -118,7 +133,7 @@ def _source(db: str | None, database: str, collector: str | None, token_file: Pa
                 raise WaitTimeout(f"gave up after {wait_s:g} s: {got.status.pending} "
                                   "measurements still await classification")
             return got
-        return ask
+        return ask, ask_evidence
     from blockwatch.analysis.answer import answer
 
     assert db is not None
@@ -128,7 +143,7 @@ def _source(db: str | None, database: str, collector: str | None, token_file: Pa
         if wait_s:
             wait_classified(lambda: read_status(handle.rows), wait_s)
         return answer(name, filters, handle.rows)
-    return fetch
+    return fetch, lambda kind, params: evidence(kind, params, handle.rows)
 
 
 def _run(action: Callable[[], None]) -> None:
@@ -191,10 +206,10 @@ def report(
             check_file(png, "png")
         if out is not None:
             check_dir(out)
-        fetch = _source(db, database, collector, token_file, ca_file,
-                        wait_timeout if wait else 0.0)
+        fetch, evidence = _sources(db, database, collector, token_file, ca_file,
+                                   wait_timeout if wait else 0.0)
         if report_name == "html":
-            _html(fetch, filters, out)
+            _html(fetch, filters, out, evidence)
             return
         got = fetch(report_name, filters)
         note = got.status.note()
@@ -214,8 +229,9 @@ def report(
     _run(action)
 
 
-def _html(fetch: Fetch, filters: Filters, out: Path | None) -> None:
+def _html(fetch: Fetch, filters: Filters, out: Path | None, evidence: EvidenceFn) -> None:
     from blockwatch.analysis.html import write_html
+    from blockwatch.analysis.webview.story import order_stories
 
     assert out is not None
     # --by splits tables into rows per ASN or domain; the map and timeline want
@@ -224,8 +240,10 @@ def _html(fetch: Fetch, filters: Filters, out: Path | None) -> None:
     probes = dataclasses.replace(whole, order="", site="")
     answers = {n: fetch(n, probes if n == "probes" else whole) for n in REPORT_NAMES}
     note = answers["effectiveness"].status.note()
+    # the order pages of the web view, built by the same code, in the same file
+    stories = order_stories(lambda n, f: fetch(n, f).report, evidence, whole)
     path = write_html({n: a.report for n, a in answers.items()}, out,
-                      subtitle=_describe(filters), note=note)
+                      subtitle=_describe(filters), note=note, stories=stories)
     typer.echo(str(path))
     if note:
         typer.echo(note, err=True)

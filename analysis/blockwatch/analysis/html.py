@@ -74,17 +74,25 @@ def _mirrors(report: Report) -> str:
 
 
 def write_html(reports: Mapping[str, Report], out_dir: Path, *, subtitle: str = "",
-               note: str = "") -> Path:
+               note: str = "", stories: str = "") -> Path:
     """Write out_dir/index.html (and timeline.png beside it); returns the HTML path.
-    `note`: what the data's status says (pending classification, no data)."""
+    `note`: what the data's status says (pending classification, no data);
+    `stories`: the orders' stories as the web view renders them (webview.story)."""
     make_dir(out_dir)
+    style = _STYLE
+    if stories:
+        from blockwatch.analysis.webview.story import stylesheet
+
+        style = stylesheet() + "\n" + _STYLE
     parts = ["<!doctype html><html><head><meta charset='utf-8'>",
-             "<title>blockwatch report</title>", f"<style>{_STYLE}</style></head><body>",
+             "<title>blockwatch report</title>", f"<style>{style}</style></head><body>",
              "<h1>blockwatch report</h1>",
              f"<p>{html.escape(subtitle)} generated "
              f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}</p>"]
     if note:
         parts.append(f'<p class="note">{html.escape(note)}</p>')
+    if stories:
+        parts.append(f"<section class='stories'>{stories}</section>")
     if "effectiveness" in reports:
         parts.append("<h2>Share blocked by country</h2>")
         parts.append(map_svg(country_shares(reports["effectiveness"]),

@@ -28,6 +28,7 @@ from blockwatch.analysis.webview import pages, svg
 from blockwatch.analysis.webview.auth import COOKIE, SESSION_S, Sessions
 from blockwatch.analysis.webview.evidence import KINDS, NAME, SELECTION_KEYS, Selection
 from blockwatch.analysis.webview.source import Denied, Source
+from blockwatch.analysis.webview.story import build_story, story_requests
 
 log = logging.getLogger(__name__)
 FILTER_KEYS = ("order", "country", "resolver", "site", "since", "until", "by")
@@ -163,17 +164,10 @@ def create_app(source: Source, *, secure_cookies: bool = False) -> Starlette:  #
         if not found:
             known = (await source.evidence(token, "orders", {})).column("order")
             raise UnknownValue("order", order, [str(k) for k in known])
-        countries = str(found[0]["countries"]).split()
-        requests = [("compliance", f), ("compliance", dataclasses.replace(f, by="domain")),
-                    ("leakage", f), ("spillover", f),
-                    *(("timeline", dataclasses.replace(f, country=c)) for c in countries)]
-        got = await source.answers(token, requests)
-        story = pages.order_story(
-            found[0], f, compliance=got[0].report, by_domain=got[1].report,
-            leakage=got[2].report, spillover=got[3].report,
-            timelines=[a.report for a in got[4:]],
-            sources=await source.evidence(token, "sources", {"order": order}),
-            domains=await source.evidence(token, "domains", {"order": order}))
+        got = await source.answers(token, story_requests(found[0], f))
+        story = build_story(found[0], f, [a.report for a in got],
+                            sources=await source.evidence(token, "sources", {"order": order}),
+                            domains=await source.evidence(token, "domains", {"order": order}))
         return page("order.html", story=story, note=got[0].status.note(), f=f)
 
     async def country_page(request: Request, token: str) -> Response:

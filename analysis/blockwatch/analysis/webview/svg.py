@@ -36,10 +36,17 @@ def timeline_svg(points: Sequence[tuple[dt.date, float | None]], markers: Sequen
     if not days:
         return ""
     first, last = min(days), max(days)
+    # A marker long before the data (a deadline years before monitoring began)
+    # is drawn at the left edge with its date, the axis broken, so the data
+    # is not squeezed into a sliver.
+    data_first = min((d for d, _ in points), default=first)
+    data_span = (last - data_first).days
+    if (data_first - first).days > 2 * data_span + 7:
+        first = data_first - dt.timedelta(days=max(1, data_span // 10))
     span = max(1, (last - first).days)
 
     def x(day: dt.date) -> float:
-        return _L + (day - first).days * (_W - _L - _R) / span
+        return _L + max(0, (day - first).days) * (_W - _L - _R) / span
 
     def y(share: float) -> float:
         return _T + (100.0 - share) * (_H - _T - _B) / 100.0
@@ -58,20 +65,29 @@ def timeline_svg(points: Sequence[tuple[dt.date, float | None]], markers: Sequen
                f'transform="rotate(-90 12 {(_H - _B) / 2 + _T:.0f})" text-anchor="middle">'
                "share blocked (%)</text>")
     ticks = sorted({first, last, *(d for d, _ in points)})
-    step = max(1, len(ticks) // 6)
-    for day in ticks[::step]:
+    shown: list[float] = []
+    for day in ticks:   # first and last always; others where they do not overlap
+        at = x(day)
+        if day not in (first, last) and (any(abs(at - o) < 80 for o in shown)
+                                         or abs(at - x(last)) < 80):
+            continue
+        shown.append(at)
         anchor = "start" if day == first else "end" if day == last else "middle"
-        out.append(f'<text x="{x(day):.1f}" y="{_H - _B + 16}" font-size="11" '
+        out.append(f'<text x="{at:.1f}" y="{_H - _B + 16}" font-size="11" '
                    f'text-anchor="{anchor}">{day.isoformat()}</text>')
     out.append(f'<text x="{(_W + _L) / 2:.0f}" y="{_H - 4}" font-size="11" '
                'text-anchor="middle">day (UTC)</text>')
     for i, m in enumerate(markers):
+        at = x(m.day)
+        label = m.label if m.day >= first else f"◂ {m.label} {m.day.isoformat()}"
+        right = at > (_W + _L) / 2   # labels stay inside the chart
         out.append(f'<line class="marker marker-{escape(m.label.split()[0])}" '
-                   f'x1="{x(m.day):.1f}" x2="{x(m.day):.1f}" y1="{_T}" y2="{_H - _B}" '
+                   f'x1="{at:.1f}" x2="{at:.1f}" y1="{_T}" y2="{_H - _B}" '
                    f'stroke="{m.colour}" stroke-width="2" stroke-dasharray="{m.dash}">'
                    f"<title>{escape(m.label)}: {m.day.isoformat()}</title></line>"
-                   f'<text x="{x(m.day) + 3:.1f}" y="{_T + 10 + 12 * i}" font-size="11" '
-                   f'fill="{m.colour}">{escape(m.label)}</text>')
+                   f'<text x="{at - 3 if right else at + 3:.1f}" y="{_T + 10 + 12 * i}" '
+                   f'font-size="11" text-anchor="{"end" if right else "start"}" '
+                   f'fill="{m.colour}">{escape(label)}</text>')
     known = [(d, s) for d, s in points if s is not None]
     # a day without measurements breaks the line: no value is drawn where none exists
     runs: list[list[tuple[dt.date, float]]] = []
