@@ -1,0 +1,86 @@
+"""The web view's pure parts: parameters validated, the timeline summed over
+the ordered countries, the chart's markers and gaps, count links that select
+what the report counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from blockwatch.analysis.errors import UsageError
+from blockwatch.analysis.filters import Filters
+from blockwatch.analysis.reports import Column, Report
+from blockwatch.analysis.webview import pages, svg
+from blockwatch.analysis.webview.evidence import MAX_LIMIT, Selection, evidence
+
+D = dt.date(2024, 8, 13)
+
+
+def _timeline(rows: list[tuple[str, str, int, int]]) -> Report:
+    cols = (Column("day", "date"), Column("resolver"), Column("blocked", "int"),
+            Column("total", "int"), Column("share blocked %", "pct"))
+    return Report("timeline", "t", cols, tuple((d, r, b, t, None) for d, r, b, t in rows))
+
+
+def test_timeline_sums_the_ordered_countries() -> None:
+    it = _timeline([("2024-08-13", "cloudflare", 1, 4), ("2024-08-14", "cloudflare", 2, 2)])
+    fr = _timeline([("2024-08-13", "cloudflare", 3, 4), ("2024-08-13", "isp", 0, 1)])
+    summed = pages.timeline_in([it, fr])
+    assert summed["cloudflare"] == [(D, 4, 8), (D + dt.timedelta(days=1), 2, 2)]
+    assert summed["isp"] == [(D, 0, 1)]
+
+
+def test_chart_marks_deadline_and_breaks_at_missing_days() -> None:
+    points = [(D, 0.0), (D + dt.timedelta(days=1), 50.0), (D + dt.timedelta(days=5), 100.0)]
+    chart = svg.timeline_svg(points, [svg.Marker(D + dt.timedelta(days=2), "deadline",
+                                                 svg.VERMILLION, "6 3")], "cloudflare")
+    assert chart.count('class="marker marker-deadline"') == 1
+    assert chart.count("<polyline") == 2          # no line drawn across days without data
+    assert "deadline 2024-08-15" in chart and "share blocked (%)" in chart
+    # a deadline years before the data: at the edge, dated, the data not squeezed
+    old = svg.timeline_svg(points, [svg.Marker(dt.date(2020, 1, 31), "deadline",
+                                               svg.VERMILLION, "6 3")], "isp")
+    assert "◂ deadline 2020-01-31" in old
+    xs = [float(x) for x in re.findall(r'<circle cx="([0-9.]+)"', old)]
+    assert xs[-1] - xs[0] > 300
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"limit": str(MAX_LIMIT + 1)}, "limit"), ({"limit": "-1"}, "limit"),
+    ({"verdict": "blocked' OR 1=1"}, "verdict"), ({"scope": "due"}, "scope"),
+    ({"order": "../../etc"}, "order"), ({"country": "Atlantis"}, "country"),
+    ({"since": "2024-13-45"}, "since"), ({"bogus": "1"}, "parameter"),
+    ({"asn": "4294967296"}, "asn")])
+def test_selection_refuses_bad_parameters(params: dict[str, str], field: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        Selection.parse(params)
+    assert refused.value.field == field
+
+
+def test_evidence_refuses_bad_kinds_and_ids_before_any_query() -> None:
+    def no_query(sql: str, parameters: dict[str, object]) -> list[tuple[object, ...]]:
+        raise AssertionError("queried")
+
+    for kind, params in (("nope", {}), ("measurement", {"id": "1; DROP TABLE verdicts"}),
+                         ("web", {"id": ""}), ("sources", {}),
+                         ("orders", {"order": "x", "extra": "y"})):
+        with pytest.raises(UsageError):
+            evidence(kind, params, no_query)
+
+
+def test_count_links_select_what_the_report_counts() -> None:
+    f = Filters(order="it-2024-kat", until=dt.date(2024, 8, 20))
+    links = pages.count_links("compliance", f)
+    row = {"order": "it-2024-kat", "intermediary": "isp", "asn": None, "domain": None}
+    query = parse_qs(urlparse(links["blocked_since_deadline"](row) or "").query)
+    assert query == {"order": ["it-2024-kat"], "resolver": ["isp"], "verdict": ["blocked"],
+                     "scope": ["due"], "until": ["2024-08-20"]}
+    spill = pages.count_links("spillover", f)["total"](
+        {"order": "it-2024-kat", "country": "DE", "resolver": "quad9", "site": "tpb",
+         "asn": 0})
+    assert parse_qs(urlparse(spill or "").query)["scope"] == ["outside"]
+    # every link parses back into a valid selection
+    Selection.parse({k: v[0] for k, v in query.items()})
