@@ -12,7 +12,7 @@ import pytest
 
 from blockwatch.analysis.errors import UsageError
 from blockwatch.analysis.filters import Filters
-from blockwatch.analysis.reports import Column, Report
+from blockwatch.analysis.reports import Column, Report, Value
 from blockwatch.analysis.webview import pages, svg
 from blockwatch.analysis.webview.evidence import MAX_LIMIT, Selection, evidence
 
@@ -74,7 +74,8 @@ def test_evidence_refuses_bad_kinds_and_ids_before_any_query() -> None:
 def test_count_links_select_what_the_report_counts() -> None:
     f = Filters(order="it-2024-kat", until=dt.date(2024, 8, 20))
     links = pages.count_links("compliance", f)
-    row = {"order": "it-2024-kat", "intermediary": "isp", "asn": None, "domain": None}
+    row: dict[str, Value] = {"order": "it-2024-kat", "intermediary": "isp", "asn": None,
+                             "domain": None}
     query = parse_qs(urlparse(links["blocked_since_deadline"](row) or "").query)
     assert query == {"order": ["it-2024-kat"], "resolver": ["isp"], "verdict": ["blocked"],
                      "scope": ["due"], "until": ["2024-08-20"]}
