@@ -217,8 +217,9 @@ def create_app(source: Source, *, secure_cookies: bool = False) -> Starlette:  #
         identity = await source.evidence(token, "identity", {"id": mid})
         control = fields.get("control measurement")
         return page("measurement.html", fields=fields, mid=fields.get("measurement"),
-                    control=control, web=pages.table(web), identity=pages.table(
-                        identity, {"measurement": lambda r: f"/measurements/{r['measurement']}"}),
+                    control=control, web=pages.table(web, anchor="web"), identity=pages.table(
+                        identity, {"measurement": lambda r: f"/measurements/{r['measurement']}"},
+                        anchor="identity"),
                     json_url=f"/api/v1/evidence/measurement?id={quote(str(mid))}")
 
     # -- the API -------------------------------------------------------------------
