@@ -68,7 +68,9 @@ def test_check_fails_on_a_dead_resolver(lab: Lab) -> None:
     result = run_probe("check", "-r", f"isp=udp:{ISP_ADDR}", "-r", "dead=tcp:127.0.0.1:9",
                        check=False)
     assert result.returncode == 1
-    assert "✗ resolver dead (tcp 127.0.0.1:9): connection_refused" in result.stdout
+    dead = next(line for line in result.stdout.splitlines() if "resolver dead" in line)
+    assert dead.startswith("✗ resolver dead (tcp 127.0.0.1:9): asked '. NS'"), dead
+    assert ": connection_refused: " in dead, dead
 
 
 def test_bad_config_exits_2_naming_the_field(tmp_path: Path) -> None:
