@@ -14,9 +14,12 @@ from blockwatch.probe.querywire import encode_query
 
 
 def build_query(domain: str, qtype: int, qclass: int = 1, *, nsid: bool = True) -> bytes:
-    """dnspython's encoding of the same query: the reference."""
+    """dnspython's encoding of the same query: the reference. Every query carries
+    an EDE option with INFO-CODE 0 and no text: the structured-DNS-error draft's
+    signal of support (draft-ietf-dnsop-structured-dns-error)."""
     options: list[dns.edns.Option] = (
         [dns.edns.GenericOption(dns.edns.OptionType.NSID, b"")] if nsid else [])
+    options.append(dns.edns.EDEOption(dns.edns.EDECode.OTHER))
     query = dns.message.make_query(
         domain, dns.rdatatype.RdataType.make(qtype), dns.rdataclass.RdataClass.make(qclass),
         use_edns=0, payload=EDNS_PAYLOAD, options=options)
@@ -39,5 +42,15 @@ def test_query_carries_edns_nsid_and_recursion_desired() -> None:
     message = dns.message.from_wire(with_id(encode_query("limetorrents.pro", 1), 4242))
     assert message.id == 4242
     assert message.edns == 0 and message.payload == 1232
-    assert [int(o.otype) for o in message.options] == [3]  # NSID requested
+    assert [int(o.otype) for o in message.options] == [3, 15]  # NSID requested, EDE
     assert message.flags & dns.flags.RD
+
+
+def test_query_signals_structured_dns_error_support_with_an_empty_ede_option() -> None:
+    """The draft's signal: an EDE option of length 2, INFO-CODE 0, no EXTRA-TEXT."""
+    for nsid in (True, False):
+        wire = encode_query("limetorrents.pro", 1, nsid=nsid)
+        assert wire.endswith(b"\x00\x0f\x00\x02\x00\x00")
+        message = dns.message.from_wire(wire)
+        ede = [o for o in message.options if isinstance(o, dns.edns.EDEOption)]
+        assert len(ede) == 1 and ede[0].code == 0 and not ede[0].text
