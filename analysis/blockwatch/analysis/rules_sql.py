@@ -9,6 +9,11 @@ inside the engine, vectorized and on every core, as
 into Python (docs/design-notes.md, "Verdicts at ingest speed", has the
 figures: ~12k measurements/s one Python object at a time).
 
+No FINAL: it would merge the whole table's keys on every chunk. A
+measurement stored twice is judged once (the latest copy, unless it has a
+verdict already), and a control stored twice is the same control twice, which
+changes no nearest one and no set of addresses.
+
 The control context is computed in the same query. Control resolutions (from
 unfiltered vantages, per name and type) and health checks (control domains,
 per probe, resolver and transport) near the chunk's time span are gathered
@@ -291,7 +296,7 @@ targets AS (
             flags, `answers.type`, `answers.data`, cname_chain, authority_count, ede_codes,
             ede_texts, response_count, later_rcode, later_answer_data, parse_error,
             answer_set_count, stray_count, stray_reason
-        FROM measurements FINAL
+        FROM measurements
         WHERE {{where}}
         ORDER BY received_at DESC
         LIMIT 1 BY measurement_id)
@@ -301,17 +306,18 @@ refs AS (
     SELECT domain AS r_domain, qtype AS r_qtype,
         arraySort(x -> x.1, groupArray((toUnixTimestamp64Micro(started_at), measurement_id,
             {_OUTCOME}, {_ADDRS}, arrayMap(a -> cityHash64({_prefix('a')}), {_ADDRS})))) AS r
-    FROM measurements FINAL
-    WHERE probe_control AND {span} AND (domain, qtype) IN (SELECT domain, qtype FROM targets)
+    FROM measurements
+    WHERE probe_control AND {span}
+      AND (domain, qtype) IN (SELECT domain, qtype FROM measurements WHERE {{where}})
     GROUP BY domain, qtype),
 checks AS (
     SELECT probe_name AS c_probe, resolver_name AS c_resolver, transport AS c_transport,
         arraySort(x -> x.1, groupArray((toUnixTimestamp64Micro(started_at),
             {_OUTCOME} IN ({_WORKING})))) AS h
-    FROM measurements FINAL
+    FROM measurements
     WHERE purpose = 'control' AND {span}
       AND (probe_name, resolver_name, transport) IN
-          (SELECT probe_name, resolver_name, transport FROM targets)
+          (SELECT probe_name, resolver_name, transport FROM measurements WHERE {{where}})
     GROUP BY probe_name, resolver_name, transport),
 -- Layers, so that each heavy expression is computed once as a column (an
 -- alias is an expression, inlined wherever it is used).

@@ -6,7 +6,10 @@ chDB admits one engine per process path, but several clients on that path
 (each its own connection to the one engine), and a query on one client does
 not block another's: measured, an insert on the ingest client took 13 ms
 while a 14 s query ran on a second one. The ingest writer keeps its client
-and thread to itself (writer.py); this lane holds the second.
+and thread to itself (writer.py). The server runs two lanes: one for the
+background jobs (classification, reclassify, discovery, the order mirror),
+limited to one engine thread so ingest keeps a core, and one for analysts'
+reports, so a report never waits behind a classification chunk.
 
 Analysts' heavy calls are admitted through `AnalystGate`: a bounded number
 wait, beyond that the call is refused at once (the servicer answers

@@ -145,8 +145,12 @@ class Collector:
         self.writer = IngestWriter(self._open_store, self.metrics,
                                    max_rows=settings.max_group_rows)
         self.activity = ProbeActivity(self.metrics)
-        # Everything but ingest on a second engine client and thread (lane.py).
-        self.lane = AnalysisLane(self._open_analysis_store)
+        # Everything but ingest on other engine clients and threads (lane.py):
+        # classification and the other background jobs on one, with one core
+        # at most so ingest keeps the other; analysts' reports on another, so
+        # a report never waits for a classification chunk.
+        self.lane = AnalysisLane(lambda: self._open_analysis_store({"max_threads": 1}))
+        self.reports_lane = AnalysisLane(lambda: self._open_analysis_store({}))
         self.gate = AnalystGate()
         self.classifier = ClassifyPass(self.lane, settle_s=settings.settle_s)
         self.closing = asyncio.Event()
@@ -184,8 +188,9 @@ class Collector:
                      migration.name)
         return store
 
-    def _open_analysis_store(self) -> Store:
-        return Store(self.settings.db, self.settings.database, self.settings.cluster)
+    def _open_analysis_store(self, engine: dict[str, object]) -> Store:
+        return Store(self.settings.db, self.settings.database, self.settings.cluster,
+                     settings=engine)
 
     # -- assignment -----------------------------------------------------------
 
@@ -241,6 +246,7 @@ class Collector:
         nofile = raise_nofile_limit()   # before chDB opens its files
         await self.writer.start()    # applies migrations first
         await self.lane.start()
+        await self.reports_lane.start()
         await self._mirror_orders()
         server = grpc.aio.server(
             interceptors=[AuthInterceptor(self.registry, _ROLES, self.metrics,
@@ -251,7 +257,8 @@ class Collector:
             activity=self.activity, limits=s.limits, assignment_for=self.assignment_for,
             closing=self.closing), server)
         reports_servicer.add_to_server(
-            reports_servicer.ReportServicer(self.lane, self.classifier, self.gate), server)
+            reports_servicer.ReportServicer(self.reports_lane, self.classifier, self.gate),
+            server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*file_descriptor_names(), *reports_servicer.file_descriptor_names(),
@@ -319,6 +326,7 @@ class Collector:
                     await self.writer.stop()
                 finally:
                     await self.lane.stop()
+                    await self.reports_lane.stop()
             finally:
                 try:
                     self._record_activity()

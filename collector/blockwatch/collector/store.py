@@ -53,14 +53,15 @@ def dedup_token(keys: Sequence[tuple[str, str]]) -> str:
 
 
 class Store:
-    def __init__(self, dsn: str, database: str = "blockwatch", cluster: str = "") -> None:
+    def __init__(self, dsn: str, database: str = "blockwatch", cluster: str = "", *,
+                 settings: dict[str, Any] | None = None) -> None:
         if not _IDENT.fullmatch(database):
             raise StorageError(f"database name {database!r} is not an identifier")
         self.dsn = dsn
         self.database = database
         self.cluster = cluster
         try:
-            self._client = clickhouse_connect.get_client(dsn=dsn)
+            self._client = clickhouse_connect.get_client(dsn=dsn, settings=settings or {})
             on = f" ON CLUSTER {cluster}" if cluster else ""
             self._client.command(f"CREATE DATABASE IF NOT EXISTS {database}{on}")
             self._client.database = database
