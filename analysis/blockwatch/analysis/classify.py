@@ -27,6 +27,7 @@ from blockwatch.analysis.observation import (
     Outcome,
     StrayReason,
 )
+from blockwatch.analysis.tlsconsistency import TlsEvidence
 from blockwatch.analysis.verdict import RULES_VERSION, Evidence, Method, Rule, Status, Verdict
 
 EDE_BLOCKED = frozenset({15, 16, 18})   # Blocked, Censored, Prohibited (RFC 8914)
@@ -39,7 +40,11 @@ def classifier_version(fingerprints: FingerprintSet) -> str:
     return f"{RULES_VERSION}+fp.{fingerprints.version}"
 
 
-def classify(obs: Observation, ctx: ControlContext, fps: FingerprintSet) -> Verdict:
+def classify(obs: Observation, ctx: ControlContext, fps: FingerprintSet, *,
+             tls: TlsEvidence | None = None) -> Verdict:
+    """`tls` (optional, oracle only for now): what the web follow-ups showed for
+    this name (tlsconsistency.tls_evidence); an answer that differs from the
+    control's but is TLS-consistent is then `ok` (docs/verdicts.md)."""
     version = classifier_version(fps)
     base = Evidence(
         rcode=obs.rcode,
@@ -75,7 +80,7 @@ def classify(obs: Observation, ctx: ControlContext, fps: FingerprintSet) -> Verd
     if obs.rcode is None:
         return _no_response(obs, ctx, verdict)
     if obs.rcode == RCODE_NOERROR and obs.answers:
-        return _answers(obs, ctx, fps, verdict)
+        return _answers(obs, ctx, fps, verdict, tls)
     if obs.rcode == RCODE_NXDOMAIN:
         if behaviour is not None and behaviour.method is Method.NXDOMAIN:
             # Quad9 style: no recursion flag, no SOA - not how a real NXDOMAIN looks.
@@ -116,7 +121,7 @@ def _responses_differ(obs: Observation) -> bool:
 
 
 def _answers(obs: Observation, ctx: ControlContext, fps: FingerprintSet,
-             verdict: _Judge) -> Verdict:
+             verdict: _Judge, tls: TlsEvidence | None = None) -> Verdict:
     addresses = obs.addresses
     fp = fps.match((*addresses, *obs.cnames), obs.probe_country)
     if fp is not None:
@@ -137,7 +142,11 @@ def _answers(obs: Observation, ctx: ControlContext, fps: FingerprintSet,
         return verdict(Status.OK, Rule.CONTROL_VANTAGE, answer=addresses)
     if control and addresses and not {prefix(a) for a in addresses} & {
             prefix(a) for a in control}:
-        return verdict(Status.SUSPECT, Rule.ANSWERS_DIFFER, answer=addresses)
+        # The same rule fired; the web layer's certificate shows the answer is
+        # the site's own (CDN, geo-DNS), so it is not suspect.
+        consistent = tls is not None and tls.consistent(addresses)
+        return verdict(Status.OK if consistent else Status.SUSPECT, Rule.ANSWERS_DIFFER,
+                       answer=addresses)
     return verdict(Status.OK, Rule.ANSWERED, answer=addresses or obs.cnames)
 
 
