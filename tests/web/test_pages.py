@@ -34,12 +34,14 @@ def test_timeline_sums_the_ordered_countries() -> None:
 
 
 def test_chart_marks_deadline_and_breaks_at_missing_days() -> None:
-    points = [(D, 0.0), (D + dt.timedelta(days=1), 50.0), (D + dt.timedelta(days=5), 100.0)]
+    points = [(D + dt.timedelta(days=n), float(10 * n)) for n in (0, 1, 2, 3, 10)]
     chart = svg.timeline_svg(points, [svg.Marker(D + dt.timedelta(days=2), "deadline",
                                                  svg.VERMILLION, "6 3")], "cloudflare")
     assert chart.count('class="marker marker-deadline"') == 1
-    assert chart.count("<polyline") == 2          # no line drawn across days without data
+    assert chart.count("<polyline") == 2   # no line across a gap far longer than usual
     assert "deadline 2024-08-15" in chart and "share blocked (%)" in chart
+    weekly = [(D + dt.timedelta(days=7 * n), 0.0) for n in range(4)]
+    assert svg.timeline_svg(weekly, [], "weekly rounds").count("<polyline") == 1
     # a deadline years before the data: at the edge, dated, the data not squeezed
     old = svg.timeline_svg(points, [svg.Marker(dt.date(2020, 1, 31), "deadline",
                                                svg.VERMILLION, "6 3")], "isp")

@@ -330,26 +330,27 @@ def measurement(params: Mapping[str, str], query: QueryFn) -> Report:
     return _fields(f"Measurement {mid}", "measurement", list(shown.items()))
 
 
-WEB_SQL = """SELECT observation_id, started_at, address, port, toString(scheme),
-    toString(connect_failure), connect_failure_text, tls_attempted, toString(tls_version),
-    cert_subject, cert_issuer, name_matches, chain_verified, verify_error,
-    toString(tls_failure), tls_failure_text, http_url, status, reason, title, body_sha256,
-    body_length, toString(http_failure), http_failure_text
+WEB_SQL = """SELECT observation_id, started_at, http_url, address, port, status, reason, title,
+    toString(http_failure), http_failure_text, toString(connect_failure), connect_failure_text,
+    tls_attempted, toString(tls_version), toString(tls_failure), tls_failure_text,
+    name_matches, chain_verified, verify_error, cert_subject, cert_issuer, body_sha256,
+    body_length, toString(scheme)
 FROM web_observations FINAL
 WHERE has(dns_measurement_ids, {id:UUID})
 ORDER BY started_at, observation_id
 LIMIT 50"""
 
-_WEB_COLUMNS = (Column("observation"), Column("started", "time"), Column("address"),
-                Column("port", "int"), Column("scheme"), Column("connect failure"),
+# what an analyst looks at first (the HTTP outcome) leads
+_WEB_COLUMNS = (Column("observation"), Column("started", "time"), Column("url"),
+                Column("address"), Column("port", "int"), Column("status", "int"),
+                Column("reason"), Column("title"), Column("http failure"),
+                Column("http failure text"), Column("connect failure"),
                 Column("connect failure text"), Column("tls attempted", "bool"),
-                Column("tls version"), Column("certificate subject"),
-                Column("certificate issuer"), Column("name matches", "bool"),
-                Column("chain verified", "bool"), Column("verify error"),
-                Column("tls failure"), Column("tls failure text"), Column("url"),
-                Column("status", "int"), Column("reason"), Column("title"),
-                Column("body sha256"), Column("body bytes", "int"), Column("http failure"),
-                Column("http failure text"))
+                Column("tls version"), Column("tls failure"), Column("tls failure text"),
+                Column("name matches", "bool"), Column("chain verified", "bool"),
+                Column("verify error"), Column("certificate subject"),
+                Column("certificate issuer"), Column("body sha256"),
+                Column("body bytes", "int"), Column("scheme"))
 
 
 def web(params: Mapping[str, str], query: QueryFn) -> Report:

@@ -7,6 +7,7 @@ alternatives in <title>/<desc>, units on the axes."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -89,10 +90,13 @@ def timeline_svg(points: Sequence[tuple[dt.date, float | None]], markers: Sequen
                    f'font-size="11" text-anchor="{"end" if right else "start"}" '
                    f'fill="{m.colour}">{escape(label)}</text>')
     known = [(d, s) for d, s in points if s is not None]
-    # a day without measurements breaks the line: no value is drawn where none exists
+    # a gap much longer than the usual spacing of rounds breaks the line: no
+    # value is drawn where none was measured
+    gaps = sorted((b[0] - a[0]).days for a, b in itertools.pairwise(known))
+    usual = gaps[len(gaps) // 2] if gaps else 1
     runs: list[list[tuple[dt.date, float]]] = []
     for d, s in known:
-        if runs and (d - runs[-1][-1][0]).days == 1:
+        if runs and (d - runs[-1][-1][0]).days <= 2 * usual:
             runs[-1].append((d, s))
         else:
             runs.append([(d, s)])
