@@ -14,6 +14,7 @@ the built-in one, clears its EDE and sets ours.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -57,6 +58,15 @@ class EdeBlock:
             raise ValueError(f"EDE code out of range: {self.ede_code}")
         if len(self.ede_text.encode()) > 255:
             raise ValueError("kresd limits EDE text to 255 bytes")
+
+
+def structured_ede_text(**fields: object) -> str:
+    """EXTRA-TEXT as draft-ietf-dnsop-structured-dns-error has it: compact I-JSON
+    with the draft's short keys (c, j, s, o, l), within kresd's 255 bytes."""
+    text = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+    if len(text.encode()) > 255:
+        raise ValueError("kresd limits EDE text to 255 bytes")
+    return text
 
 
 def _lua_str(text: str) -> str:
