@@ -105,8 +105,13 @@ def count_links(name: str, f: Filters) -> dict[str, Link]:
         return {"resolved": sel("ok", "due", **keys), "total": sel("total", "due", **keys)}
     if name == "compliance":
         keys = {"order": "order", "resolver": "intermediary", "asn": "asn", "domain": "domain"}
+
+        def mirrors(r: dict[str, Value]) -> str:
+            # a count of domains: the order's table of domains and mirrors
+            return f"/orders/{quote(_s(r['order']))}#mirrors"
         return {"blocked_since_deadline": sel("blocked", "due", **keys),
-                "total_since_deadline": sel("total", "due", **keys)}
+                "total_since_deadline": sel("total", "due", **keys),
+                "mirrors": mirrors, "mirrors_resolving": mirrors, "mirrors_overdue": mirrors}
     if name == "timeline":
         def day(verdict: str) -> Link:
             def link(r: dict[str, Value]) -> str:
