@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
@@ -266,3 +267,19 @@ orders:
     assert measure[:3] == ["newbay.net", "bay.to", "kat.cc"]   # each site's first variant
     assert measure[3:5] == ["bay.cc", "kat.cr"]
     assert len(measure) == len(set(measure))
+
+
+@pytest.mark.parametrize(("line", "field"), [
+    ("candidate_share = 0.9", "assignment.candidate_share"),
+    ("candidate_share = -0.1", "assignment.candidate_share"),
+    ("discovery_interval_s = 0", "assignment.discovery_interval_s")])
+def test_candidate_settings_out_of_range_are_named(tmp_path: Path, line: str,
+                                                   field: str) -> None:
+    from blockwatch.collector.errors import ConfigError
+    from blockwatch.collector.settings import build_settings
+
+    config = tmp_path / "c.toml"
+    config.write_text(f"[assignment]\n{line}\n")
+    with pytest.raises(ConfigError) as caught:
+        build_settings(config, data_dir=tmp_path)
+    assert field in str(caught.value)
