@@ -88,5 +88,12 @@ def test_web_view_through_a_running_collector(tmp_path_factory: pytest.TempPathF
                 assert page.status_code == 200 and "blocked" in page.text
                 order = await web.get("/orders/it-2024-kat", headers=auth)
                 assert order.status_code == 200 and "marker-deadline" in order.text
+                # the collector's analyst gate is full: a 503 that says so, not a 502
+                collector.gate.max_running = collector.gate.max_waiting = 0
+                busy = await web.get("/api/v1/evidence/orders", headers=auth)
+                assert busy.status_code == 503, busy.text
+                assert busy.json()["error"].startswith("the collector is busy, try again")
+                page = await web.get("/orders/it-2024-kat", headers=auth)
+                assert page.status_code == 503 and "try again" in page.text
 
     asyncio.run(scenario())

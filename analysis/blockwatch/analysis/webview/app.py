@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from blockwatch.analysis.errors import AnalysisError, UsageError
+from blockwatch.analysis.errors import AnalysisError, RemoteError, UsageError
 from blockwatch.analysis.filters import Filters
 from blockwatch.analysis.known import UnknownValue
 from blockwatch.analysis.render import to_csv
@@ -128,6 +128,12 @@ def create_app(source: Source, *, secure_cookies: bool = False) -> Starlette:  #
                 return _error(api, 400, str(exc))
             except HttpError as exc:
                 return _error(api, exc.status, str(exc))
+            except RemoteError as exc:
+                if exc.code != "RESOURCE_EXHAUSTED":
+                    log.warning("event=web_failed path=%s error=%r", request.url.path, str(exc))
+                    return _error(api, 502, f"the collector failed: {str(exc)[:200]}")
+                # the collector's gate for analysts is full: say so, try again soon
+                return _error(api, 503, f"the collector is busy, try again: {str(exc)[:200]}")
             except AnalysisError as exc:
                 log.warning("event=web_failed path=%s error=%r", request.url.path, str(exc))
                 return _error(api, 502, f"the database failed: {str(exc)[:200]}")
