@@ -181,11 +181,10 @@ def create_app(source: Source, *, secure_cookies: bool = False) -> Starlette:  #
         f = dataclasses.replace(f, country=Filters.parse(
             country=request.path_params["country"]).country)
         world = dataclasses.replace(f, country="")
-        eff, everywhere, probes = await source.answers(
-            token, [("effectiveness", f), ("effectiveness", world),
-                    ("probes", dataclasses.replace(world, order=""))])
-        controls = {str(r["country"]) for r in probes.report.records()
-                    if r["control"] == "yes"}
+        eff, everywhere = await source.answers(
+            token, [("effectiveness", f), ("effectiveness", world)])
+        controls = {str(c) for c in (await source.evidence(token, "controls", {}))
+                    .column("country")}
         shares = pages.country_shares(everywhere.report)
         for c in controls:
             shares.setdefault(c, (0, 0))

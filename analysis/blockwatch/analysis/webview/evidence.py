@@ -403,9 +403,23 @@ def _only(params: Mapping[str, str], keys: Sequence[str]) -> Mapping[str, str]:
     return params
 
 
+# Countries of the control vantage points, from the small daily rollup (the
+# probes report reads every stored row).
+CONTROLS_SQL = """SELECT DISTINCT probe_country FROM verdicts_daily WHERE probe_control
+ORDER BY probe_country"""
+
+
+def controls(params: Mapping[str, str], query: QueryFn) -> Report:
+    _only(params, ())
+    rows = query(CONTROLS_SQL, {})
+    return Report("controls", "Countries of control vantage points", (Column("country"),),
+                  tuple((str(r[0]),) for r in rows))
+
+
 KINDS: dict[str, Callable[[Mapping[str, str], QueryFn], Report]] = {
     "orders": orders, "domains": domains, "sources": sources, "measurements": measurements,
     "count": count, "measurement": measurement, "web": web, "identity": identity,
+    "controls": controls,
 }
 
 
