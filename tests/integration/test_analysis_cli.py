@@ -325,7 +325,7 @@ def test_choices_are_listed_and_completed() -> None:
     helped = bw("report", "--help")
     assert helped.returncode == 0
     text = re.sub(r"[\s│]+", "", helped.stdout)
-    assert "effectiveness|compliance|leakage|spillover|timeline|probes|html" in text
+    assert "effectiveness|compliance|leakage|spillover|timeline|probes|mirrors|html" in text
     assert "<country|asn|domain>" in text and "<table|json|csv>" in text
     assert "--ca-file" in helped.stdout
     env = {**_env(), "_BLOCKWATCH_COMPLETE": "complete_bash",
