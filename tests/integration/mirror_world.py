@@ -30,6 +30,7 @@ from blockwatch.collector.discovery import DiscoveryState, discover
 from blockwatch.collector.orders import OrderSet, parse_orders
 from tests.integration.analysis_world import (
     AGCOM,
+    DE1,
     IT1,
     NL_CONTROL,
     Probe,
@@ -136,6 +137,10 @@ def dns_rows() -> list[Row]:
                           ("canna-shop.net", HOSTER, cand), ("footy.net", EDGE, cand))),
         *(EarlyRow(IT1, day, r, "example.com", answers=("93.184.215.14",))
           for day in (BEFORE, TODAY) for r in ("cloudflare", "isp")),
+        # Germany: the ISP blocks canna.to (NXDOMAIN where the control resolves)
+        *(EarlyRow(DE1, day, "isp", "example.com", answers=("93.184.215.14",))
+          for day in (BEFORE, TODAY)),
+        EarlyRow(DE1, BEFORE, "isp", "canna.to", rcode=3, flags=0x8183, authority=1),
         # kat.sx as a candidate: the ISP resolves it, Cloudflare blocks it
         EarlyRow(IT1, BEFORE, "isp", "kat.sx", answers=(KAT_SX,), extra=cand),
         EarlyRow(IT1, BEFORE, "cloudflare", "kat.sx", answers=(), ede=censored, extra=cand),

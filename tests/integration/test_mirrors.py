@@ -23,6 +23,8 @@ import pytest
 
 from blockwatch.analysis.database import ClickHouseDatabase
 from blockwatch.collector.assignment import PURPOSE_CANDIDATE, PURPOSE_TARGET
+from blockwatch.collector.discovery import DiscoveryState, discover
+from blockwatch.collector.orders import parse_orders
 from blockwatch.collector.registry import Principal, Registry
 from tests.integration import mirror_world as world
 from tests.integration.analysis_world import store_rows
@@ -258,3 +260,29 @@ def test_the_collector_derives_candidates_and_assigns_them(
             db.close()
 
     asyncio.run(scenario())
+
+
+def test_a_pass_reads_what_is_new_and_keeps_what_it_saw(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    db = world.build(chdb_dsn(tmp_path_factory), f"incremental{os.getpid()}")
+    state = DiscoveryState()
+    first = {(c.candidate, c.source) for c in discover(db, world.orders(), [], state)}
+    assert first == set(world.EXPECTED)
+    # the stored observations go (a TTL, a lost partition): what a pass saw stays
+    # evidence; a new observation after the high-water mark is read
+    db.command("TRUNCATE TABLE web_observations")
+    row = world._web(world.CH_CONTROL, world.TODAY, "canna.to", status=302,
+                     location="https://canna-new.net/")
+    db.insert("web_observations", world.WEB_COLUMNS, [row])
+    second = {(c.candidate, c.source) for c in discover(db, world.orders(), [], state)}
+    assert second == first | {("canna-new.net", "redirect")}
+    # a name never asked about before (newly listed) is read over its whole
+    # history, older than the mark
+    old = world._web(world.CH_CONTROL, world.BEFORE, "oldbay.to", status=301,
+                     location="https://newbay.to/")
+    db.insert("web_observations", world.WEB_COLUMNS, [old])
+    more = parse_orders(world.ORDERS_YAML.replace(
+        "        domains: [canna.to]", "        domains: [canna.to, oldbay.to]"), source="w.yaml")
+    third = {(c.candidate, c.source) for c in discover(db, more, [], state)}
+    assert third == second | {("newbay.to", "redirect")}
+    db.close()

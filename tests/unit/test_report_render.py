@@ -43,7 +43,7 @@ def test_share_is_rounded_once_and_none_without_data() -> None:
 
 def test_every_report_is_registered() -> None:
     assert set(REPORTS) == {"effectiveness", "compliance", "leakage", "spillover", "timeline",
-                            "probes"}
+                            "probes", "mirrors"}
 
 
 def test_world_map_has_countries_by_alpha2_and_colours_data() -> None:

@@ -4,8 +4,12 @@ evidence in `mirror_candidates`, mirror the registry's rejections into
 `candidate_rejections`, and keep the names probes should measure next.
 
 Runs on the writer's thread (the store is not thread-safe), like the orders'
-mirroring; reads are aggregated in SQL so a pass costs one scan of the
-recent web observations and verdicts, not a row per observation in Python.
+mirroring, so it must stay short: reads are aggregated in SQL and
+incremental. The state keeps every distinct fact seen (evidence is "seen at
+least once", with its earliest sighting); a pass reads only web observations
+received and verdicts classified since the last pass's high-water mark (less
+an overlap: merging a fact twice changes nothing), plus the whole history of
+names it has not asked about before (a newly listed domain, a new variant).
 """
 
 from __future__ import annotations
@@ -30,14 +34,21 @@ from blockwatch.collector.orders import OrderSet
 
 log = logging.getLogger(__name__)
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# Re-read this much before the high-water marks: inserts of other collectors
+# (a cluster) or in flight may carry slightly older stamps.
+OVERLAP = dt.timedelta(minutes=5)
+
 _WEB = """
 SELECT name, probe_control, status,
     arrayElement(`headers.value`, indexOf(`headers.name`, 'location')) AS location,
     redirect_location, cert_sans, cert_sha256, name_matches, title, body_sha256,
     min(started_at) AS first_seen, argMin(probe_name, started_at) AS probe,
-    argMin(toString(observation_id), started_at) AS observation
+    argMin(toString(observation_id), started_at) AS observation,
+    max(received_at) AS mark
 FROM web_observations
-WHERE name IN {names:Array(String)}
+WHERE name IN {fresh:Array(String)}
+   OR (name IN {known:Array(String)} AND received_at > {since:DateTime64(6, 'UTC')})
 GROUP BY name, probe_control, status, location, redirect_location, cert_sans, cert_sha256,
     name_matches, title, body_sha256
 """
@@ -46,10 +57,12 @@ GROUP BY name, probe_control, status, location, redirect_location, cert_sans, ce
 _ADDRESSES = """
 SELECT domain, address, min(started_at) AS first_seen,
     argMin(probe_name, started_at) AS probe,
-    argMin(toString(measurement_id), started_at) AS measurement
+    argMin(toString(measurement_id), started_at) AS measurement,
+    max(classified_at) AS mark
 FROM verdicts
 ARRAY JOIN answer AS address
 WHERE verdict = 'ok' AND purpose IN ('target', 'candidate')
+  AND classified_at > {since:DateTime64(6, 'UTC')}
 GROUP BY domain, address
 """
 
@@ -84,6 +97,23 @@ class DiscoveryState:
     derived: int = 0          # how many of `measure`, first, were derived (not generated)
     candidates: list[Candidate] = field(default_factory=list)
     passes: int = 0
+    web: dict[tuple[object, ...], WebFact] = field(default_factory=dict)
+    addresses: dict[tuple[str, str], AddressFact] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)       # names whose history was read
+    web_mark: dt.datetime = EPOCH                      # newest received_at read
+    verdict_mark: dt.datetime = EPOCH                  # newest classified_at read
+
+    def merge_web(self, fact: WebFact) -> None:
+        key = (fact.name, fact.control, fact.status, fact.location, fact.redirects,
+               fact.sans, fact.cert_sha256, fact.name_matches, fact.title, fact.body_sha256)
+        old = self.web.get(key)
+        if old is None or fact.first_seen < old.first_seen:
+            self.web[key] = fact
+
+    def merge_address(self, fact: AddressFact) -> None:
+        old = self.addresses.get((fact.name, fact.address))
+        if old is None or fact.first_seen < old.first_seen:
+            self.addresses[fact.name, fact.address] = fact
 
 
 def _time(value: object) -> dt.datetime:
@@ -92,15 +122,22 @@ def _time(value: object) -> dt.datetime:
     return dt.datetime.fromisoformat(str(value))
 
 
-def read_facts(store: Db, names: Sequence[str]) -> tuple[list[WebFact], list[AddressFact]]:
-    web = [WebFact(str(r[0]), bool(r[1]), int(str(r[2])), str(r[3]),
-                   tuple(str(x) for x in r[4]), tuple(str(x) for x in r[5]),
-                   str(r[6]), bool(r[7]), str(r[8]), str(r[9]), _time(r[10]), str(r[11]),
-                   str(r[12]))
-           for r in store.rows(_WEB, {"names": list(names)})]
-    addresses = [AddressFact(str(r[0]), str(r[1]), _time(r[2]), str(r[3]), str(r[4]))
-                 for r in store.rows(_ADDRESSES)]
-    return web, addresses
+def read_facts(store: Db, names: Sequence[str], state: DiscoveryState) -> None:
+    """Merge into `state` what arrived since its marks, and the history of new names."""
+    fresh = sorted(set(names) - state.names)
+    known = sorted(set(names) & state.names)
+    for r in store.rows(_WEB, {"fresh": fresh, "known": known,
+                               "since": state.web_mark - OVERLAP}):
+        state.merge_web(WebFact(
+            str(r[0]), bool(r[1]), int(str(r[2])), str(r[3]), tuple(str(x) for x in r[4]),
+            tuple(str(x) for x in r[5]), str(r[6]), bool(r[7]), str(r[8]), str(r[9]),
+            _time(r[10]), str(r[11]), str(r[12])))
+        state.web_mark = max(state.web_mark, _time(r[13]))
+    for r in store.rows(_ADDRESSES, {"since": state.verdict_mark - OVERLAP}):
+        state.merge_address(AddressFact(str(r[0]), str(r[1]), _time(r[2]), str(r[3]),
+                                        str(r[4])))
+        state.verdict_mark = max(state.verdict_mark, _time(r[5]))
+    state.names.update(fresh)
 
 
 def store_candidates(store: Db, found: Sequence[Candidate], now: dt.datetime) -> None:
@@ -140,9 +177,9 @@ def discover(store: Db, orders: OrderSet, rejected: Sequence[tuple[str, str, dt.
     pairs = {(o, d) for o, d, _ in rejected}
     names = {x.domain for x in listed}
     names |= {v for x in listed for v in variants(x.domain)}
-    names |= {c.candidate for c in state.candidates}
-    web, addresses = read_facts(store, sorted(names))
-    found = derive(listed, web, addresses, pairs, cdn_networks())
+    read_facts(store, sorted(names), state)
+    found = derive(listed, list(state.web.values()), list(state.addresses.values()), pairs,
+                   cdn_networks())
     store_rejections(store, rejected)
     store_candidates(store, found, now)
     state.candidates = found
