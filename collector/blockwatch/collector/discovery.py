@@ -102,6 +102,7 @@ class DiscoveryState:
     names: set[str] = field(default_factory=set)       # names whose history was read
     web_mark: dt.datetime = EPOCH                      # newest received_at read
     verdict_mark: dt.datetime = EPOCH                  # newest classified_at read
+    rejected: list[tuple[str, str, dt.date]] | None = None   # as last written
 
     def merge_web(self, fact: WebFact) -> None:
         key = (fact.name, fact.control, fact.status, fact.location, fact.redirects,
@@ -180,8 +181,12 @@ def discover(store: Db, orders: OrderSet, rejected: Sequence[tuple[str, str, dt.
     read_facts(store, sorted(names), state)
     found = derive(listed, list(state.web.values()), list(state.addresses.values()), pairs,
                    cdn_networks())
-    store_rejections(store, rejected)
-    store_candidates(store, found, now)
+    # written when they change only: a pass a minute must not pile up rows
+    if list(rejected) != state.rejected:
+        store_rejections(store, rejected)
+        state.rejected = list(rejected)
+    before = set(state.candidates)
+    store_candidates(store, [c for c in found if c not in before], now)
     state.candidates = found
     state.measure = to_measure(orders, found, pairs)
     state.derived = len({c.candidate for c in found})
