@@ -3,9 +3,9 @@ from ClickHouse, derive candidates (candidates.py), store them with their
 evidence in `mirror_candidates`, mirror the registry's rejections into
 `candidate_rejections`, and keep the names probes should measure next.
 
-Runs on the writer's thread (the store is not thread-safe), like the orders'
-mirroring, so it must stay short: reads are aggregated in SQL and
-incremental. The state keeps every distinct fact seen (evidence is "seen at
+Runs on the collector's analysis lane (lane.py: its own engine client and
+thread, shared with classification), so it should stay short: reads are
+aggregated in SQL and incremental. The state keeps every distinct fact seen (evidence is "seen at
 least once", with its earliest sighting); a pass reads only web observations
 received and verdicts classified since the last pass's high-water mark (less
 an overlap: merging a fact twice changes nothing), plus the whole history of
