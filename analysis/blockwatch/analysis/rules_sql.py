@@ -17,9 +17,11 @@ changes no nearest one and no set of addresses.
 The control context is computed in the same query. Control resolutions (from
 unfiltered vantages, per name and type) and health checks (control domains,
 per probe, resolver and transport) near the chunk's time span are gathered
-into one time-sorted array per key and joined to each measurement, which
-then picks the nearest one exactly as `controls.ControlIndex` does (the
-earlier one wins a tie; a measurement is never its own reference).
+by ASOF joins (the nearest before, and at or after, each measurement), of
+which the rule takes the nearer within the window exactly as
+`controls.ControlIndex` does (the earlier wins a tie; a measurement is never
+its own reference). Whether control vantages got the same addresses (or
+prefixes) within the window is the same kind of lookup, per address.
 
 Fingerprints and resolver behaviours are data: they travel as query
 parameters, and the behaviours' criteria (integers only) become a `multiIf`.
@@ -138,18 +140,6 @@ def _prefix(a: str) -> str:
             f"IPv6CIDRToRange(toIPv6OrDefault({a}), 48).1), '/48'), {a})")
 
 
-def _nearest(p: str, times: str) -> str:
-    """Aliases `{p}_near`: the 1-based index of the time nearest to `at` within
-    the window in a sorted array (0: none), from `{p}_i`, the first at or after
-    it. The earlier one wins a tie, as bisect in controls._Timed."""
-    w = "{window:Int64}"
-    return f"""toUInt32(if({p}_i = 0, length({times}), {p}_i - 1)) AS {p}_bi,
-        toUInt32(if({p}_bi > 0 AND at - {times}[{p}_bi] <= {w}, {p}_bi, 0)) AS {p}_b,
-        toUInt32(if({p}_i > 0 AND {times}[{p}_i] - at <= {w}
-           AND ({p}_b = 0 OR {times}[{p}_i] - at < at - {times}[{p}_b]), {p}_i, {p}_b))
-           AS {p}_near"""
-
-
 _OUTCOME = (f"multiIf(rcode IS NULL, 'failed', rcode = {RCODE_NOERROR}, "
             "if(notEmpty(`answers.type`), 'answered', 'nodata'), "
             f"rcode = {RCODE_NXDOMAIN}, 'nxdomain', rcode = {RCODE_SERVFAIL}, 'servfail', "
@@ -184,10 +174,10 @@ def _rule() -> str:
 
     answers = (  # classify._answers
         f"multiIf(fp > 0, '{R.FINGERPRINT.value}', "
-        f"has_bogon, if(notEmpty(ctl) AND hasAll(ctl, addrs), "
+        f"has_bogon, if(ctl_any AND all_in, "
         f"'{R.MATCHES_CONTROL.value}', '{R.BOGON.value}'), "
         f"probe_control, '{R.CONTROL_VANTAGE.value}', "
-        f"notEmpty(ctl) AND notEmpty(addrs) AND disjoint, '{R.ANSWERS_DIFFER.value}', "
+        f"ctl_any AND notEmpty(addrs) AND NOT pfx_overlap, '{R.ANSWERS_DIFFER.value}', "
         f"'{R.ANSWERED.value}')")
     no_response = (  # classify._no_response and _strays
         f"multiIf(failure IN ({drop}) AND stray_count > 0, "
@@ -295,34 +285,92 @@ targets AS (
             probe_control, domain, qtype, purpose, resolver_name, transport, failure, rcode,
             flags, `answers.type`, `answers.data`, cname_chain, authority_count, ede_codes,
             ede_texts, response_count, later_rcode, later_answer_data, parse_error,
-            answer_set_count, stray_count, stray_reason
+            answer_set_count, stray_count, stray_reason,
+            toUnixTimestamp64Micro(started_at) AS at
         FROM measurements
         WHERE {{where}}
         ORDER BY received_at DESC
         LIMIT 1 BY measurement_id)
     WHERE measurement_id NOT IN (
         SELECT measurement_id FROM verdicts WHERE {{already}})),
-refs AS (
-    SELECT domain AS r_domain, qtype AS r_qtype,
-        arraySort(x -> x.1, groupArray((toUnixTimestamp64Micro(started_at), measurement_id,
-            {_OUTCOME}, {_ADDRS}, arrayMap(a -> cityHash64({_prefix('a')}), {_ADDRS})))) AS r
+-- Control vantages' resolutions of the targets' names, and every health
+-- check (a control domain) of the targets' (probe, resolver, transport).
+points AS (
+    SELECT domain AS p_domain, qtype AS p_qtype, toUnixTimestamp64Micro(started_at) AS p_t,
+        measurement_id AS p_id, {_OUTCOME} AS p_out, {_ADDRS} AS p_addrs,
+        toUInt8(1) AS p_found
     FROM measurements
     WHERE probe_control AND {span}
-      AND (domain, qtype) IN (SELECT domain, qtype FROM measurements WHERE {{where}})
-    GROUP BY domain, qtype),
+      AND (domain, qtype) IN (SELECT domain, qtype FROM measurements WHERE {{where}})),
 checks AS (
     SELECT probe_name AS c_probe, resolver_name AS c_resolver, transport AS c_transport,
-        arraySort(x -> x.1, groupArray((toUnixTimestamp64Micro(started_at),
-            {_OUTCOME} IN ({_WORKING})))) AS h
+        toUnixTimestamp64Micro(started_at) AS c_t, {_OUTCOME} IN ({_WORKING}) AS c_ok,
+        toUInt8(1) AS c_found
     FROM measurements
     WHERE purpose = 'control' AND {span}
       AND (probe_name, resolver_name, transport) IN
-          (SELECT probe_name, resolver_name, transport FROM measurements WHERE {{where}})
-    GROUP BY probe_name, resolver_name, transport),
+          (SELECT probe_name, resolver_name, transport FROM measurements WHERE {{where}})),
+-- What the control vantages got within the window, as existence checks (a
+-- CDN answers differently per vantage: one control with the same address, or
+-- the same /24 or /48, is enough). One row per (control, address) and per
+-- (measurement, own address); for each, the nearest control before and after
+-- it (ASOF) and any other at the very same instant: never the row itself.
+cpoints AS (
+    SELECT p_domain AS k_domain, p_qtype AS k_qtype, p_t AS k_t, p_id AS k_id,
+        arrayJoin(arrayDistinct(p_addrs)) AS k_addr,
+        cityHash64({_prefix('k_addr')}) AS k_pfx, toUInt8(1) AS k_found
+    FROM points
+    WHERE notEmpty(p_addrs)),
+mine AS (
+    SELECT measurement_id AS m_id, domain AS m_domain, qtype AS m_qtype, at AS m_at,
+        arrayJoin(arrayDistinct({_ADDRS})) AS m_addr, cityHash64({_prefix('m_addr')}) AS m_pfx
+    FROM targets
+    WHERE rcode = {RCODE_NOERROR} AND notEmpty(`answers.type`)),
+seen AS (
+    SELECT m.m_id AS s_id,
+        min((ab.k_found = 1 AND m.m_at - ab.k_t <= {{window:Int64}})
+            OR (aa.k_found = 1 AND aa.k_t - m.m_at <= {{window:Int64}})
+            OR arrayExists(i -> i != m.m_id, ai.ids)) AS all_in,
+        max((pb.k_found = 1 AND m.m_at - pb.k_t <= {{window:Int64}})
+            OR (pa.k_found = 1 AND pa.k_t - m.m_at <= {{window:Int64}})
+            OR arrayExists(i -> i != m.m_id, pi.ids)) AS pfx_overlap
+    FROM mine AS m
+    ASOF LEFT JOIN cpoints AS ab ON ab.k_domain = m.m_domain AND ab.k_qtype = m.m_qtype
+        AND ab.k_addr = m.m_addr AND m.m_at > ab.k_t
+    ASOF LEFT JOIN cpoints AS aa ON aa.k_domain = m.m_domain AND aa.k_qtype = m.m_qtype
+        AND aa.k_addr = m.m_addr AND m.m_at < aa.k_t
+    LEFT JOIN (SELECT k_domain, k_qtype, k_addr, k_t, groupArray(k_id) AS ids FROM cpoints
+               GROUP BY k_domain, k_qtype, k_addr, k_t) AS ai
+        ON ai.k_domain = m.m_domain AND ai.k_qtype = m.m_qtype AND ai.k_addr = m.m_addr
+        AND ai.k_t = m.m_at
+    ASOF LEFT JOIN cpoints AS pb ON pb.k_domain = m.m_domain AND pb.k_qtype = m.m_qtype
+        AND pb.k_pfx = m.m_pfx AND m.m_at > pb.k_t
+    ASOF LEFT JOIN cpoints AS pa ON pa.k_domain = m.m_domain AND pa.k_qtype = m.m_qtype
+        AND pa.k_pfx = m.m_pfx AND m.m_at < pa.k_t
+    LEFT JOIN (SELECT k_domain, k_qtype, k_pfx, k_t, groupArray(k_id) AS ids FROM cpoints
+               GROUP BY k_domain, k_qtype, k_pfx, k_t) AS pi
+        ON pi.k_domain = m.m_domain AND pi.k_qtype = m.m_qtype AND pi.k_pfx = m.m_pfx
+        AND pi.k_t = m.m_at
+    GROUP BY m.m_id),
+-- Controls with addresses at all (is there anything to compare with?).
+npoints AS (
+    SELECT p_domain AS n_domain, p_qtype AS n_qtype, p_t AS n_t, p_id AS n_id,
+        toUInt8(1) AS n_found
+    FROM points WHERE notEmpty(p_addrs)),
 -- Layers, so that each heavy expression is computed once as a column (an
--- alias is an expression, inlined wherever it is used).
+-- alias is an expression, inlined wherever it is used). The nearest control
+-- and health check before and at-or-after each measurement: ASOF joins.
 base AS (
-    SELECT t.*, toUnixTimestamp64Micro(t.started_at) AS at, refs.r AS r, checks.h AS h,
+    SELECT t.*, seen.all_in AS all_in, seen.pfx_overlap AS pfx_overlap,
+        (nb.n_found = 1 AND t.at - nb.n_t <= {{window:Int64}})
+            OR (na.n_found = 1 AND na.n_t - t.at <= {{window:Int64}})
+            OR arrayExists(i -> i != t.measurement_id, ni.ids) AS ctl_any,
+        rb.p_found AS rb_found, rb.p_t AS rb_t, rb.p_id AS rb_id, rb.p_out AS rb_out,
+        rb.p_addrs AS rb_addrs,
+        ra.p_found AS ra_found, ra.p_t AS ra_t, ra.p_id AS ra_id, ra.p_out AS ra_out,
+        ra.p_addrs AS ra_addrs,
+        cb.c_found AS cb_found, cb.c_t AS cb_t, cb.c_ok AS cb_ok,
+        ca.c_found AS ca_found, ca.c_t AS ca_t, ca.c_ok AS ca_ok,
         {_ADDRS} AS addrs,
         arrayMap(n -> lowerUTF8(trimRight(n, '.')), arrayConcat(cname_chain,
             arrayFilter((d, ty) -> ty = {TYPE_CNAME}, `answers.data`, `answers.type`))) AS cnames,
@@ -331,9 +379,24 @@ base AS (
         arraySlice(later_answer_data, 1, n_later) AS later_d,
         arraySlice(ede_codes, 1, least(length(ede_codes), length(ede_texts))) AS ede_seen
     FROM targets AS t
-    LEFT JOIN refs ON refs.r_domain = t.domain AND refs.r_qtype = t.qtype
-    LEFT JOIN checks ON checks.c_probe = t.probe_name
-        AND checks.c_resolver = t.resolver_name AND checks.c_transport = t.transport),
+    LEFT JOIN seen ON seen.s_id = t.measurement_id
+    ASOF LEFT JOIN npoints AS nb
+        ON nb.n_domain = t.domain AND nb.n_qtype = t.qtype AND t.at > nb.n_t
+    ASOF LEFT JOIN npoints AS na
+        ON na.n_domain = t.domain AND na.n_qtype = t.qtype AND t.at < na.n_t
+    LEFT JOIN (SELECT n_domain, n_qtype, n_t, groupArray(n_id) AS ids FROM npoints
+               GROUP BY n_domain, n_qtype, n_t) AS ni
+        ON ni.n_domain = t.domain AND ni.n_qtype = t.qtype AND ni.n_t = t.at
+    ASOF LEFT JOIN points AS rb
+        ON rb.p_domain = t.domain AND rb.p_qtype = t.qtype AND t.at > rb.p_t
+    ASOF LEFT JOIN points AS ra
+        ON ra.p_domain = t.domain AND ra.p_qtype = t.qtype AND t.at <= ra.p_t
+    ASOF LEFT JOIN checks AS cb
+        ON cb.c_probe = t.probe_name AND cb.c_resolver = t.resolver_name
+        AND cb.c_transport = t.transport AND t.at > cb.c_t
+    ASOF LEFT JOIN checks AS ca
+        ON ca.c_probe = t.probe_name AND ca.c_resolver = t.resolver_name
+        AND ca.c_transport = t.transport AND t.at <= ca.c_t),
 derived AS (
     SELECT *,
         parse_error != '' OR arrayExists((lr, ld) -> isNull(rcode) OR lr != ifNull(rcode, 0)
@@ -346,30 +409,29 @@ derived AS (
         arrayFirst(x -> x > 0, arrayMap(v -> arrayFirst(i -> NOT {in_scope}
             AND {{fp_fallback:Array(UInt8)}}[i] = 1, {group}), arrayConcat(addrs, cnames)))
             AS fp_out,
-        notEmpty(arrayFilter(a -> {_is_bogon('a')}, addrs)) AS has_bogon,
-        toUInt32(arrayFirstIndex(x -> x >= at, r_t)) AS ref_i,
-        arrayMap(x -> x.1, h) AS check_times,
-        toUInt32(arrayFirstIndex(x -> x >= at, check_times)) AS check_i,
-        -- What the control vantages got within the window (never the row itself).
-        arrayFilter(x -> abs(x.1 - at) <= {{window:Int64}} AND x.2 != measurement_id, r)
-            AS in_window,
-        arraySort(arrayDistinct(arrayFlatten(arrayMap(x -> x.4, in_window)))) AS ctl,
-        arrayFlatten(arrayMap(x -> x.5, in_window)) AS ctl_pfx,
-        arrayMap(x -> x.1, r) AS r_t
+        notEmpty(arrayFilter(a -> {_is_bogon('a')}, addrs)) AS has_bogon
     FROM base),
 near AS (
-    SELECT *, {_nearest('ref', 'r_t')}, {_nearest('check', 'check_times')},
-        NOT hasAny(arrayMap(a -> cityHash64({_prefix('a')}), addrs), ctl_pfx) AS disjoint
+    SELECT *,
+        -- the nearer of the two within the window; the earlier wins a tie, as
+        -- bisect in controls._Timed
+        rb_found = 1 AND at - rb_t <= {{window:Int64}} AS rb_ok,
+        ra_found = 1 AND ra_t - at <= {{window:Int64}} AS ra_ok,
+        multiIf(ra_ok AND (NOT rb_ok OR ra_t - at < at - rb_t), 2, rb_ok, 1, 0) AS ref_side,
+        cb_found = 1 AND at - cb_t <= {{window:Int64}} AS cb_near,
+        ca_found = 1 AND ca_t - at <= {{window:Int64}} AS ca_near,
+        multiIf(ca_near AND (NOT cb_near OR ca_t - at < at - cb_t), 2, cb_near, 1, 0)
+            AS check_side
     FROM derived),
 ctx AS (
     SELECT *,
-        if(ref_near > 0 AND tupleElement(r[ref_near], 2) != measurement_id, ref_near, 0)
-            AS ref_idx,
-        if(ref_idx > 0, tupleElement(r[ref_idx], 3), '') AS ref_outcome,
-        if(ref_idx > 0, tupleElement(r[ref_idx], 4), []) AS ref_addrs,
-        if(ref_idx > 0, toString(tupleElement(r[ref_idx], 2)), '') AS ref_id,
-        if(check_near = 0, 'unknown', if(tupleElement(h[check_near], 2), 'answers', 'fails'))
-            AS health,
+        -- a measurement is never its own reference
+        toUInt8(ref_side > 0 AND if(ref_side = 2, ra_id, rb_id) != measurement_id) AS ref_idx,
+        if(ref_idx = 1, if(ref_side = 2, ra_out, rb_out), '') AS ref_outcome,
+        if(ref_idx = 1, if(ref_side = 2, ra_addrs, rb_addrs), []) AS ref_addrs,
+        if(ref_idx = 1, toString(if(ref_side = 2, ra_id, rb_id)), '') AS ref_id,
+        multiIf(check_side = 2, if(ca_ok, 'answers', 'fails'),
+                check_side = 1, if(cb_ok, 'answers', 'fails'), 'unknown') AS health,
         if(beh > 0, {{beh_names:Array(String)}}[beh], '') AS beh_name,
         if(fp_in > 0, fp_in, fp_out) AS fp
     FROM near),
