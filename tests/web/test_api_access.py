@@ -133,3 +133,16 @@ def test_every_count_link_lists_as_many_measurements(server: WebServer) -> None:
                 assert listed.status_code == 200, href
                 total = re.search(r'<strong id="total">(\d+)</strong>', listed.text)
                 assert total and total.group(1) == shown, (page, href)
+
+
+def test_probes_and_rounds_behind_an_order(server: WebServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=120, headers=_bearer(server.analyst)) as web:
+        rows = web.get("/api/v1/evidence/rounds", params={"order": "it-2024-kat"}).json()["rows"]
+        by_country = {r["country"]: r for r in rows}
+        assert by_country["IT"]["probes"] == 2 and by_country["IT"]["probe_names"] == "it-1 it-2"
+        assert by_country["NL"]["control"] == "yes"
+        page = web.get("/orders/it-2024-kat")
+        assert 'href="/orders/it-2024-kat/rounds"' in page.text
+        assert "it-1 it-2" in web.get("/orders/it-2024-kat/rounds").text
+        sources = web.get("/api/v1/evidence/sources", params={"order": "it-2024-kat"})
+        assert {r["country"]: r["asns"] for r in sources.json()["rows"]}["IT"] == "3269 30722"

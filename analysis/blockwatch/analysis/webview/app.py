@@ -171,10 +171,23 @@ def create_app(source: Source, *, secure_cookies: bool = False) -> Starlette:  #
             known = (await source.evidence(token, "orders", {})).column("order")
             raise UnknownValue("order", order, [str(k) for k in known])
         got = await source.answers(token, story_requests(found[0], f))
+        days = pages.days(f)
         story = build_story(found[0], f, [a.report for a in got],
-                            sources=await source.evidence(token, "sources", {"order": order}),
+                            sources=await source.evidence(token, "sources",
+                                                          {"order": order, **days}),
                             domains=await source.evidence(token, "domains", {"order": order}))
         return page("order.html", story=story, note=got[0].status.note(), f=f)
+
+    async def rounds_page(request: Request, token: str) -> Response:
+        order = _name_param(request.path_params["order"], "order")
+        f = dataclasses.replace(_filters(request, ("since", "until")), order=order)
+        params = {"order": order, **pages.days(f)}
+        found = await source.evidence(token, "rounds", params)
+        return page("table.html", title=f"Order {order}: probes and rounds",
+                    back=pages.url(f"/orders/{quote(order)}", pages.days(f)),
+                    table=pages.table(found, csv=pages.url("/api/v1/evidence/rounds",
+                                                           {**params, "format": "csv"}),
+                                      anchor="rounds"))
 
     async def country_page(request: Request, token: str) -> Response:
         f = _filters(request, ("order", "since", "until"))
@@ -304,6 +317,7 @@ def create_app(source: Source, *, secure_cookies: bool = False) -> Starlette:  #
         Route("/logout", logout, methods=["POST"]),
         Route("/", guarded(overview, api=False)),
         Route("/orders/{order}", guarded(order_page, api=False)),
+        Route("/orders/{order}/rounds", guarded(rounds_page, api=False)),
         Route("/countries/{country}", guarded(country_page, api=False)),
         Route("/measurements", guarded(measurement_list, api=False)),
         Route("/measurements/{mid}", guarded(measurement_page, api=False)),

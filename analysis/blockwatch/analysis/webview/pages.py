@@ -70,6 +70,11 @@ def _s(value: Value) -> str:
     return "" if value is None else str(value)
 
 
+def days(f: Filters) -> dict[str, str]:
+    """since/until as URL parameters (empty ones dropped)."""
+    return {k: v for k, v in _days(f).items() if v}
+
+
 def _days(f: Filters) -> dict[str, str]:
     return {"since": f.since.isoformat() if f.since else "",
             "until": f.until.isoformat() if f.until else ""}
@@ -155,6 +160,7 @@ class OrderStory:
     order: dict[str, Value]
     intermediaries: list[Intermediary] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
+    rounds_url: str = ""
 
 
 def _date(value: Value) -> dt.date | None:
@@ -224,9 +230,15 @@ def order_story(order: dict[str, Value], f: Filters, *, compliance: Report,
     story.tables.append(_mirrors(domains, mirrors, f))
     story.tables.append(report_table("leakage", leakage, f))
     story.tables.append(report_table("spillover", spillover, f))
-    story.tables.append(table(sources, csv=url("/api/v1/evidence/sources",
-                                               {"order": f.order, "format": "csv"}),
+    def listed(r: dict[str, Value]) -> str | None:
+        # the lists leave control vantages out, as the reports do
+        return None if r["control"] == "yes" else measurements_url(
+            order=f.order, country=_s(r["country"]), **_days(f))
+    story.tables.append(table(sources, {"measurements": listed},
+                              csv=url("/api/v1/evidence/sources",
+                                      {"order": f.order, **days(f), "format": "csv"}),
                               anchor="sources"))
+    story.rounds_url = url(f"/orders/{quote(f.order)}/rounds", days(f))
     return story
 
 

@@ -46,7 +46,8 @@ def order_stories(report: ReportFn, evidence: EvidenceFn, f: Filters) -> str:
         name = str(order["order"])
         reports = [report(n, rf) for n, rf in story_requests(order, f)]
         stories.append(build_story(order, f, reports,
-                                   sources=evidence("sources", {"order": name}),
+                                   sources=evidence("sources", {"order": name,
+                                                                **pages.days(f)}),
                                    domains=evidence("domains", {"order": name})))
     return render_static(stories)
 
