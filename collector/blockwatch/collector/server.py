@@ -149,8 +149,9 @@ class Collector:
         # classification and the other background jobs on one, with one core
         # at most so ingest keeps the other; analysts' reports on another, so
         # a report never waits for a classification chunk.
-        self.lane = AnalysisLane(lambda: self._open_analysis_store({"max_threads": 1}))
-        self.reports_lane = AnalysisLane(lambda: self._open_analysis_store({}))
+        self.lane = AnalysisLane(lambda: self._open_analysis_store({"max_threads": 1}),
+                                 nice=10)
+        self.reports_lane = AnalysisLane(lambda: self._open_analysis_store({}), nice=5)
         self.gate = AnalystGate()
         self.classifier = ClassifyPass(self.lane, settle_s=settings.settle_s)
         self.closing = asyncio.Event()
