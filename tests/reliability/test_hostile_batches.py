@@ -110,14 +110,20 @@ def _many_responses(cols: Columns, rnd: random.Random) -> None:
         cols[field] = cols[field] * extra
 
 
+# One past the contract's largest value: out of range however the enums grow.
+_PAST_PURPOSE = max(pb.Purpose.values()) + 1
+_PAST_TRANSPORT = max(pb.Transport.values()) + 1
+_PAST_FAILURE = max(pb.Failure.values()) + 1
+
 # Every mutation makes the batch invalid according to docs/collector.md.
 MUTATIONS: dict[str, Callable[[Columns, random.Random], None]] = {
     "qtype=0": _set("qtype", 0), "qtype=65536": _set("qtype", 65536),
     "qtype=2^32-1": _set("qtype", 2**32 - 1), "qclass=0": _set("qclass", 0),
     "qclass=70000": _set("qclass", 70000), "purpose=0": _set("purpose", 0),
-    "purpose=4": _set("purpose", 4), "purpose=-1": _set("purpose", -1),
-    "transport=0": _set("resolver_transport", 0), "transport=9": _set("resolver_transport", 9),
-    "failure=12": _set("failure", 12), "failure=-3": _set("failure", -3, 1),
+    "purpose=last+1": _set("purpose", _PAST_PURPOSE), "purpose=-1": _set("purpose", -1),
+    "transport=0": _set("resolver_transport", 0),
+    "transport=last+1": _set("resolver_transport", _PAST_TRANSPORT),
+    "failure=last+1": _set("failure", _PAST_FAILURE), "failure=-3": _set("failure", -3, 1),
     "failure_none_without_response": _set("failure", 0, 1),
     "started_at=0": _set("started_at_us", 0), "started_at<0": _set("started_at_us", -(2**62)),
     "started_at=2019": _set("started_at_us", 1_546_300_800_000_000),
