@@ -15,6 +15,7 @@ stop page, bogon, timeout); every probe checks a control domain each round.
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -88,7 +89,8 @@ def main() -> None:
     parser.add_argument("--python-sample", type=int, default=50_000)
     parser.add_argument("--path", type=Path)
     args = parser.parse_args()
-    path = args.path or Path(tempfile.mkdtemp(prefix="blockwatch-classify-")) / "db"
+    scratch = None if args.path else Path(tempfile.mkdtemp(prefix="blockwatch-classify-"))
+    path = args.path or Path(str(scratch)) / "db"
     db = open_database(path)
     fps = load_fingerprints()
     t0_us = int(time.time() - 86_400) * 1_000_000
@@ -123,6 +125,8 @@ def main() -> None:
         print(f"sql_chunk_{chunk}_measurements_per_s={done / elapsed:.0f}")
         print(f"sql_chunk_{chunk}_slice_max_s={max(slices):.3f}")
     db.close()
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

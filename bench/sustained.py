@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -327,6 +328,7 @@ def main() -> None:  # noqa: PLR0915 - one sequence of steps, printed as it goes
     live, judged, lag_p99, lag_max = _verdict_lag(tmp / "db", since_us, window["end_us"],
                                                   stop_us, args.settle)
     judged_window_s = (window["end_us"] - since_us) / 1e6 - args.settle
+    shutil.rmtree(tmp, ignore_errors=True)
 
     acked = load.acked + control_load.acked
     all_latencies = load.latencies + control_load.latencies
