@@ -110,6 +110,19 @@ async def fetch_report(endpoint: Endpoint, name: str, filters: Filters) -> Repor
     return (await fetch_answer(endpoint, name, filters)).report
 
 
+async def fetch_evidence(endpoint: Endpoint, kind: str, params: dict[str, str]) -> Report:
+    """Rows of evidence (measurements, web follow-ups, ...) behind a figure."""
+    metadata = (("authorization", f"Bearer {endpoint.token}"),)
+    async with _channel(endpoint) as channel:
+        try:
+            reply: pb.ReportResponse = await _stub(channel).Evidence(
+                pb.EvidenceRequest(kind=kind, params=params), metadata=metadata,
+                timeout=endpoint.timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise _error(exc) from exc
+    return from_message(reply)
+
+
 async def reclassify_remote(endpoint: Endpoint, since: str) -> dict[str, Any]:
     metadata = (("authorization", f"Bearer {endpoint.token}"),)
     async with _channel(endpoint) as channel:

@@ -149,24 +149,12 @@ class RemoteSource:
             raise _denied(exc) from exc
 
     async def evidence(self, token: str, kind: str, params: Mapping[str, str]) -> Report:
-        import grpc.aio
+        from blockwatch.analysis.remote import fetch_evidence
 
-        from blockwatch.analysis import remote
-        from blockwatch.v1 import reports_pb2 as pb
-        from blockwatch.v1 import reports_pb2_grpc as pb_grpc
-
-        endpoint = self._endpoint(token)
-        request = pb.EvidenceRequest(kind=kind, params=dict(params))
-        async with remote._channel(endpoint) as channel:
-            stub: Any = pb_grpc.ReportServiceStub(channel)  # type: ignore[no-untyped-call]
-            try:
-                reply = await stub.Evidence(
-                    request, metadata=(("authorization", f"Bearer {token}"),),
-                    timeout=self.timeout_s)
-            except grpc.aio.AioRpcError as exc:
-                error = remote._error(exc)
-                raise (_denied(error) if isinstance(error, RemoteError) else error) from exc
-        return remote.from_message(reply)
+        try:
+            return await fetch_evidence(self._endpoint(token), kind, dict(params))
+        except RemoteError as exc:
+            raise _denied(exc) from exc
 
 
 def _denied(exc: RemoteError) -> AnalysisError:
