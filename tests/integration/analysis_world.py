@@ -37,12 +37,13 @@ orders:
       - name: tpb
         domains: [thepiratebay.org]
   # An old order: monitoring began years after its deadline, and the ISP
-  # blocked from the first measurement: nothing shows it was ever late.
+  # blocked from the first measurement: nothing shows it was ever late. It also
+  # covers San Marino, where no probe measures: its story must still be told.
   - id: it-2020-kat
     authority: AGCOM
     issued: 2020-01-10
     deadline: 2020-01-31
-    countries: [IT]
+    countries: [IT, SM]
     intermediaries: [isp]
     sites:
       - name: kat

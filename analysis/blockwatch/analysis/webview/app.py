@@ -170,11 +170,10 @@ def create_app(source: Source, *, secure_cookies: bool = False) -> Starlette:  #
         if not found:
             known = (await source.evidence(token, "orders", {})).column("order")
             raise UnknownValue("order", order, [str(k) for k in known])
-        got = await source.answers(token, story_requests(found[0], f))
-        days = pages.days(f)
-        story = build_story(found[0], f, [a.report for a in got],
-                            sources=await source.evidence(token, "sources",
-                                                          {"order": order, **days}),
+        sources = await source.evidence(token, "sources", {"order": order, **pages.days(f)})
+        got = await source.answers(
+            token, story_requests(found[0], f, {str(c) for c in sources.column("country")}))
+        story = build_story(found[0], f, [a.report for a in got], sources=sources,
                             domains=await source.evidence(token, "domains", {"order": order}))
         return page("order.html", story=story, note=got[0].status.note(), f=f)
 

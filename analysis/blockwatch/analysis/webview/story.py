@@ -5,7 +5,7 @@ them (pages.order_story)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import jinja2
@@ -18,14 +18,17 @@ ReportFn = Callable[[str, Filters], Report]
 EvidenceFn = Callable[[str, dict[str, str]], Report]
 
 
-def story_requests(order: dict[str, Value], f: Filters) -> list[tuple[str, Filters]]:
+def story_requests(order: dict[str, Value], f: Filters,
+                   measured: Collection[str]) -> list[tuple[str, Filters]]:
     """The reports behind an order's story; the timeline once per ordered
-    country (the report filters one country), summed by the story."""
+    country the order's `sources` show measured (the report filters one
+    country, and names a country with no measurement as unknown), summed by
+    the story."""
     f = dataclasses.replace(f, order=str(order["order"]), by="", country="")
     return [("compliance", f), ("compliance", dataclasses.replace(f, by="domain")),
             ("leakage", f), ("spillover", f),
             *(("timeline", dataclasses.replace(f, country=c))
-              for c in str(order["countries"]).split())]
+              for c in str(order["countries"]).split() if c in measured)]
 
 
 def build_story(order: dict[str, Value], f: Filters, reports: Sequence[Report], *,
@@ -44,10 +47,10 @@ def order_stories(report: ReportFn, evidence: EvidenceFn, f: Filters) -> str:
     stories = []
     for order in orders.records():
         name = str(order["order"])
-        reports = [report(n, rf) for n, rf in story_requests(order, f)]
-        stories.append(build_story(order, f, reports,
-                                   sources=evidence("sources", {"order": name,
-                                                                **pages.days(f)}),
+        sources = evidence("sources", {"order": name, **pages.days(f)})
+        measured = {str(c) for c in sources.column("country")}
+        reports = [report(n, rf) for n, rf in story_requests(order, f, measured)]
+        stories.append(build_story(order, f, reports, sources=sources,
                                    domains=evidence("domains", {"order": name})))
     return render_static(stories)
 
