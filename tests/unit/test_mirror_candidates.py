@@ -227,7 +227,6 @@ def test_the_probe_measures_candidates_and_follows_them_on_the_web() -> None:
     from blockwatch.probe.followup import Followable
     from blockwatch.probe.observation import Measurement, Record, ResolverRef, Response, Transport
     from blockwatch.probe.webconfig import WebConfig
-    from blockwatch.probe.webplan import plan_followups
     from blockwatch.probe.wire import Assignment
 
     reply = pb.CheckInResponse(probe_name="it-1", country="IT", asn=3269, assignment=pb.Assignment(
@@ -245,11 +244,10 @@ def test_the_probe_measures_candidates_and_follows_them_on_the_web() -> None:
             responses=[Response(0, 0, 0, answers=(
                 Record(f"{purpose.label}.example", 1, 300, "185.199.108.10"),))])
 
-    kept = Followable()
+    kept = Followable(WebConfig())
     for purpose in Purpose:
         kept(measured(purpose))
-    assert {m.purpose for m in kept.measurements} == {Purpose.TARGET, Purpose.CANDIDATE}
-    plan = plan_followups(kept.measurements, WebConfig())
+    plan = kept.plan()
     assert {f.name for f in plan.followups} == {"target.example", "candidate.example"}
 
 

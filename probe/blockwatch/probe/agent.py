@@ -118,7 +118,7 @@ async def measure(config: ProbeConfig, plan: RoundPlan, sink: Callable[[Measurem
     per_resolver = queries_per_resolver(plan.targets, plan.qtypes,
                                         identity=config.identity_checks)
     advance = progress(per_resolver * len(endpoints), len(endpoints)) if progress else None
-    followable = Followable() if web is not None and web_sink is not None else None
+    followable = Followable(web.config) if web is not None and web_sink is not None else None
 
     def dns_sink(m: Measurement) -> None:
         sink(m)
@@ -129,7 +129,7 @@ async def measure(config: ProbeConfig, plan: RoundPlan, sink: Callable[[Measurem
         lambda: plan_queries(plan.targets, plan.qtypes, identity=config.identity_checks),
         dns_sink, progress=advance)
     if web is not None and web_sink is not None and followable is not None:
-        summary.web = await follow_round(web, followable.measurements, summary.round_id,
+        summary.web = await follow_round(web, followable.plan(), summary.round_id,
                                          web_sink)
     return summary
 

@@ -1,7 +1,8 @@
 """A round's web follow-up: plan it from the round's DNS measurements (webplan),
 run it (web.WebEngine), say what was skipped and how it went.
 
-The agent calls this after each round's DNS; observations go to the same sink
+The agent feeds `Followable` as DNS measurements arrive and calls `follow_round`
+after the round's DNS; observations go to the same sink
 as measurements (spooled, delivered, acknowledged alike).
 """
 
@@ -14,8 +15,9 @@ from dataclasses import dataclass, field
 
 from blockwatch.probe.observation import Failure, Measurement, Purpose
 from blockwatch.probe.web import WebEngine
+from blockwatch.probe.webconfig import WebConfig
 from blockwatch.probe.webobservation import WebObservation
-from blockwatch.probe.webplan import plan_followups
+from blockwatch.probe.webplan import Plan, Planner
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +37,26 @@ class WebSummary:
 
 
 class Followable:
-    """Keeps, of a round's measurements, only those the plan can use: target names
-    whose first response carries answers (the rest costs memory for nothing)."""
+    """Takes a round's measurements as they are measured and keeps only what the plan
+    needs: (name, address) -> measurement ids of target names' first answers. Keeping
+    the measurements themselves made the probe's peak memory grow with the round."""
 
-    def __init__(self) -> None:
-        self.measurements: list[Measurement] = []
+    def __init__(self, config: WebConfig) -> None:
+        self._planner = Planner(config, _FOLLOWED)
 
     def __call__(self, m: Measurement) -> None:
-        first = m.first
-        if m.purpose in _FOLLOWED and first is not None and first.answers:
-            self.measurements.append(m)
+        self._planner.add(m)
+
+    def __len__(self) -> int:
+        return len(self._planner)
+
+    def plan(self) -> Plan:
+        return self._planner.plan()
 
 
-async def follow_round(engine: WebEngine, measurements: list[Measurement], round_id: str,
+async def follow_round(engine: WebEngine, plan: Plan, round_id: str,
                        sink: WebSink) -> WebSummary:
     started = time.monotonic()
-    plan = plan_followups(measurements, engine.config)
     summary = WebSummary(followups=len(plan.followups), skipped=len(plan.skipped))
     for skipped in plan.skipped[:20]:
         log.info("web follow-up skips %s -> %s: %s", skipped.name, skipped.address,

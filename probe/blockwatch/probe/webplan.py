@@ -36,6 +36,54 @@ class Plan:
     skipped: tuple[Skipped, ...]
 
 
+class Planner:
+    """Plans a round's follow-ups incrementally, as measurements arrive: it keeps only
+    (name, address) -> measurement ids, never the measurements, so memory grows with
+    the distinct pairs (a few dozen bytes each), not with the answers' records."""
+
+    def __init__(self, config: WebConfig,
+                 purposes: Collection[Purpose] = (Purpose.TARGET, Purpose.CANDIDATE)) -> None:
+        self.config = config
+        self._purposes = frozenset(purposes)
+        self._ids: dict[tuple[str, str], list[bytes]] = {}
+        self._per_name: dict[str, int] = {}
+        self._skipped: dict[tuple[str, str], Skipped] = {}
+
+    def __len__(self) -> int:
+        """Follow-ups planned so far."""
+        return len(self._ids)
+
+    def add(self, m: Measurement) -> None:
+        config = self.config
+        if not config.enabled or m.purpose not in self._purposes:
+            return
+        for address in _answer_addresses(m, config):
+            key = (m.domain, address)
+            found = self._ids.get(key)
+            if found is not None:
+                if m.measurement_id not in found:
+                    found.append(m.measurement_id)
+                continue
+            if key in self._skipped:
+                continue
+            reason = _skip_reason(address, config)
+            if not reason and self._per_name.get(m.domain, 0) >= config.max_followups_per_name:
+                reason = f"over web.max_followups_per_name ({config.max_followups_per_name})"
+            if reason:
+                self._skipped[key] = Skipped(m.domain, address, reason)
+                continue
+            self._per_name[m.domain] = self._per_name.get(m.domain, 0) + 1
+            self._ids[key] = [m.measurement_id]
+
+    def plan(self) -> Plan:
+        """The follow-ups so far, in first-seen order; the planner is emptied."""
+        followups = tuple(FollowUp(name, address, tuple(found))
+                          for (name, address), found in self._ids.items())
+        plan = Plan(followups, tuple(self._skipped.values()))
+        self._ids, self._per_name, self._skipped = {}, {}, {}
+        return plan
+
+
 def plan_followups(
     measurements: Iterable[Measurement],
     config: WebConfig,
@@ -46,33 +94,10 @@ def plan_followups(
     Per measurement, the response a stub resolver would have used (the first)
     gives its first `ipv4_addresses` A and first `ipv6_addresses` AAAA records.
     """
-    if not config.enabled:
-        return Plan((), ())
-    ids: dict[tuple[str, str], list[bytes]] = {}
-    per_name: dict[str, int] = {}
-    skipped: dict[tuple[str, str], Skipped] = {}
+    planner = Planner(config, purposes)
     for m in measurements:
-        if m.purpose not in purposes:
-            continue
-        for address in _answer_addresses(m, config):
-            key = (m.domain, address)
-            if key in ids:
-                if m.measurement_id not in ids[key]:
-                    ids[key].append(m.measurement_id)
-                continue
-            if key in skipped:
-                continue
-            reason = _skip_reason(address, config)
-            if not reason and per_name.get(m.domain, 0) >= config.max_followups_per_name:
-                reason = f"over web.max_followups_per_name ({config.max_followups_per_name})"
-            if reason:
-                skipped[key] = Skipped(m.domain, address, reason)
-                continue
-            per_name[m.domain] = per_name.get(m.domain, 0) + 1
-            ids[key] = [m.measurement_id]
-    followups = tuple(FollowUp(name, address, tuple(found))
-                      for (name, address), found in ids.items())
-    return Plan(followups, tuple(skipped.values()))
+        planner.add(m)
+    return planner.plan()
 
 
 def _answer_addresses(m: Measurement, config: WebConfig) -> list[str]:
