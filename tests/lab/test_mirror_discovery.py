@@ -166,7 +166,9 @@ def lab(isolated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[La
           Nginx(work / "nginx", sites), log.open("wb") as log_file):
         proc = subprocess.Popen(
             [*COLLECTOR, "serve", "--config", str(config), "--data-dir", str(data),
-             "--unix", str(data / "c.sock"), "--settle", "1"],
+             # settle: verdicts wait for the control probe's measurement of the same
+             # name; on a loaded machine it can arrive seconds after the target's
+             "--unix", str(data / "c.sock"), "--settle", "5"],
             stderr=log_file, stdout=subprocess.DEVNULL)
         try:
             _wait_for(lambda: (data / "c.sock").exists() or proc.poll() is not None, 60,
