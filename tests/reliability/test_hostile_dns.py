@@ -20,8 +20,7 @@ from blockwatch.collector.errors import ValidationError
 from blockwatch.collector.servicer import batch_columns
 from blockwatch.collector.validation import Limits, validate_batch
 from blockwatch.probe.bounds import MAX_ANSWERS, bound_measurement
-from blockwatch.probe.dnswire import parse_response
-from blockwatch.probe.querywire import encode_query
+from blockwatch.probe.dnsmessage import encode_query, parse_response
 from blockwatch.probe.wire import encode_columnar_submit_request, encode_measurement
 from blockwatch.v1 import probe_pb2 as pb
 from tests.lab.probe_cli import write_config

@@ -11,7 +11,7 @@ import dns.rrset
 from blockwatch.collector.validation import Limits
 from blockwatch.probe import bounds
 from blockwatch.probe.bounds import bound_measurement
-from blockwatch.probe.dnswire import parse_response
+from blockwatch.probe.dnsmessage import parse_response
 from blockwatch.probe.ids import new_measurement_id
 from blockwatch.probe.observation import (
     ExtendedError,

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import dns.rdatatype
 import msgspec
 
-from blockwatch.probe.dnswire import normalize_domain
+from blockwatch.probe.dnsmessage import normalize_domain
 from blockwatch.probe.errors import ConfigError
 from blockwatch.probe.observation import Transport
 from blockwatch.probe.resolvers import SYSTEM, ResolverSpec, default_resolvers

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from blockwatch.probe.bounds import bound_measurement
-from blockwatch.probe.dnswire import parse_response, with_id
+from blockwatch.probe.dnsmessage import encode_query, parse_response, with_id
 from blockwatch.probe.failures import classify, describe
 from blockwatch.probe.followup import WebSummary
 from blockwatch.probe.ids import new_measurement_id, uuid7
 from blockwatch.probe.observation import Failure, Measurement, ResolverRef, Response, Transport
-from blockwatch.probe.querywire import encode_query
 from blockwatch.probe.resolvers import ResolverSpec
 from blockwatch.probe.streams import DohClient, StreamOutcome, query_stream, tls_context
 from blockwatch.probe.targets import Query

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import dns.rdataclass
 import dns.rdatatype
 
-from blockwatch.probe.dnswire import normalize_domain
+from blockwatch.probe.dnsmessage import normalize_domain
 from blockwatch.probe.errors import ConfigError
 from blockwatch.probe.observation import Purpose
 

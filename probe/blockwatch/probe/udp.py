@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from blockwatch.probe.bounds import MAX_RESPONSES, MAX_STRAYS
-from blockwatch.probe.dnswire import answer_set, question_key, response_id, with_id
+from blockwatch.probe.dnsmessage import answer_set, question_key, response_id, with_id
 from blockwatch.probe.failures import classify, describe
 from blockwatch.probe.observation import Failure, StrayReason, StrayReply
 

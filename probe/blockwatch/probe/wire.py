@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from blockwatch.probe.dnswire import normalize_domain
+from blockwatch.probe.dnsmessage import normalize_domain
 from blockwatch.probe.observation import (
     ExtendedError,
     Failure,

@@ -9,7 +9,7 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from blockwatch.probe.dnswire import normalize_domain, parse_response
+from blockwatch.probe.dnsmessage import normalize_domain, parse_response
 
 
 def _reply(qname: str = "kickasstorrents.to", rdtype: str = "A") -> dns.message.Message:

@@ -9,8 +9,7 @@ import dns.rdataclass
 import dns.rdatatype
 import pytest
 
-from blockwatch.probe.dnswire import EDNS_PAYLOAD, with_id
-from blockwatch.probe.querywire import encode_query
+from blockwatch.probe.dnsmessage import EDNS_PAYLOAD, encode_query, with_id
 
 
 def build_query(domain: str, qtype: int, qclass: int = 1, *, nsid: bool = True) -> bytes:

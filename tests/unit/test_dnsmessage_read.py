@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blockwatch.probe.dnsparse import WireError, encode_name, parse
+from blockwatch.probe.dnsmessage import WireError, encode_name, read_message
 
 LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
 NAME = st.lists(LABEL, min_size=1, max_size=4).map(".".join)
@@ -68,7 +68,7 @@ def test_agrees_with_dnspython(records: list[tuple[str, str, str]], rcode: int, 
         rcode = 5
     reply.set_rcode(dns.rcode.Rcode(rcode))
     wire = reply.to_wire()
-    ours = parse(wire)
+    ours = read_message(wire)
     expected = _reference(wire)
     assert ours.rcode == expected["rcode"]
     assert ours.flags == expected["flags"]
@@ -108,18 +108,18 @@ QUESTION = encode_name("kickasstorrents.to") + struct.pack("!HH", 1, 1)
 )
 def test_hostile_bytes_are_refused_with_a_reason(wire: bytes, reason: str) -> None:
     with pytest.raises(WireError, match=reason):
-        parse(wire)
+        read_message(wire)
 
 
 def test_pointer_loop_is_caught() -> None:
     # two names pointing at each other's tails: 12 -> label "a" -> pointer 12
     wire = _header(qdcount=1) + b"\x01a\xc0\x0c" + b"\x00\x01\x00\x01"
     with pytest.raises(WireError, match=r"pointer|longer than 255"):
-        parse(wire)
+        read_message(wire)
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes_never_crash(wire: bytes) -> None:
     with contextlib.suppress(WireError):  # refusing is fine; any other exception is not
-        parse(wire)
+        read_message(wire)
