@@ -141,9 +141,105 @@ def test_yaml_dates_are_checked_by_the_parser_not_pyyaml() -> None:
 
 
 def test_unknown_intermediaries_suggest_the_close_name() -> None:
-    orders = parse_orders(_example("milan-cloudflare.yaml").replace("[cloudflare]",
-                                                                    "[cloudfare, google]"),
+    orders = parse_orders(YAML_GROUPS.replace("GROUPS", "[cloudfare, google]"),
                           source="m.yaml")
     (warning,) = unknown_intermediaries(orders, {"cloudflare", "google", "isp"})
     assert "'cloudfare'" in warning and "did you mean 'cloudflare'" in warning
     assert "cloudflare, google, isp" in warning
+
+
+# -- intermediary groups (issue 13) ---------------------------------------------
+
+def test_milan_example_groups_cloudflare_resolvers_and_edge() -> None:
+    (order,) = parse_orders(_example("milan-cloudflare.yaml"), source="m.yaml").orders
+    (group,) = order.intermediary_groups()
+    assert (group.name, group.resolvers, group.networks) == (
+        "cloudflare", ("cloudflare", "cloudflare-doh"), ("cloudflare", "AS13335"))
+
+
+def test_plain_names_are_groups_of_one_resolver() -> None:
+    (order,) = parse_orders(YAML_GROUPS.replace("GROUPS", "[isp, google]"),
+                            source="o.yaml").orders
+    assert order.groups == ()
+    assert [(g.name, g.resolvers, g.networks) for g in order.intermediary_groups()] == [
+        ("isp", ("isp",), ()), ("google", ("google",), ())]
+
+
+def test_group_mapping_and_mixed_list() -> None:
+    groups = ("[isp, {name: cf, resolvers: [cloudflare, cloudflare-doh], "
+              "networks: [Cloudflare, as13335]}]")
+    (order,) = parse_orders(YAML_GROUPS.replace("GROUPS", groups), source="o.yaml").orders
+    assert order.intermediaries == ("isp", "cf")
+    cf = order.intermediary_groups()[1]
+    # networks normalised: operator names lower case, ASNs as AS<number>
+    assert (cf.resolvers, cf.networks) == (("cloudflare", "cloudflare-doh"),
+                                           ("cloudflare", "AS13335"))
+    # a mapping without resolvers: its name is its one resolver
+    (solo,) = parse_orders(YAML_GROUPS.replace("GROUPS", "[{name: quad9}]"),
+                           source="o.yaml").orders
+    assert solo.intermediary_groups()[0].resolvers == ("quad9",)
+
+
+@pytest.mark.parametrize(("groups", "message", "field"), [
+    ("[{name: cf, resolver: [x]}]", "unknown key 'resolver'", "intermediaries[0]"),
+    ("[{resolvers: [cloudflare]}]", "is required", "intermediaries[0].name"),
+    ("[{name: cf, resolvers: cloudflare}]", "expected a list", "intermediaries[0].resolvers"),
+    ("[{name: cf, resolvers: ['bad name']}]", "not a resolver name",
+     "intermediaries[0].resolvers[0]"),
+    ("[{name: cf, networks: ['AS0']}]", "not an AS number", "intermediaries[0].networks[0]"),
+    ("[{name: cf, networks: ['a b']}]", "neither an ASN", "intermediaries[0].networks[0]"),
+    ("[{name: cf, networks: [cloudflare, Cloudflare]}]", "twice",
+     "intermediaries[0].networks"),
+    ("[cloudflare, {name: cf, resolvers: [cloudflare]}]", "already intermediary 'cloudflare'",
+     "intermediaries[1]"),
+    ("[isp, isp]", "listed twice", "intermediaries[1]"),
+    ("[[isp]]", "expected a resolver name or a mapping", "intermediaries[0]"),
+    ("[]", "at least one intermediary", "intermediaries"),
+])
+def test_bad_intermediary_names_the_order_and_field(groups: str, message: str,
+                                                     field: str) -> None:
+    with pytest.raises(OrdersError) as info:
+        parse_orders(YAML_GROUPS.replace("GROUPS", groups), source="o.yaml")
+    text = str(info.value)
+    assert message in text and "order 'o1'" in text, text
+    assert info.value.field == f"orders[0].{field}"
+    assert "\n" not in text
+
+
+def test_csv_groups_round_trip_through_the_registry(tmp_path: Path) -> None:
+    row = "o1,A,2024-01-01,2024-01-10,IT,isp cf:cloudflare|cloudflare-doh:cloudflare|AS13335," \
+          "s,a.example,domain,\n"
+    orders = parse_orders(HEADER + row, source="x.csv")
+    cf = orders.orders[0].intermediary_groups()[1]
+    assert cf.csv() == "cf:cloudflare|cloudflare-doh:cloudflare|AS13335"
+    registry = Registry(tmp_path / "r.db")
+    try:
+        registry.import_orders(orders)
+        assert registry.orders().orders[0].intermediary_groups() == \
+            orders.orders[0].intermediary_groups()
+        # the same file again changes nothing
+        assert not registry.import_orders(orders).changed
+    finally:
+        registry.close()
+    with pytest.raises(OrdersError, match="disagrees with row 2"):
+        parse_orders(HEADER + row + row.replace("a.example", "b.example")
+                     .replace("|AS13335", ""), source="x.csv")
+
+
+def test_unknown_resolver_of_a_group_is_warned() -> None:
+    groups = "[{name: cf, resolvers: [cloudflare, cloudfare-doh]}]"
+    orders = parse_orders(YAML_GROUPS.replace("GROUPS", groups), source="o.yaml")
+    (warning,) = unknown_intermediaries(orders, {"cloudflare", "cloudflare-doh"})
+    assert "'cloudfare-doh'" in warning and "did you mean 'cloudflare-doh'" in warning
+
+
+YAML_GROUPS = """
+orders:
+  - id: o1
+    authority: A
+    issued: 2024-01-01
+    deadline: 2024-01-10
+    countries: [IT]
+    intermediaries: GROUPS
+    sites: [{name: s, domains: [a.example]}]
+"""

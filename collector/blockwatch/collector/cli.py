@@ -433,7 +433,8 @@ def targets_list(fmt: FormatOpt = Format.table, config: ConfigOpt = None,
         _write_csv(({
             "order_id": o.order_id, "authority": o.authority, "title": o.title,
             "issued": o.issued, "deadline": o.deadline, "countries": " ".join(o.countries),
-            "intermediaries": " ".join(o.intermediaries), "site": site.name,
+            "intermediaries": " ".join(g.csv() for g in o.intermediary_groups()),
+            "site": site.name,
             "domain": d.domain, "kind": d.kind, "added": d.added}
             for o in orders.orders for site in o.sites for d in site.domains),
             list(CSV_COLUMNS))

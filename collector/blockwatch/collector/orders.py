@@ -4,6 +4,12 @@ reading the text it is given.
 Two formats (docs/collector.md): YAML, one document with `orders:` and
 `control_domains:`, and CSV, one row per domain. Errors name the row (CSV
 line number) or the YAML path, and the field.
+
+An intermediary is a resolver name (`cloudflare`) or a group: one name for
+the resolvers it runs and the networks that identify its edge in web
+evidence (`{name: cloudflare, resolvers: [cloudflare, cloudflare-doh],
+networks: [cloudflare, AS13335]}`), so compliance has one row per
+intermediary and credits it only with blocks by its own hand.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ _ORDER_KEYS = ("id", "authority", "title", "issued", "deadline", "deadline_days"
                "intermediaries", "sites")
 _SITE_KEYS = ("name", "domains", "mirrors")
 _DOMAIN_KEYS = ("domain", "added")
+_INTERMEDIARY_KEYS = ("name", "resolvers", "networks")
+_ASN = re.compile(r"(?i)AS([0-9]{1,10})")
 
 
 class _PlainLoader(yaml.SafeLoader):
@@ -62,6 +70,29 @@ class Site:
 
 
 @dataclass(frozen=True, slots=True)
+class Intermediary:
+    """Who must comply, and how its own hand is recognised: the resolvers whose
+    DNS answers it controls, and the networks of its edge as the web evidence
+    names them (an edge operator recognised from headers, "cloudflare", or an
+    ASN, "AS13335")."""
+
+    name: str
+    resolvers: tuple[str, ...]
+    networks: tuple[str, ...] = ()
+
+    @property
+    def plain(self) -> bool:
+        """Just a resolver name (the form every order file had before groups)."""
+        return self.resolvers == (self.name,) and not self.networks
+
+    def csv(self) -> str:
+        """The CSV form: `name`, or `name:resolver|resolver:network|network`."""
+        if self.plain:
+            return self.name
+        return f"{self.name}:{'|'.join(self.resolvers)}:{'|'.join(self.networks)}"
+
+
+@dataclass(frozen=True, slots=True)
 class Order:
     order_id: str
     authority: str
@@ -69,9 +100,14 @@ class Order:
     issued: dt.date
     deadline: dt.date
     countries: tuple[str, ...]
-    intermediaries: tuple[str, ...]   # resolver names that must comply
+    intermediaries: tuple[str, ...]   # the intermediaries' names, one compliance row each
     sites: tuple[Site, ...]
     source: str = field(default="", compare=False)   # where it was imported from
+    groups: tuple[Intermediary, ...] = ()   # per name in `intermediaries`; () : plain names
+
+    def intermediary_groups(self) -> tuple[Intermediary, ...]:
+        """Every intermediary as a group (a plain name: itself as its one resolver)."""
+        return self.groups or tuple(Intermediary(n, (n,)) for n in self.intermediaries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,17 +222,98 @@ def _order_head(raw: Mapping[str, Any], where: _Where) -> dict[str, Any]:
                       for i, c in enumerate(_list(raw.get("countries"))))
     if not countries:
         raise where.error("at least one country is required", "countries")
-    intermediaries = tuple(str(x) for x in _list(raw.get("intermediaries")))
-    if not intermediaries:
-        raise where.error("at least one intermediary (resolver name) is required",
-                          "intermediaries")
-    for i, name in enumerate(intermediaries):
-        if not _NAME.fullmatch(name):
-            raise where.error(f"{name!r} is not a resolver name", f"intermediaries[{i}]")
+    groups = _intermediaries(raw.get("intermediaries"), order_id, where)
     return {"order_id": order_id, "authority": _text(raw.get("authority"), where, "authority"),
             "title": _text(raw.get("title"), where, "title", required=False),
             "issued": issued, "deadline": deadline, "countries": countries,
-            "intermediaries": intermediaries}
+            "intermediaries": tuple(g.name for g in groups),
+            "groups": () if all(g.plain for g in groups) else groups}
+
+
+def _intermediaries(value: object, order_id: str, where: _Where) -> tuple[Intermediary, ...]:
+    """Plain resolver names or groups; a resolver belongs to one intermediary
+    (else its blocks would count for two)."""
+    items = value if isinstance(value, list) else _list(value)
+    if not items:
+        raise where.error(f"order {order_id!r}: at least one intermediary (a resolver name, "
+                          "or a mapping with name, resolvers, networks) is required",
+                          "intermediaries")
+    groups: list[Intermediary] = []
+    owner: dict[str, str] = {}
+    for i, item in enumerate(items):
+        field_name = f"intermediaries[{i}]"
+        group = _intermediary(item, order_id, where, field_name)
+        if any(g.name == group.name for g in groups):
+            raise where.error(f"order {order_id!r}: intermediary {group.name!r} is listed "
+                              "twice", field_name)
+        for resolver in group.resolvers:
+            if resolver in owner:
+                raise where.error(f"order {order_id!r}: resolver {resolver!r} is already "
+                                  f"intermediary {owner[resolver]!r}'s", field_name)
+            owner[resolver] = group.name
+        groups.append(group)
+    return tuple(groups)
+
+
+def _intermediary(item: object, order_id: str, where: _Where, at: str) -> Intermediary:
+    def fail(message: str, name: str = "") -> OrdersError:
+        return where.error(f"order {order_id!r}: {message}", f"{at}.{name}" if name else at)
+
+    if isinstance(item, str) and ":" in item:
+        # CSV: name:resolver|resolver:network|network (YAML has mappings)
+        parts = item.split(":")
+        if len(parts) != 3:
+            raise fail(f"{item!r}: expected name:resolver|resolver:network|network")
+        item = {"name": parts[0], "resolvers": [r for r in parts[1].split("|") if r],
+                "networks": [n for n in parts[2].split("|") if n]}
+    if isinstance(item, dict):
+        unknown = [str(k) for k in item if k not in _INTERMEDIARY_KEYS]
+        if unknown:
+            raise fail(f"unknown key {unknown[0]!r}; known keys: "
+                       f"{', '.join(_INTERMEDIARY_KEYS)}")
+        name = _resolver_name(item.get("name"), fail, "name")
+        raw_resolvers = item.get("resolvers")
+        raw_networks = item.get("networks")
+        for key, raw in (("resolvers", raw_resolvers), ("networks", raw_networks)):
+            if raw is not None and not isinstance(raw, list):
+                raise fail(f"expected a list, got {type(raw).__name__}", key)
+        resolvers = tuple(_resolver_name(r, fail, f"resolvers[{k}]")
+                          for k, r in enumerate(raw_resolvers or [name]))
+        networks = tuple(_network(n, fail, f"networks[{k}]")
+                         for k, n in enumerate(raw_networks or []))
+        for key, values in (("resolvers", resolvers), ("networks", networks)):
+            if len(set(values)) != len(values):
+                raise fail("lists a value twice", key)
+        return Intermediary(name, resolvers, networks)
+    if isinstance(item, str | int) and not isinstance(item, bool):
+        name = _resolver_name(item, fail, "")
+        return Intermediary(name, (name,))
+    raise fail(f"expected a resolver name or a mapping, got {type(item).__name__}")
+
+
+def _resolver_name(value: object, fail: Any, at: str) -> str:
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise fail("is required", at)
+    if not _NAME.fullmatch(text):
+        raise fail(f"{text!r} is not a resolver name", at)
+    return text
+
+
+def _network(value: object, fail: Any, at: str) -> str:
+    """An ASN as `AS13335` (any case), or an edge operator's name as web
+    evidence records it (lower case: "cloudflare")."""
+    text = "" if value is None else str(value).strip()
+    asn = _ASN.fullmatch(text)
+    if asn:
+        number = int(asn.group(1))
+        if not 0 < number < 2**32:
+            raise fail(f"{text!r} is not an AS number", at)
+        return f"AS{number}"
+    if not _NAME.fullmatch(text):
+        raise fail(f"{text!r} is neither an ASN (AS13335) nor an edge operator's name "
+                   "(cloudflare)", at)
+    return text.lower()
 
 
 def _check_unique(orders: list[Order], source: str) -> None:
@@ -344,7 +461,10 @@ def _same_head(head: dict[str, Any], row: dict[str, str], where: _Where, first: 
         elif name == "countries":
             value = tuple(_country(c, where, name) for c in _list(row[name]))
         elif name == "intermediaries":
-            value = tuple(str(x) for x in _list(row[name]))
+            groups = _intermediaries(row[name], head["order_id"], where)
+            if groups != (head["groups"] or groups):
+                raise where.error(f"{row[name]!r} disagrees with row {first}", name)
+            value = tuple(g.name for g in groups)
         else:
             value = row[name]
         if value != head[name]:
@@ -356,7 +476,7 @@ def unknown_intermediaries(orders: OrderSet, known: set[str]) -> list[str]:
     `cloudfare` imports, but nothing would ever be measured against it."""
     warnings: list[str] = []
     for order in orders.orders:
-        for name in order.intermediaries:
+        for name in (r for g in order.intermediary_groups() for r in g.resolvers):
             if name in known:
                 continue
             close = difflib.get_close_matches(name, sorted(known), n=1)
@@ -372,5 +492,5 @@ def canonical(orders: OrderSet) -> dict[str, Any]:
     return data
 
 
-__all__ = ["CSV_COLUMNS", "Order", "OrderDomain", "OrderSet", "Site", "canonical",
+__all__ = ["CSV_COLUMNS", "Intermediary", "Order", "OrderDomain", "OrderSet", "Site", "canonical",
            "parse_orders", "unknown_intermediaries"]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from blockwatch.collector.errors import PrincipalExists, RegistryError, UnknownPrincipal
-from blockwatch.collector.orders import Order, OrderDomain, OrderSet, Site
+from blockwatch.collector.orders import Intermediary, Order, OrderDomain, OrderSet, Site
 
 Role = Literal["probe", "analyst"]
 TOKEN_PREFIX = "bw_"   # lets secret scanners recognise a leaked token
@@ -377,13 +377,19 @@ def _principal(row: tuple[Any, ...] | None) -> Principal | None:
 
 
 def _order_json(order: Order) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "order_id": order.order_id, "authority": order.authority, "title": order.title,
         "issued": order.issued.isoformat(), "deadline": order.deadline.isoformat(),
         "countries": list(order.countries), "intermediaries": list(order.intermediaries),
         "sites": [{"name": s.name, "domains": [[d.domain, d.kind, d.added.isoformat()]
                                                 for d in s.domains]} for s in order.sites],
     }
+    if order.groups:
+        # only then: an order of plain names keeps the body it was stored with,
+        # so re-importing it is "unchanged"
+        body["groups"] = [{"name": g.name, "resolvers": list(g.resolvers),
+                           "networks": list(g.networks)} for g in order.groups]
+    return body
 
 
 def _order_from_json(data: dict[str, Any]) -> Order:
@@ -393,6 +399,8 @@ def _order_from_json(data: dict[str, Any]) -> Order:
         deadline=dt.date.fromisoformat(data["deadline"]),
         countries=tuple(data["countries"]), intermediaries=tuple(data["intermediaries"]),
         source=data.get("source", ""),
+        groups=tuple(Intermediary(g["name"], tuple(g["resolvers"]), tuple(g["networks"]))
+                     for g in data.get("groups", ())),
         sites=tuple(Site(s["name"], tuple(OrderDomain(d, k, dt.date.fromisoformat(a))
                                           for d, k, a in s["domains"]))
                     for s in data["sites"]))

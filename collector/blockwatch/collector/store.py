@@ -187,7 +187,8 @@ class Store:
         """Mirror the registry's orders into ClickHouse for report joins."""
         on = f" ON CLUSTER {self.cluster}" if self.cluster else ""
         try:
-            for table in ("orders", "order_domains", "control_domains"):
+            for table in ("orders", "order_domains", "order_intermediaries",
+                          "control_domains"):
                 self._client.command(f"TRUNCATE TABLE IF EXISTS {table}{on}")
             if orders.orders:
                 self._client.insert("orders", [
@@ -200,6 +201,11 @@ class Store:
             if domains:
                 self._client.insert("order_domains", domains, column_names=[
                     "order_id", "site", "domain", "kind", "added"])
+            groups = [[o.order_id, g.name, list(g.resolvers), list(g.networks)]
+                      for o in orders.orders for g in o.intermediary_groups()]
+            if groups:
+                self._client.insert("order_intermediaries", groups, column_names=[
+                    "order_id", "intermediary", "resolvers", "networks"])
             if orders.control_domains:
                 self._client.insert("control_domains", [[d] for d in orders.control_domains],
                                     column_names=["domain"])
