@@ -10,6 +10,9 @@ from typing import Any
 from blockwatch.analysis.errors import UsageError
 
 BY_CHOICES = ("", "country", "asn", "domain")
+# --layer: which layer's verdicts a report counts (docs/reports.md); "" = site
+LAYER_CHOICES = ("dns", "web", "site")
+DEFAULT_LAYER = "site"
 
 
 def country_code(value: str) -> str:
@@ -36,8 +39,12 @@ class Filters:
     since: dt.date | None = None   # UTC days, both inclusive: reports read a daily rollup
     until: dt.date | None = None
     by: str = ""                   # "" (country), "country", "asn" or "domain"
+    layer: str = ""                # "" (the default, site), "dns", "web" or "site"
 
     def __post_init__(self) -> None:
+        if self.layer and self.layer not in LAYER_CHOICES:
+            raise UsageError(f"{self.layer!r}: expected one of {', '.join(LAYER_CHOICES)}",
+                             field="layer")
         if self.by not in BY_CHOICES:
             raise UsageError(f"{self.by!r}: expected one of country, asn, domain", field="by")
         if self.since and self.until and self.since > self.until:
@@ -45,12 +52,13 @@ class Filters:
 
     @classmethod
     def parse(cls, *, order: str = "", country: str = "", resolver: str = "",
-              site: str = "", since: str = "", until: str = "", by: str = "") -> Filters:
+              site: str = "", since: str = "", until: str = "", by: str = "",
+              layer: str = "") -> Filters:
         """From text as a user types it (CLI flags, RPC fields)."""
         return cls(order=order.strip(), country=country_code(country),
                    resolver=resolver.strip(), site=site.strip(),
                    since=parse_day(since, "since"), until=parse_day(until, "until"),
-                   by="" if by == "country" else by)
+                   by="" if by == "country" else by, layer=layer.strip().lower())
 
     @property
     def by_asn(self) -> bool:
@@ -59,6 +67,11 @@ class Filters:
     @property
     def by_domain(self) -> bool:
         return self.by == "domain"
+
+    @property
+    def layer_name(self) -> str:
+        """The layer a layered report counts: the one asked for, else site."""
+        return self.layer or DEFAULT_LAYER
 
     def as_of(self, today: dt.date | None = None) -> dt.date:
         """The day 'now' means for days-late: --until if given, else today (UTC)."""
@@ -70,7 +83,7 @@ class Filters:
             "order": self.order, "country": self.country.upper(), "resolver": self.resolver,
             "site": self.site, "since": self.since or dt.date(1970, 1, 1),
             "until": self.until or dt.date(2149, 6, 6), "by_asn": int(self.by_asn),
-            "by_domain": int(self.by_domain),
+            "by_domain": int(self.by_domain), "layer": self.layer_name,
         }
 
 

@@ -1,10 +1,14 @@
 """Report SQL: one set of queries for embedded chDB and a ClickHouse server.
 
-Every report except `probes` reads the daily rollup `verdicts_daily`
-(migration 0004), joined with the small `orders` / `order_domains` tables the
-collector mirrors from its registry. Filters are query parameters; an empty one
-matches everything (`{country:String} = '' OR ...` folds to a constant), so
-there is no SQL assembled from user input.
+`effectiveness`, `leakage`, `spillover` and `timeline` read the layered daily
+rollup `layers_daily` (migration 0008) at one layer, `--layer dns|web|site`
+(the `layer` parameter; docs/reports.md): three rows per site verdict, so a
+report reads only its layer's part of the key. `verdicts_daily` (migration
+0004, the DNS verdicts alone) stays for what still reads it. Both are joined
+with the small `orders` / `order_domains` tables the collector mirrors from its
+registry. Filters are query parameters; an empty one matches everything
+(`{country:String} = '' OR ...` folds to a constant), so there is no SQL
+assembled from user input.
 
 Shares are not computed here: the report layer divides once so every output
 format shows the same number.
@@ -14,10 +18,14 @@ from __future__ import annotations
 
 CONCLUSIVE = "('ok', 'blocked', 'filtered', 'suspect')"
 
+# verdicts_daily (DNS only): what the rollup filters mean there
 _ROLLUP_FILTERS = """r.day BETWEEN {since:Date} AND {until:Date}
       AND ({country:String} = '' OR r.probe_country = {country:String})
       AND ({resolver:String} = '' OR r.resolver_name = {resolver:String})
       AND NOT r.probe_control AND r.purpose = 'target'"""
+
+# layers_daily: the same filters on one layer (the key's first column)
+_LAYER_FILTERS = "r.layer = {layer:String}\n      AND " + _ROLLUP_FILTERS
 
 _ORDER_DOMAINS = """od AS (
     SELECT DISTINCT order_id, site, domain, kind FROM order_domains FINAL
@@ -28,43 +36,52 @@ _ORDERS = """o AS (
     SELECT order_id, deadline, countries, intermediaries FROM orders FINAL
     WHERE ({order:String} = '' OR order_id = {order:String}))"""
 
-# Blocked share per group with the dominant method: per-method sums first, then
-# the method with the most blocked measurements (ties: the later name, so the
-# answer is deterministic).
-_WITH_METHOD = """SELECT {keys},
+# Per group: counts, and how it was blocked - the (layer, method, party,
+# operator) with the most blocked measurements (ties: the later one, so the
+# answer is deterministic). Sums per way of blocking first (the rollup's own
+# columns, cheap to group by), the tuple only for the few blocked ones after.
+# `{measures}`: extra sums; reports name them in `{outer}`.
+_WITH_HOW = """SELECT {keys},
     sum(n_blocked) AS blocked, sum(n_total) AS total, sum(n_filtered) AS filtered,
-    sum(n_inconclusive) AS inconclusive,
-    arrayReverseSort(groupArrayIf((n_blocked, method), n_blocked > 0))[1].2 AS method
+    sum(n_inconclusive) AS inconclusive, {outer}
+    (arrayReverseSort(groupArrayIf((n_blocked, toString(site_layer), toString(method),
+                                    toString(party), toString(operator)),
+                                   n_blocked > 0))[1] AS how).2 AS how_layer,
+    how.3 AS how_method, how.4 AS how_party, how.5 AS how_operator
 FROM (
-    SELECT {inner_keys}, toString(r.method) AS method,
+    SELECT {inner_keys}, r.site_layer AS site_layer, r.method AS method, r.party AS party,
+        r.operator AS operator,
         sumIf(r.measurements, r.verdict = 'blocked') AS n_blocked,
         sumIf(r.measurements, r.verdict IN """ + CONCLUSIVE + """) AS n_total,
         sumIf(r.measurements, r.verdict = 'filtered') AS n_filtered,
-        sumIf(r.measurements, r.verdict IN ('error', 'unknown')) AS n_inconclusive
-    FROM verdicts_daily AS r
+        sumIf(r.measurements, r.verdict IN ('error', 'unknown')) AS n_inconclusive{measures}
+    FROM layers_daily AS r
     {joins}
     WHERE {where}
-    GROUP BY {keys}, method)
+    GROUP BY {keys}, site_layer, method, party, operator)
 GROUP BY {keys}
 {having}
 ORDER BY {keys}"""
 
-_DOMAIN_KEY = "if({by_domain:UInt8} = 1, od.domain, '') AS domain"
+# the columns every layered report ends with, after its keys and counts
+HOW = "how_layer, how_method, how_party, how_operator"
 
-EFFECTIVENESS = "WITH " + _ORDER_DOMAINS + "\n" + _WITH_METHOD.format(
-    keys="country, asn, resolver, site, domain",
-    inner_keys="r.probe_country AS country, if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn, "
+_DOMAIN_KEY = "if({by_domain:UInt8} = 1, od.domain, '') AS domain"
+_ASN_KEY = "if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn"
+
+EFFECTIVENESS = "WITH " + _ORDER_DOMAINS + "\n" + _WITH_HOW.format(
+    keys="country, asn, resolver, site, domain", outer="", measures="",
+    inner_keys="r.probe_country AS country, " + _ASN_KEY + ", "
                "r.resolver_name AS resolver, od.site AS site, " + _DOMAIN_KEY,
     joins="INNER JOIN (SELECT DISTINCT site, domain FROM od) AS od ON od.domain = r.domain",
-    where=_ROLLUP_FILTERS, having="")
+    where=_LAYER_FILTERS, having="")
 
-SPILLOVER = "WITH " + _ORDER_DOMAINS + ",\n" + _ORDERS + "\n" + _WITH_METHOD.format(
-    keys="order_id, country, asn, resolver, site, domain",
-    inner_keys="o.order_id AS order_id, r.probe_country AS country, "
-               "if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn, r.resolver_name AS resolver, "
-               "od.site AS site, " + _DOMAIN_KEY,
+SPILLOVER = "WITH " + _ORDER_DOMAINS + ",\n" + _ORDERS + "\n" + _WITH_HOW.format(
+    keys="order_id, country, asn, resolver, site, domain", outer="", measures="",
+    inner_keys="o.order_id AS order_id, r.probe_country AS country, " + _ASN_KEY + ", "
+               "r.resolver_name AS resolver, od.site AS site, " + _DOMAIN_KEY,
     joins="INNER JOIN od ON od.domain = r.domain INNER JOIN o ON o.order_id = od.order_id",
-    where=_ROLLUP_FILTERS + "\n      AND NOT has(o.countries, r.probe_country)",
+    where=_LAYER_FILTERS + "\n      AND NOT has(o.countries, r.probe_country)",
     having="HAVING blocked > 0")
 
 # Each domain is due from its own date: the day it joined the order (`added`;
@@ -81,34 +98,31 @@ _DUE = """od AS (
     WHERE ({order:String} = '' OR d.order_id = {order:String})
       AND ({site:String} = '' OR d.site = {site:String}))"""
 
-LEAKAGE = "WITH " + _DUE + ",\n" + _ORDERS + """
-SELECT o.order_id AS order_id, r.probe_country AS country,
-    if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn, r.resolver_name AS resolver,
-    has(o.intermediaries, r.resolver_name) AS intermediary, od.site AS site,
-    if({by_domain:UInt8} = 1, od.domain, '') AS domain,
-    if({by_domain:UInt8} = 1, od.kind, '') AS kind,
-    if({by_domain:UInt8} = 1, od.due, toDate(0)) AS due,
-    sumIf(r.measurements, r.verdict = 'ok') AS resolved,
-    sumIf(r.measurements, r.verdict IN """ + CONCLUSIVE + """) AS total,
-    maxIf(r.last_at, r.verdict = 'ok') AS last_resolved
-FROM verdicts_daily AS r
-INNER JOIN od ON od.domain = r.domain
-INNER JOIN o ON o.order_id = od.order_id
-WHERE """ + _ROLLUP_FILTERS + """
-  AND has(o.countries, r.probe_country) AND r.day >= od.due
-GROUP BY order_id, country, asn, resolver, intermediary, site, domain, kind, due
-HAVING resolved > 0
-ORDER BY order_id, country, asn, resolver, site, domain"""
+# The paths (resolver x transport x address family) in the order's countries
+# that still reached an ordered site after it was due (verdict ok at the
+# layer), with how the same path was blocked the rest of the time.
+LEAKAGE = "WITH " + _DUE + ",\n" + _ORDERS + "\n" + _WITH_HOW.format(
+    keys="order_id, country, asn, resolver, transport, family, intermediary, site, domain, "
+         "kind, due",
+    outer="sum(n_reached) AS reached, max(last_reached) AS last_reached,",
+    measures=""",
+        sumIf(r.measurements, r.verdict = 'ok') AS n_reached,
+        maxIf(r.last_at, r.verdict = 'ok') AS last_reached""",
+    inner_keys="o.order_id AS order_id, r.probe_country AS country, " + _ASN_KEY + ", "
+               "r.resolver_name AS resolver, toString(r.transport) AS transport, "
+               "r.family AS family, has(o.intermediaries, r.resolver_name) AS intermediary, "
+               "od.site AS site, " + _DOMAIN_KEY + ", "
+               "if({by_domain:UInt8} = 1, od.kind, '') AS kind, "
+               "if({by_domain:UInt8} = 1, od.due, toDate(0)) AS due",
+    joins="INNER JOIN od ON od.domain = r.domain INNER JOIN o ON o.order_id = od.order_id",
+    where=_LAYER_FILTERS + "\n      AND has(o.countries, r.probe_country) AND r.day >= od.due",
+    having="HAVING reached > 0")
 
-TIMELINE = "WITH " + _ORDER_DOMAINS + """
-SELECT r.day AS day, r.resolver_name AS resolver,
-    sumIf(r.measurements, r.verdict = 'blocked') AS blocked,
-    sumIf(r.measurements, r.verdict IN """ + CONCLUSIVE + """) AS total
-FROM verdicts_daily AS r
-INNER JOIN (SELECT DISTINCT domain FROM od) AS od ON od.domain = r.domain
-WHERE """ + _ROLLUP_FILTERS + """
-GROUP BY day, resolver
-ORDER BY day, resolver"""
+TIMELINE = "WITH " + _ORDER_DOMAINS + "\n" + _WITH_HOW.format(
+    keys="day, resolver", outer="", measures="",
+    inner_keys="r.day AS day, r.resolver_name AS resolver",
+    joins="INNER JOIN (SELECT DISTINCT domain FROM od) AS od ON od.domain = r.domain",
+    where=_LAYER_FILTERS, having="")
 
 # Per probe, from the stored rows themselves (the rollup has no probe names).
 PROBES = """WITH

@@ -104,6 +104,26 @@ def _report(name: str, title: str, rows: list[list[Cell]], base: list[Cell]) -> 
 _C = functools.cache(Column)
 
 
+def blocked_by(party: Any, operator: Any) -> str | None:
+    """Who blocked, as people say it: "edge cloudflare", "network", "resolver quad9"."""
+    who = " ".join(str(x) for x in (party, operator) if x)
+    return who or None
+
+
+def _how(layer: Any, method: Any, party: Any, operator: Any) -> tuple[Value, Value, Value]:
+    """The dominant way of blocking as the layer, method and blocked-by cells."""
+    return (str(layer) or None, str(method) or None, blocked_by(party, operator))
+
+
+# the columns every layered report ends its counts with: where, how, by whom
+_HOW_COLUMNS = (Column("layer"), Column("method"), Column("blocked by"))
+LAYER_TITLES = {"dns": "DNS layer", "web": "web layer", "site": "site: first layer that blocks"}
+
+
+def _titled(title: str, f: Filters) -> str:
+    return f"{title} ({LAYER_TITLES[f.layer_name]})"
+
+
 def _effectiveness(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
     # The hot report (12,000 rows at 100M measurements): columns and the
     # grains' mask are decided once, each row is only its values.
@@ -111,14 +131,15 @@ def _effectiveness(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
     columns = tuple(_EFFECTIVENESS_COLUMNS[i][0] for i in kept)
     pick = operator.itemgetter(*kept)   # more than one column: a tuple
     out = []
-    for country, asn, resolver, site, domain, blocked, total, filtered, inconclusive, method \
-            in rows:
+    for (country, asn, resolver, site, domain, blocked, total, filtered, inconclusive, layer,
+         method, party, who) in rows:
         b, t = int(blocked), int(total)
         values = (country, int(asn), resolver, site, domain, b, t, share_pct(b, t),
-                  method or None, int(filtered), int(inconclusive))
+                  layer or None, method or None, blocked_by(party, who), int(filtered),
+                  int(inconclusive))
         out.append(pick(values))
-    return Report("effectiveness", "Share blocked per country, resolver and site", columns,
-                  tuple(out))
+    return Report("effectiveness", _titled("Share blocked per country, resolver and site", f),
+                  columns, tuple(out))
 
 
 # (column, the --by grain that shows it; None: always), in the query's order
@@ -126,40 +147,44 @@ _EFFECTIVENESS_COLUMNS: tuple[tuple[Column, str | None], ...] = (
     (Column("country"), None), (Column("asn", "int"), "asn"), (Column("resolver"), None),
     (Column("site"), None), (Column("domain"), "domain"), (Column("blocked", "int"), None),
     (Column("total", "int"), None), (Column("share blocked %", "pct"), None),
-    (Column("method"), None), (Column("filtered", "int"), None),
+    *((c, None) for c in _HOW_COLUMNS), (Column("filtered", "int"), None),
     (Column("inconclusive", "int"), None))
 
 
 def _spillover(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
     def cells(row: Sequence[Any]) -> list[Cell]:
-        order, country, asn, resolver, site, domain, blocked, total, _f, _i, method = row
+        (order, country, asn, resolver, site, domain, blocked, total, _f, _i, *how) = row
         return [(_C("order"), order, True), (_C("country"), country, True),
                 (_C("asn", "int"), int(asn), f.by_asn), (_C("resolver"), resolver, True),
                 (_C("site"), site, True), (_C("domain"), domain, f.by_domain),
                 (_C("blocked", "int"), int(blocked), True),
                 (_C("total", "int"), int(total), True),
                 (_C("share blocked %", "pct"), share_pct(int(blocked), int(total)), True),
-                (_C("method"), method or None, True)]
-    return _report("spillover", "Blocking of ordered sites outside the ordered countries",
-                   [cells(r) for r in rows], cells(("", "", 0, "", "", "", 0, 0, 0, 0, "")))
+                *((c, v, True) for c, v in zip(_HOW_COLUMNS, _how(*how), strict=True))]
+    empty = ("", "", 0, "", "", "", 0, 0, 0, 0, "", "", "", "")
+    return _report("spillover", _titled("Blocking of ordered sites outside the ordered "
+                                        "countries", f), [cells(r) for r in rows], cells(empty))
 
 
 def _leakage(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
     def cells(row: Sequence[Any]) -> list[Cell]:
-        (order, country, asn, resolver, intermediary, site, domain, kind, due, resolved, total,
-         last) = row
+        (order, country, asn, resolver, transport, family, intermediary, site, domain, kind, due,
+         _b, total, _f, _i, reached, last, *how) = row
         return [(_C("order"), order, True), (_C("country"), country, True),
                 (_C("asn", "int"), int(asn), f.by_asn), (_C("resolver"), resolver, True),
+                (_C("transport"), transport, True), (_C("family", "int"), int(family), True),
                 (_C("intermediary", "bool"), "yes" if intermediary else "no", True),
                 (_C("site"), site, True), (_C("domain"), domain, f.by_domain),
                 (_C("kind"), kind, f.by_domain), (_C("due", "date"), _iso_date(due), f.by_domain),
-                (_C("resolved", "int"), int(resolved), True),
+                (_C("reached", "int"), int(reached), True),
                 (_C("total", "int"), int(total), True),
-                (_C("share resolved %", "pct"), share_pct(int(resolved), int(total)), True),
-                (_C("last resolved", "time"), iso_time(last), True)]
-    return _report("leakage", "Resolvers in the ordered countries still resolving ordered "
-                   "sites since they were due", [cells(r) for r in rows],
-                   cells(("", "", 0, "", 0, "", "", "", None, 0, 0, None)))
+                (_C("share reached %", "pct"), share_pct(int(reached), int(total)), True),
+                (_C("last reached", "time"), iso_time(last), True),
+                *((c, v, True) for c, v in zip(_HOW_COLUMNS, _how(*how), strict=True))]
+    empty = ("", "", 0, "", "", 0, 0, "", "", "", None, 0, 0, 0, 0, 0, None, "", "", "", "")
+    return _report("leakage", _titled("Paths in the ordered countries still reaching ordered "
+                                      "sites since they were due", f),
+                   [cells(r) for r in rows], cells(empty))
 
 
 def _compliance(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
@@ -170,11 +195,11 @@ def _compliance(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
 
 def _timeline(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
     columns = (Column("day", "date"), Column("resolver"), Column("blocked", "int"),
-               Column("total", "int"), Column("share blocked %", "pct"))
+               Column("total", "int"), Column("share blocked %", "pct"), *_HOW_COLUMNS)
     out = tuple((_iso_date(day), resolver, int(blocked), int(total),
-                 share_pct(int(blocked), int(total)))
-                for day, resolver, blocked, total in rows)
-    return Report("timeline", "Share blocked per day and resolver", columns, out)
+                 share_pct(int(blocked), int(total)), *_how(*how))
+                for day, resolver, blocked, total, _f, _i, *how in rows)
+    return Report("timeline", _titled("Share blocked per day and resolver", f), columns, out)
 
 
 def _probes(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
@@ -209,13 +234,14 @@ class _Spec:
 
 
 _ALL = frozenset({"order", "country", "resolver", "site", "since", "until"})
+_LAYERED = _ALL | {"layer"}     # reports reading layers_daily: --layer dns|web|site
 _GRAINS = frozenset({"asn", "domain"})
 REPORTS: dict[str, _Spec] = {
-    "effectiveness": _Spec(queries.EFFECTIVENESS, _effectiveness, _ALL, _GRAINS),
+    "effectiveness": _Spec(queries.EFFECTIVENESS, _effectiveness, _LAYERED, _GRAINS),
     "compliance": _Spec(compliancequeries.COMPLIANCE, _compliance, _ALL, _GRAINS),
-    "leakage": _Spec(queries.LEAKAGE, _leakage, _ALL, _GRAINS),
-    "spillover": _Spec(queries.SPILLOVER, _spillover, _ALL, _GRAINS),
-    "timeline": _Spec(queries.TIMELINE, _timeline, _ALL, frozenset()),
+    "leakage": _Spec(queries.LEAKAGE, _leakage, _LAYERED, _GRAINS),
+    "spillover": _Spec(queries.SPILLOVER, _spillover, _LAYERED, _GRAINS),
+    "timeline": _Spec(queries.TIMELINE, _timeline, _LAYERED, frozenset()),
     "probes": _Spec(queries.PROBES, _probes,
                     frozenset({"country", "resolver", "since", "until"}), frozenset()),
     "mirrors": _Spec(mirrors.MIRRORS, _mirrors,
@@ -229,11 +255,17 @@ def check_request(name: str, filters: Filters) -> None:
     if spec is None:
         raise UsageError(f"unknown report {name!r}; one of {', '.join(REPORT_NAMES)}",
                          field="report")
-    for field in ("order", "site"):
+    for field in ("order", "site", "layer"):
         if getattr(filters, field) and field not in spec.filters:
             raise UsageError(f"does not apply to the {name} report", field=field)
     if filters.by and filters.by not in spec.grains:
         raise UsageError(f"--by {filters.by} does not apply to the {name} report", field="by")
+
+
+def takes_layer(name: str) -> bool:
+    """Whether report `name` counts one layer (--layer applies)."""
+    spec = REPORTS.get(name)
+    return spec is not None and "layer" in spec.filters
 
 
 def build_report(name: str, filters: Filters, query: QueryFn) -> Report:
