@@ -39,6 +39,7 @@ from blockwatch.probe.observation import (
 from blockwatch.probe.upload import CHANNEL_OPTIONS
 from blockwatch.probe.wire import (
     SUBMIT_METHOD,
+    BatchAck,
     decode_submit_response,
     encode_columnar_submit_request,
     encode_measurement,
@@ -81,9 +82,9 @@ async def send(address: str, token: str, requests: list[bytes], window: int) -> 
 
         task = asyncio.create_task(writer())
         async for response in call:
-            if response.WhichOneof("result") != "ack":
+            if not isinstance(response, BatchAck):
                 raise SystemExit(f"batch not acked: {response}")
-            acked += response.ack.stored + response.ack.duplicates
+            acked += response.stored + response.duplicates
             slots.release()
         await task
         return acked

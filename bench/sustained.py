@@ -57,6 +57,7 @@ from blockwatch.probe.observation import (
 from blockwatch.probe.upload import CHANNEL_OPTIONS
 from blockwatch.probe.wire import (
     SUBMIT_METHOD,
+    BatchAck,
     decode_submit_response,
     encode_columnar_submit_request,
     encode_measurement,
@@ -168,10 +169,10 @@ async def _probe(address: str, token: str, rate: float, until: float,  # noqa: P
         async for response in call:
             slots.release()
             started = sent_at.pop(response.batch_id, None)
-            if response.WhichOneof("result") != "ack" or started is None:
+            if not isinstance(response, BatchAck) or started is None:
                 load.failures += 1
                 continue
-            load.acked += response.ack.stored + response.ack.duplicates
+            load.acked += response.stored + response.duplicates
             load.latencies.append((started, time.monotonic() - started))
         await task
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import cast
 
 from blockwatch.probe.ids import new_measurement_id, uuid7
 from blockwatch.probe.observation import (
@@ -18,7 +19,11 @@ from blockwatch.probe.observation import (
 )
 from blockwatch.probe.wire import (
     Assignment,
+    BatchAck,
+    BatchRejection,
+    RejectionCode,
     decode_measurement,
+    decode_submit_response,
     encode_columnar_submit_request,
     encode_measurement,
     encode_submit_request,
@@ -102,3 +107,34 @@ def test_assignment_normalises_names_and_sets_aside_invalid_ones() -> None:
         ("example.com", Purpose.CONTROL, "")]
     assert assignment.invalid == ["bad..name"]
     assert (assignment.country, assignment.asn, assignment.interval_s) == ("IT", 3269, 900)
+
+
+def test_submit_answers_become_the_probes_own_types() -> None:
+    ack = pb.SubmitResponse(batch_id="b1", ack=pb.Ack(stored=3, duplicates=2, web_stored=1))
+    assert decode_submit_response(ack.SerializeToString()) == BatchAck("b1", 3, 2, 1, 0)
+    refused = pb.SubmitResponse(batch_id="b2", rejection=pb.Rejection(
+        code=pb.Rejection.CODE_INVALID, reason="rcode 4096 out of range", record_index=7,
+        field="responses[0].rcode"))
+    rejection = decode_submit_response(refused.SerializeToString())
+    assert rejection == BatchRejection("b2", RejectionCode.INVALID, "rcode 4096 out of range",
+                                       "responses[0].rcode", 7)
+    assert isinstance(rejection, BatchRejection)
+    assert rejection.detail == "rcode 4096 out of range (field responses[0].rcode)"
+
+
+def test_unknown_or_missing_answers_are_not_stored() -> None:
+    """A newer collector's code, or an answer with neither ack nor rejection, is
+    UNSPECIFIED (the uploader keeps the batch and retries), saying what it was."""
+    newer = pb.SubmitResponse(batch_id="b3", rejection=pb.Rejection(
+        code=cast("pb.Rejection.Code", 9), reason="quota", record_index=-1))
+    assert decode_submit_response(newer.SerializeToString()) == BatchRejection(
+        "b3", RejectionCode.UNSPECIFIED, "quota (code 9, unknown to this probe)")
+    empty = decode_submit_response(pb.SubmitResponse(batch_id="b4").SerializeToString())
+    assert isinstance(empty, BatchRejection) and empty.code is RejectionCode.UNSPECIFIED
+    assert "neither an ack nor a rejection" in empty.reason
+
+
+def test_rejection_codes_are_the_contracts() -> None:
+    wanted = {v.name.removeprefix("CODE_"): v.number
+              for v in pb.Rejection.DESCRIPTOR.enum_types_by_name["Code"].values}
+    assert {c.name: int(c) for c in RejectionCode} == wanted

@@ -35,11 +35,12 @@ from blockwatch.probe.wire import (
     CHECKIN_METHOD,
     SUBMIT_METHOD,
     Assignment,
-    SubmitResponse,
+    BatchAck,
+    BatchRejection,
+    RejectionCode,
     decode_submit_response,
     encode_checkin,
     encode_columnar_submit_request,
-    rejection_fields,
 )
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,6 @@ CHANNEL_OPTIONS: list[tuple[str, int | str]] = [
     # connection until keepalive noticed, 80 s later.
     ("grpc.use_local_subchannel_pool", 1),
 ]
-_CODE_INVALID, _CODE_UNAVAILABLE, _CODE_TOO_LARGE = 1, 2, 3
 MESSAGE_LIMIT = 16 << 20   # the collector's default gRPC message limit
 # What the collector's refusals say about its limits: its validation
 # ("20 measurements, the limit is 4") and gRPC core ("Received message larger
@@ -249,29 +249,32 @@ class Uploader:
             call.cancel()
             await channel.close(None)
 
-    def _settle(self, response: SubmitResponse, size: int, web: int = 0) -> None:
-        """Act on one SubmitResponse: forget acked batches, set aside rejected ones."""
-        kind, batch_id, code, detail, index = rejection_fields(response)
-        if kind == "ack":
+    def _settle(self, response: BatchAck | BatchRejection, size: int, web: int = 0) -> None:
+        """Act on one answer: forget acked batches, set aside rejected ones."""
+        batch_id = response.batch_id
+        if isinstance(response, BatchAck):
             self.spool.acknowledge(batch_id)
             self.stats.batches_acked += 1
             self.stats.measurements_acked += size - web
-            self.stats.duplicates += response.ack.duplicates
+            self.stats.duplicates += response.duplicates
             self.stats.web_acked += web
-            self.stats.web_duplicates += response.ack.web_duplicates
-            if web and response.ack.web_stored + response.ack.web_duplicates < web:
+            self.stats.web_duplicates += response.web_duplicates
+            if web and response.web_stored + response.web_duplicates < web:
                 # a collector that predates web observations ignores them: say so
                 log.error("collector acknowledged batch %s but stored only %d of its %d web "
                           "observations: it does not take web follow-ups (upgrade it)",
-                          batch_id, response.ack.web_stored + response.ack.web_duplicates, web)
+                          batch_id, response.web_stored + response.web_duplicates, web)
             if self._on_ack is not None:
                 self._on_ack(size)
-        elif code == _CODE_INVALID:
+            return
+        detail = response.detail
+        if response.code is RejectionCode.INVALID:
             moved = self.spool.reject(batch_id, detail)
             self.stats.batches_rejected += 1
             log.error("collector REJECTED batch %s (%d measurements, record %d): %s; "
-                      "kept in the spool's rejected table", batch_id, moved, index, detail)
-        elif code == _CODE_TOO_LARGE:
+                      "kept in the spool's rejected table", batch_id, moved,
+                      response.record_index, detail)
+        elif response.code is RejectionCode.TOO_LARGE:
             # Refused, so never stored: its rows may go out again under new ids.
             self.stats.batches_too_large += 1
             learnt = _LIMIT_IS.search(detail)

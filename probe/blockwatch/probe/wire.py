@@ -3,6 +3,8 @@ generated protobuf classes."""
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
 from typing import cast
 
 from blockwatch.probe.dnsmessage import normalize_domain
@@ -356,11 +358,64 @@ SUBMIT_METHOD = "/blockwatch.v1.ProbeService/Submit"
 CHECKIN_METHOD = "/blockwatch.v1.ProbeService/CheckIn"
 
 
-SubmitResponse = pb.SubmitResponse
+class RejectionCode(enum.IntEnum):
+    """Why the collector refused a batch: probe.proto's Rejection.Code, numbered by
+    the generated descriptor (tests/unit/test_wire.py checks no code is missing)."""
+
+    UNSPECIFIED = pb.Rejection.CODE_UNSPECIFIED
+    INVALID = pb.Rejection.CODE_INVALID          # malformed: retrying cannot help
+    UNAVAILABLE = pb.Rejection.CODE_UNAVAILABLE  # storage down: keep it, retry
+    TOO_LARGE = pb.Rejection.CODE_TOO_LARGE      # over the collector's limits: split it
 
 
-def decode_submit_response(data: bytes) -> pb.SubmitResponse:
-    return pb.SubmitResponse.FromString(data)
+@dataclass(frozen=True, slots=True)
+class BatchAck:
+    """The collector stored a batch (durably): counts of rows new and already stored."""
+
+    batch_id: str
+    stored: int = 0
+    duplicates: int = 0
+    web_stored: int = 0
+    web_duplicates: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRejection:
+    """The collector did not store a batch, and why."""
+
+    batch_id: str
+    code: RejectionCode
+    reason: str
+    field: str = ""          # the offending field, e.g. "responses[0].rcode"
+    record_index: int = -1   # -1 when the batch as a whole is at fault
+
+    @property
+    def detail(self) -> str:
+        return f"{self.reason} (field {self.field})" if self.field else self.reason
+
+
+_CODES = frozenset(int(c) for c in RejectionCode)
+
+
+def decode_submit_response(data: bytes) -> BatchAck | BatchRejection:
+    """One answer of the Submit stream. A code this probe does not know, or an
+    answer that is neither ack nor rejection, is UNSPECIFIED: not stored."""
+    response = pb.SubmitResponse.FromString(data)
+    kind = response.WhichOneof("result")
+    if kind == "ack":
+        a = response.ack
+        return BatchAck(response.batch_id, a.stored, a.duplicates, a.web_stored,
+                        a.web_duplicates)
+    if kind == "rejection":
+        r = response.rejection
+        if int(r.code) in _CODES:
+            return BatchRejection(response.batch_id, RejectionCode(r.code), r.reason, r.field,
+                                  r.record_index)
+        return BatchRejection(response.batch_id, RejectionCode.UNSPECIFIED,
+                              f"{r.reason} (code {r.code}, unknown to this probe)", r.field,
+                              r.record_index)
+    return BatchRejection(response.batch_id, RejectionCode.UNSPECIFIED,
+                          "the collector's answer is neither an ack nor a rejection")
 
 
 def encode_checkin(probe_name: str, version: str) -> bytes:
@@ -397,19 +452,3 @@ class Assignment:
         self.qtypes = list(a.qtypes)
         self.interval_s = a.schedule.interval_s
         self.jitter_s = a.schedule.jitter_s
-
-
-def ack_counts(response: pb.SubmitResponse) -> tuple[int, int, int, int]:
-    """(stored, duplicates, web_stored, web_duplicates) of an ack (zeros otherwise)."""
-    a = response.ack
-    return a.stored, a.duplicates, a.web_stored, a.web_duplicates
-
-
-def rejection_fields(response: pb.SubmitResponse) -> tuple[str, str, int, str, int]:
-    """(kind, batch_id, code, reason/field, record_index) of a SubmitResponse."""
-    kind = response.WhichOneof("result") or ""
-    if kind == "rejection":
-        r = response.rejection
-        detail = f"{r.reason} (field {r.field})" if r.field else r.reason
-        return kind, response.batch_id, int(r.code), detail, r.record_index
-    return kind, response.batch_id, 0, "", -1
