@@ -5,8 +5,9 @@ rate on the same data, for the ratio. Prints name=value lines.
     python bench/ingest.py [--measurements 400000] [--batch-size 5000]
                            [--streams 2] [--window 8] [--form columns|rows]
 
-Batches are built before timing with the probe's own adapter: the columnar
-form (what probes send) by default, `--form rows` for the row form.
+Batches are built before timing: the columnar form with the probe's own
+adapter (what probes send) by default, `--form rows` for the row form (which
+no probe sends any more; the collector still takes it).
 
 The collector runs as a subprocess (`blockwatch-collector serve`) so client
 and server do not share one interpreter lock, as in production.
@@ -43,8 +44,8 @@ from blockwatch.probe.wire import (
     decode_submit_response,
     encode_columnar_submit_request,
     encode_measurement,
-    encode_submit_request,
 )
+from blockwatch.v1 import probe_pb2 as pb
 
 DOMAINS = [f"site{i}.example" for i in range(200)]
 RESOLVERS = [ResolverRef("cloudflare", "1.1.1.1", 53, Transport.UDP),
@@ -106,12 +107,18 @@ async def wait_ready(address: str, token: str, deadline: float) -> None:
             await asyncio.sleep(0.2)
 
 
+def _row_request(batch_id: str, payloads: list[bytes]) -> bytes:
+    request = pb.SubmitRequest(batch=pb.Batch(
+        batch_id=batch_id, measurements=[pb.Measurement.FromString(p) for p in payloads]))
+    return request.SerializeToString()
+
+
 def prepare(measurements: int, batch_size: int, streams: int, form: str) -> list[list[bytes]]:
     """SubmitRequest bytes per stream, built as the probe builds them: spooled
     per-measurement payloads framed by the probe's adapter."""
     now_us = time.time_ns() // 1000
     payloads = [probe_measurement(i, now_us) for i in range(measurements)]
-    encode = encode_columnar_submit_request if form == "columns" else encode_submit_request
+    encode = encode_columnar_submit_request if form == "columns" else _row_request
     per_stream: list[list[bytes]] = [[] for _ in range(streams)]
     for n, start in enumerate(range(0, len(payloads), batch_size)):
         per_stream[n % streams].append(encode(f"bench-{n:08d}",

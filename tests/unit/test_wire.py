@@ -26,7 +26,6 @@ from blockwatch.probe.wire import (
     decode_submit_response,
     encode_columnar_submit_request,
     encode_measurement,
-    encode_submit_request,
 )
 from blockwatch.v1 import probe_pb2 as pb
 
@@ -73,16 +72,6 @@ def test_flood_strays_and_cuts_round_trip_in_both_forms() -> None:
     assert list(c.stray_size) == [3, 61] and list(c.wire_truncated) == [False, True, False,
                                                                          False]
     assert list(c.truncated) == [True, False] and list(c.reply_bytes) == [1356, 0]
-
-
-def test_framed_submit_request_parses_as_the_contract() -> None:
-    measurements = [_measurement(f"site{i}.example") for i in range(3)]
-    payloads = [encode_measurement(m) for m in measurements]
-    request = pb.SubmitRequest.FromString(encode_submit_request("batch-7", payloads))
-    assert request.batch.batch_id == "batch-7"
-    assert [m.domain for m in request.batch.measurements] == [
-        "site0.example", "site1.example", "site2.example"]
-    assert request.batch.measurements[0].responses[0].extended_errors[0].text == "court order"
 
 
 def test_uuid7_is_time_ordered_and_versioned() -> None:

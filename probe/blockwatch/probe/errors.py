@@ -37,13 +37,3 @@ class UploadError(ProbeError):
 class TokenRefused(UploadError):
     """The collector refused this probe's credentials: retrying soon cannot help."""
 
-
-class RejectedBatchError(UploadError):
-    """The collector refused a batch as invalid; retrying the same bytes cannot help."""
-
-    def __init__(self, batch_id: str, reason: str, field: str = "", record_index: int = -1) -> None:
-        self.batch_id = batch_id
-        self.reason = reason
-        self.field = field
-        self.record_index = record_index
-        super().__init__(f"batch {batch_id} rejected: {reason}")

@@ -9,8 +9,6 @@ from __future__ import annotations
 import errno
 import ssl
 
-import dns.exception
-
 from blockwatch.probe.observation import Failure
 
 _ERRNO = {
@@ -50,7 +48,7 @@ def _classify_one(exc: BaseException) -> Failure | None:
         return Failure.TLS_CERTIFICATE
     if isinstance(exc, ssl.SSLError):
         return Failure.TLS_ERROR
-    if isinstance(exc, TimeoutError | dns.exception.Timeout):
+    if isinstance(exc, TimeoutError):
         return Failure.TIMEOUT
     if isinstance(exc, ConnectionRefusedError):
         return Failure.CONNECTION_REFUSED
@@ -58,19 +56,7 @@ def _classify_one(exc: BaseException) -> Failure | None:
         return Failure.CONNECTION_RESET
     if isinstance(exc, OSError) and exc.errno is not None:
         return _ERRNO.get(exc.errno, Failure.OS_ERROR)
-    if isinstance(exc, dns.exception.FormError | dns.exception.SyntaxError):
-        return Failure.MALFORMED_RESPONSE
-    if isinstance(exc, dns.exception.DNSException):
-        return _classify_dns(exc)
     return _classify_http(exc)
-
-
-def _classify_dns(exc: dns.exception.DNSException) -> Failure | None:
-    name = type(exc).__name__
-    if name in {"UnexpectedSource", "BadResponse", "TrailingJunk", "ShortHeader", "UnknownTSIGKey",
-                "BadEDNS"}:
-        return Failure.MALFORMED_RESPONSE
-    return None
 
 
 def _classify_http(exc: BaseException) -> Failure | None:

@@ -102,22 +102,6 @@ def decode_measurement(data: bytes) -> Measurement:
     )
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
 def encode_web_observation(o: WebObservation) -> bytes:
     """One spooled web observation (bound it first: webbounds.bound_web_observation)."""
     message = pb.WebObservation(
@@ -194,19 +178,11 @@ def decode_web_observation(data: bytes) -> WebObservation:
                                  failure_text=r.failure_text) for r in m.redirects))
 
 
-def encode_submit_request(batch_id: str, payloads: list[bytes]) -> bytes:
-    """SubmitRequest{batch: Batch{batch_id, measurements}} from already-serialized
-    measurements: protobuf's repeated message field is the concatenation of its
-    elements, so spooled bytes are framed, not re-encoded."""
-    batch = _field(1, batch_id.encode()) + b"".join(_field(2, p) for p in payloads)
-    return _field(1, batch)
-
-
 def encode_columnar_submit_request(batch_id: str, payloads: list[bytes],
                                    web_payloads: list[bytes] | None = None) -> bytes:
     """SubmitRequest{batch: Batch{batch_id, columns}} from already-serialized
-    measurements: the same content as `encode_submit_request`, column by column,
-    so the collector converts each column in one call instead of per record.
+    measurements, column by column, so the collector converts each column in one
+    call instead of per record.
 
     The spool keeps one serialized Measurement per row (durable one by one);
     the columns are built per upload. Each level (measurements, responses,
