@@ -109,13 +109,13 @@ def test_compliance_first_blocked_days_late_mirrors(db: ClickHouseDatabase) -> N
     # D1 and D2 are not counted against the deadline
     assert (cf["blocked_since_deadline"], cf["total_since_deadline"],
             cf["share_blocked_pct"]) == (3, 4, 75.0)
-    assert (cf["mirrors"], cf["mirrors_resolving"], cf["mirrors_overdue"]) == (1, 1, 0)
+    assert (cf["mirrors"], cf["mirrors_reachable"], cf["mirrors_overdue"]) == (1, 1, 0)
     # the ISP redirected before the deadline: not late
     assert isp["status"] == "blocked when monitoring began"
     assert isp["first_blocked"] == "2024-08-13T10:00:00Z" and isp["days_late"] == 0
     assert (isp["blocked_since_deadline"], isp["total_since_deadline"],
             isp["share_blocked_pct"]) == (6, 8, 75.0)
-    assert (isp["mirrors"], isp["mirrors_resolving"], isp["mirrors_overdue"]) == (1, 0, 0)
+    assert (isp["mirrors"], isp["mirrors_reachable"], isp["mirrors_overdue"]) == (1, 0, 0)
 
 
 def test_compliance_days_late_only_with_evidence(db: ClickHouseDatabase) -> None:
@@ -151,7 +151,7 @@ def test_compliance_by_domain_lists_mirrors_with_their_own_deadline(
     assert (mirror["kind"], mirror["added"], mirror["deadline"]) == (
         "mirror", "2024-08-01", "2024-08-31")
     assert mirror["status"] == "never blocked" and mirror["days_late"] == 0   # not due yet
-    assert (mirror["total_since_deadline"], mirror["mirrors_resolving"]) == (0, 1)
+    assert (mirror["total_since_deadline"], mirror["mirrors_reachable"]) == (0, 1)
     kat = rows[("cloudflare", "kickasstorrents.to")]
     assert (kat["kind"], kat["deadline"], kat["days_late"]) == ("domain", "2024-08-14", 1)
     assert (kat["blocked_since_deadline"], kat["total_since_deadline"]) == (2, 2)

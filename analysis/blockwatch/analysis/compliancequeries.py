@@ -1,59 +1,148 @@
-"""The compliance report's SQL (reports.py has the other reports').
+"""The compliance report's SQL: per order and intermediary, from the site
+layer of the layered rollup (`layers_daily`, migration 0008) and the order
+tables the collector mirrors (orders, order_domains, order_intermediaries).
 
-Reads the same daily rollup and order tables as queries.py, with its due-day
-and order CTEs, so a domain is counted from the same day in every report.
+An intermediary complies only through a remedy it controls (issue 13): its
+resolvers' DNS answers (party `resolver` on a path through one of its
+resolvers) or its own network or edge (party `edge` / `network` / `server`
+whose operator is one of its networks, or party `network` on a probe in one of
+its ASNs). Every other block on the paths in scope is someone else's, counted
+apart (`others`).
+
+In scope: the paths through the intermediary's resolvers; for an intermediary
+with an edge (a network named by operator: the edge serves the sites whatever
+the resolver) every path in the ordered countries; for one with ASNs, the
+paths of probes in them.
+
+The share counts a measurement when it shows what the intermediary did: its
+own block, or a reachable site. Another party's block says nothing of an
+edge the request never reached, and is left out; but on its own path an
+intermediary whose only remedy is DNS was seen answering unblocked (the block
+came later, by someone else): that counts, as not blocked.
+
+One scan of the rollup: the inner GROUP BY is per domain (a mirror's latest
+verdict needs it), the outer one per report row; a CTE referenced twice would
+be computed twice.
 """
 
 from __future__ import annotations
 
-from blockwatch.analysis.queries import _DUE, _ORDERS, _ROLLUP_FILTERS, CONCLUSIVE
+CONCLUSIVE = "('ok', 'blocked', 'filtered', 'suspect')"
 
-# Per order and intermediary (and ASN or domain), from the order's countries
-# only. What the report needs to say days late only with evidence: when
-# monitoring began, the first block, the first unblocked answer after a
-# domain was due; shares count each domain from its own due day.
-COMPLIANCE = "WITH " + _DUE + ",\n" + _ORDERS + """,
+# Each domain is due from its own date: the day it joined the order (`added`;
+# the issue date for the domains the order named) plus the order's grace, the
+# days it gave from issue to deadline (as queries.py's leakage report).
+_DUE = """od AS (
+    SELECT d.order_id AS order_id, d.site AS site, d.domain AS domain,
+        toString(d.kind) AS kind, d.added AS added,
+        greatest(o.deadline, addDays(d.added, dateDiff('day', o.issued, o.deadline))) AS due
+    FROM order_domains AS d FINAL
+    INNER JOIN (SELECT order_id, issued, deadline FROM orders FINAL) AS o
+        ON o.order_id = d.order_id
+    WHERE ({order:String} = '' OR d.order_id = {order:String})
+      AND ({site:String} = '' OR d.site = {site:String}))"""
+
+# An order whose intermediaries were mirrored before migration 0009 (or by a
+# writer that knows only `orders.intermediaries`) has plain names: each its
+# one resolver, no network.
+_GROUPS = """g AS (
+    SELECT i.order_id AS order_id, i.intermediary AS intermediary, i.resolvers AS resolvers,
+        arrayMap(x -> lower(x), i.networks) AS networks,
+        arrayFilter(x -> NOT match(x, '^as[0-9]+$'), networks) AS edges,
+        o.deadline AS deadline,
+        o.countries AS countries
+    FROM (
+        SELECT order_id, toString(intermediary) AS intermediary,
+            CAST(resolvers, 'Array(String)') AS resolvers,
+            CAST(networks, 'Array(String)') AS networks
+        FROM order_intermediaries FINAL
+        UNION ALL
+        SELECT order_id, toString(arrayJoin(intermediaries)) AS intermediary,
+            [intermediary] AS resolvers, CAST([], 'Array(String)') AS networks
+        FROM orders FINAL
+        WHERE order_id NOT IN (SELECT order_id FROM order_intermediaries)) AS i
+    INNER JOIN (SELECT order_id, deadline, countries FROM orders FINAL) AS o
+        ON o.order_id = i.order_id
+    WHERE ({order:String} = '' OR i.order_id = {order:String})
+      AND ({resolver:String} = '' OR i.intermediary = {resolver:String}
+           OR has(i.resolvers, {resolver:String})))"""
+
+# The rollup's key starts (layer, probe_country, resolver_name, domain, day):
+# the IN lists on those columns let the engine skip granules before any join.
+_SCAN = """r.layer = 'site'
+      AND r.day BETWEEN {since:Date} AND {until:Date}
+      AND r.probe_country IN (SELECT arrayJoin(countries) FROM g)
+      AND ({country:String} = '' OR r.probe_country = {country:String})
+      AND ({resolver:String} = '' OR r.resolver_name = {resolver:String})
+      AND r.domain IN (SELECT domain FROM od)
+      AND NOT r.probe_control AND r.purpose = 'target'"""
+
+COMPLIANCE = "WITH " + _DUE + ",\n" + _GROUPS + """,
 facts AS (
-    SELECT o.order_id AS order_id, r.resolver_name AS resolver,
+    SELECT g.order_id AS order_id, g.intermediary AS intermediary,
         if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn,
         if({by_domain:UInt8} = 1, od.domain, '') AS domain_key,
-        od.domain AS domain, od.kind AS kind, od.added AS added, od.due AS due,
-        r.day AS day, toString(r.verdict) AS verdict,
-        r.measurements AS measurements, r.first_at AS first_at, r.last_at AS last_at
-    FROM verdicts_daily AS r
+        od.domain AS domain, od.kind AS kind, od.added AS added, od.due AS due, r.day AS day,
+        toString(r.verdict) AS verdict, r.measurements AS measurements,
+        r.first_at AS first_at, r.last_at AS last_at,
+        has(g.resolvers, r.resolver_name) AS own_path,
+        r.verdict = 'blocked' AND (
+            (r.party = 'resolver' AND own_path)
+            OR (r.party IN ('network', 'edge', 'server') AND has(g.networks, lower(r.operator)))
+            OR (r.party = 'network'
+                AND has(g.networks, concat('as', toString(r.probe_asn))))) AS own,
+        r.verdict = 'blocked' AND NOT own AS other,
+        r.verdict IN """ + CONCLUSIVE + """
+            AND (NOT other OR (own_path AND empty(g.networks))) AS counted,
+        (toString(r.site_layer), toString(r.party), r.method) AS how,
+        (toString(r.party), r.operator, if(r.party = 'resolver', r.resolver_name, ''), r.method)
+            AS whose
+    FROM layers_daily AS r
     INNER JOIN od ON od.domain = r.domain
-    INNER JOIN o ON o.order_id = od.order_id
-    WHERE """ + _ROLLUP_FILTERS + """
-      AND has(o.countries, r.probe_country) AND has(o.intermediaries, r.resolver_name)),
-totals AS (
-    SELECT order_id, resolver, asn, domain_key, any(kind) AS kind_of,
-        min(added) AS added_on, min(due) AS due_on,
-        minIfOrNull(first_at, verdict IN """ + CONCLUSIVE + """) AS monitoring_since,
-        minIfOrNull(first_at, verdict = 'blocked') AS first_blocked,
-        minIfOrNull(first_at, verdict = 'ok' AND day >= due) AS first_open_after_due,
-        sumIf(measurements, verdict = 'blocked' AND day >= due) AS blocked,
-        sumIf(measurements, verdict IN """ + CONCLUSIVE + """ AND day >= due) AS total
-    FROM facts GROUP BY order_id, resolver, asn, domain_key),
-mirrors AS (
-    SELECT order_id, resolver, asn, domain_key, count() AS mirrors,
-        countIf(latest = 'ok') AS resolving,
-        countIf(latest = 'ok' AND latest_day >= mirror_due) AS overdue
-    FROM (SELECT order_id, resolver, asn, domain_key, domain, any(due) AS mirror_due,
-              argMax(verdict, last_at) AS latest, max(day) AS latest_day
-          FROM facts WHERE kind = 'mirror' AND verdict IN """ + CONCLUSIVE + """
-          GROUP BY order_id, resolver, asn, domain_key, domain)
-    GROUP BY order_id, resolver, asn, domain_key),
-intermediaries AS (
-    SELECT order_id, deadline, arrayJoin(intermediaries) AS resolver FROM o)
-SELECT i.order_id AS order_id, i.resolver AS resolver, t.asn AS asn,
-    t.domain_key AS domain, t.kind_of AS kind, t.added_on AS added, i.deadline AS deadline,
+    INNER JOIN g ON g.order_id = od.order_id
+    WHERE """ + _SCAN + """
+      AND has(g.countries, r.probe_country)
+      AND (has(g.resolvers, r.resolver_name) OR notEmpty(g.edges)
+           OR has(g.networks, concat('as', toString(r.probe_asn))))),
+per_domain AS (
+    SELECT order_id, intermediary, asn, domain_key, domain, any(kind) AS d_kind,
+        any(added) AS d_added, any(due) AS d_due,
+        minIfOrNull(first_at, verdict IN """ + CONCLUSIVE + """) AS d_since,
+        minIfOrNull(first_at, own) AS d_first,
+        minIfOrNull(first_at, (verdict = 'ok' OR (other AND counted)) AND day >= due)
+            AS d_open,
+        sumIf(measurements, own AND day >= due) AS d_blocked,
+        sumIf(measurements, counted AND day >= due) AS d_total,
+        sumIf(measurements, other AND day >= due) AS d_others,
+        countIf(own_path AND verdict IN """ + CONCLUSIVE + """) > 0 AS d_own_paths,
+        groupUniqArrayIf(how, own) AS d_remedies,
+        groupUniqArrayIf(whose, other) AS d_others_how,
+        argMaxIf(verdict, last_at, verdict IN """ + CONCLUSIVE + """) AS d_latest,
+        maxIf(day, verdict IN """ + CONCLUSIVE + """) AS d_latest_day
+    FROM facts
+    GROUP BY order_id, intermediary, asn, domain_key, domain),
+per_row AS (
+    SELECT order_id, intermediary, asn, domain_key, any(d_kind) AS kind_of,
+        min(d_added) AS added_on, min(d_due) AS due_on,
+        min(d_since) AS monitoring_since, min(d_first) AS first_blocked,
+        min(d_open) AS first_open_after_due,
+        sum(d_blocked) AS blocked, sum(d_total) AS total, sum(d_others) AS others,
+        max(d_own_paths) AS own_paths_measured,
+        arraySort(arrayDistinct(arrayFlatten(groupArray(d_remedies)))) AS remedies,
+        arraySort(arrayDistinct(arrayFlatten(groupArray(d_others_how)))) AS others_how,
+        countIf(d_kind = 'mirror' AND d_since IS NOT NULL) AS mirrors,
+        countIf(d_kind = 'mirror' AND d_latest = 'ok') AS reachable,
+        countIf(d_kind = 'mirror' AND d_latest = 'ok' AND d_latest_day >= d_due) AS overdue
+    FROM per_domain
+    GROUP BY order_id, intermediary, asn, domain_key)
+SELECT g.order_id AS order_id, g.intermediary AS intermediary, t.asn AS asn,
+    t.domain_key AS domain, t.kind_of AS kind, t.added_on AS added, g.deadline AS deadline,
     t.due_on AS due, t.monitoring_since AS monitoring_since, t.first_blocked AS first_blocked,
     t.first_open_after_due AS first_open_after_due, t.blocked AS blocked, t.total AS total,
-    m.mirrors AS mirrors, m.resolving AS mirrors_resolving, m.overdue AS mirrors_overdue
-FROM intermediaries AS i
-LEFT JOIN totals AS t ON t.order_id = i.order_id AND t.resolver = i.resolver
-LEFT JOIN mirrors AS m ON m.order_id = i.order_id AND m.resolver = i.resolver
-    AND m.asn = t.asn AND m.domain_key = t.domain_key
-WHERE {resolver:String} = '' OR i.resolver = {resolver:String}
-ORDER BY order_id, resolver, asn, domain
+    t.others AS others, t.own_paths_measured AS own_paths_measured, t.remedies AS remedies,
+    t.others_how AS others_how, t.mirrors AS mirrors, t.reachable AS mirrors_reachable,
+    t.overdue AS mirrors_overdue
+FROM g
+LEFT JOIN per_row AS t ON t.order_id = g.order_id AND t.intermediary = g.intermediary
+ORDER BY order_id, intermediary, asn, domain
 SETTINGS join_use_nulls = 1"""

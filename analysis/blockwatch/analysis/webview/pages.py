@@ -116,7 +116,7 @@ def count_links(name: str, f: Filters) -> dict[str, Link]:
             return f"/orders/{quote(_s(r['order']))}#mirrors"
         return {"blocked_since_deadline": sel("blocked", "due", **keys),
                 "total_since_deadline": sel("total", "due", **keys),
-                "mirrors": mirrors, "mirrors_resolving": mirrors, "mirrors_overdue": mirrors}
+                "mirrors": mirrors, "mirrors_reachable": mirrors, "mirrors_overdue": mirrors}
     if name == "timeline":
         def day(verdict: str) -> Link:
             def link(r: dict[str, Value]) -> str:
@@ -244,7 +244,7 @@ def order_story(order: dict[str, Value], f: Filters, *, compliance: Report,
 
 def _mirrors(domains: Report, per_domain: list[dict[str, Value]], f: Filters) -> Table:
     """Each domain with its added and due dates and, per intermediary, whether
-    it still resolves (the latest conclusive answer was not blocked)."""
+    it is still reachable (the latest conclusive site verdict was ok)."""
     status = {(str(r["domain"]), str(r["intermediary"])): r for r in per_domain}
     intermediaries = sorted({str(r["intermediary"]) for r in per_domain})
     rows = []
@@ -257,7 +257,7 @@ def _mirrors(domains: Report, per_domain: list[dict[str, Value]], f: Filters) ->
                 cells.append(Cell("not measured"))
                 continue
             if d["kind"] == "mirror":
-                text = "still resolves" if r["mirrors_resolving"] else "blocked"
+                text = "still reachable" if r["mirrors_reachable"] else "blocked"
             else:
                 text = _s(r["status"])
             cells.append(Cell(text, measurements_url(
