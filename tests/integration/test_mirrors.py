@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from blockwatch.analysis.database import ClickHouseDatabase
-from blockwatch.collector.assignment import PURPOSE_CANDIDATE, PURPOSE_TARGET
 from blockwatch.collector.discovery import DiscoveryState, discover
 from blockwatch.collector.orders import parse_orders
 from blockwatch.collector.registry import Principal, Registry
+from blockwatch.contract.vocabulary import Purpose
 from tests.integration import mirror_world as world
 from tests.integration.analysis_world import store_rows
 from tests.integration.collector_harness import chdb_dsn, running, settings_for
@@ -237,7 +237,7 @@ def test_the_collector_derives_candidates_and_assigns_them(
             assert stored == set(world.EXPECTED)
             probe = Principal("probe", "it-1", "IT", 3269, False)
             targets = {t.domain: t.purpose for t in collector.assignment_for(probe).targets}
-            candidates = {d for d, p in targets.items() if p == PURPOSE_CANDIDATE}
+            candidates = {d for d, p in targets.items() if p == Purpose.CANDIDATE}
             # bounded: 3 listed + 1 control name -> at most 1 candidate at a 0.2 share
             assert len(candidates) == 1
             assert candidates <= {d for d, _ in collector.discovery.measure}
@@ -246,7 +246,7 @@ def test_the_collector_derives_candidates_and_assigns_them(
             order = sorted(candidates)
             for _ in range(2 * len(collector.discovery.measure) - 1):
                 order += [t.domain for t in collector.assignment_for(probe).targets
-                          if t.purpose == PURPOSE_CANDIDATE]
+                          if t.purpose == Purpose.CANDIDATE]
             assert set(order) == {d for d, _ in collector.discovery.measure}
             derived = {c for c, _ in world.EXPECTED}
             assert collector.discovery.derived == len(derived)
@@ -255,7 +255,7 @@ def test_the_collector_derives_candidates_and_assigns_them(
             Registry(settings.registry_path).add_mirror("it-kat", "kat", "kat.sx", world.TODAY)
             assert await collector.tasks["discovery"].step_once()
             targets = {t.domain: t.purpose for t in collector.assignment_for(probe).targets}
-            assert targets["kat.sx"] == PURPOSE_TARGET
+            assert targets["kat.sx"] == Purpose.TARGET
             assert "kat.sx" not in {d for d, _ in collector.discovery.measure}
             db.close()
 

@@ -11,11 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from blockwatch.collector.assignment import (
-    PURPOSE_CANDIDATE,
-    build_assignment,
-    candidate_window,
-)
+from blockwatch.collector.assignment import build_assignment, candidate_window
 from blockwatch.collector.candidates import (
     AddressFact,
     Listed,
@@ -205,15 +201,15 @@ control_domains: [example.com]
 """, source="t.yaml")
     a = build_assignment("IT", orders, AssignmentSettings(candidate_share=0.2),
                          candidates=[("a.cc", "kat"), ("a.se", "kat"), ("a.so", "kat")])
-    candidates = [t for t in a.targets if t.purpose == PURPOSE_CANDIDATE]
+    candidates = [t for t in a.targets if t.purpose == Purpose.CANDIDATE]
     assert [(t.domain, t.site) for t in candidates] == [("a.cc", "kat")]   # 1/(5+1) <= 0.2
     plain = build_assignment("IT", orders, AssignmentSettings(candidate_share=0.0),
                              candidates=[("a.cc", "kat")])
-    assert all(t.purpose != PURPOSE_CANDIDATE for t in plain.targets)
+    assert all(t.purpose != Purpose.CANDIDATE for t in plain.targets)
 
 
 def test_candidate_purpose_in_step_across_proto_probe_and_sql() -> None:
-    assert pb.Purpose.Value("PURPOSE_CANDIDATE") == PURPOSE_CANDIDATE == Purpose.CANDIDATE
+    assert pb.Purpose.Value("PURPOSE_CANDIDATE") == Purpose.CANDIDATE
     proto = {n.removeprefix("PURPOSE_").lower(): v for n, v in pb.Purpose.items() if v}
     assert proto == {p.label: p.value for p in Purpose}
     sql = resources.files("blockwatch.collector").joinpath(

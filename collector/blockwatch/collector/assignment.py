@@ -18,15 +18,14 @@ from dataclasses import asdict, dataclass
 
 from blockwatch.collector.orders import OrderSet
 from blockwatch.collector.settings import AssignmentSettings, ResolverEntry
-
-PURPOSE_TARGET, PURPOSE_CONTROL, PURPOSE_CANDIDATE = 1, 2, 4
+from blockwatch.contract.vocabulary import Purpose
 
 
 @dataclass(frozen=True, slots=True)
 class TargetEntry:
     domain: str
     site: str
-    purpose: int
+    purpose: Purpose
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +72,12 @@ def build_assignment(country: str, orders: OrderSet, config: AssignmentSettings,
     for order in orders.orders:
         for site in order.sites:
             for d in site.domains:
-                targets.setdefault(d.domain, TargetEntry(d.domain, site.name, PURPOSE_TARGET))
+                targets.setdefault(d.domain, TargetEntry(d.domain, site.name, Purpose.TARGET))
     for domain in orders.control_domains:
-        targets.setdefault(domain, TargetEntry(domain, "", PURPOSE_CONTROL))
+        targets.setdefault(domain, TargetEntry(domain, "", Purpose.CONTROL))
     for domain, site_name in candidate_window(candidates, len(targets), config.candidate_share,
                                              offset, pinned):
-        targets.setdefault(domain, TargetEntry(domain, site_name, PURPOSE_CANDIDATE))
+        targets.setdefault(domain, TargetEntry(domain, site_name, Purpose.CANDIDATE))
     resolvers = tuple(r for r in config.resolvers if not r.countries or country in r.countries)
     ordered = tuple(sorted(targets.values(), key=lambda t: (t.purpose, t.site, t.domain)))
     content = json.dumps({

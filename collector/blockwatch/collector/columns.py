@@ -20,9 +20,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from blockwatch.contract.errors import ContractError
+from blockwatch.contract.vocabulary import MEASUREMENT_COLUMNS, ColumnKind
 
 
 class Level(Enum):
@@ -36,59 +40,40 @@ class Level(Enum):
     STRAY = "stray"
 
 
-# Field name (as in the proto's MeasurementColumns) -> (level, Arrow type). The
-# types are wide (what the wire allows); validation bounds them, and
-# `storage_table` narrows them to the stored types.
-FIELDS: dict[str, tuple[Level, pa.DataType]] = {
-    "measurement_id": (Level.MEASUREMENT, pa.binary()),
-    "round_id": (Level.MEASUREMENT, pa.string()),
-    "started_at_us": (Level.MEASUREMENT, pa.int64()),
-    "duration_us": (Level.MEASUREMENT, pa.uint32()),
-    "domain": (Level.MEASUREMENT, pa.string()),
-    "qtype": (Level.MEASUREMENT, pa.uint32()),
-    "qclass": (Level.MEASUREMENT, pa.uint32()),
-    "purpose": (Level.MEASUREMENT, pa.int32()),
-    "resolver_name": (Level.MEASUREMENT, pa.string()),
-    "resolver_address": (Level.MEASUREMENT, pa.string()),
-    "resolver_port": (Level.MEASUREMENT, pa.uint32()),
-    "resolver_transport": (Level.MEASUREMENT, pa.int32()),
-    "resolver_tls_name": (Level.MEASUREMENT, pa.string()),
-    "resolver_url": (Level.MEASUREMENT, pa.string()),
-    "failure": (Level.MEASUREMENT, pa.int32()),
-    "failure_text": (Level.MEASUREMENT, pa.string()),
-    "response_count": (Level.MEASUREMENT, pa.uint32()),
-    "arrival_us": (Level.RESPONSE, pa.uint32()),
-    "rcode": (Level.RESPONSE, pa.uint32()),
-    "flags": (Level.RESPONSE, pa.uint32()),
-    "answer_count": (Level.RESPONSE, pa.uint32()),
-    "cname_count": (Level.RESPONSE, pa.uint32()),
-    "authority_count": (Level.RESPONSE, pa.uint32()),
-    "additional_count": (Level.RESPONSE, pa.uint32()),
-    "edns": (Level.RESPONSE, pa.bool_()),
-    "extended_error_count": (Level.RESPONSE, pa.uint32()),
-    "nsid": (Level.RESPONSE, pa.binary()),
-    "wire": (Level.RESPONSE, pa.binary()),
-    "size": (Level.RESPONSE, pa.uint32()),
-    "parse_error": (Level.RESPONSE, pa.string()),
-    "answer_name": (Level.ANSWER, pa.string()),
-    "answer_rtype": (Level.ANSWER, pa.uint32()),
-    "answer_ttl": (Level.ANSWER, pa.uint32()),
-    "answer_data": (Level.ANSWER, pa.string()),
-    "cname_chain": (Level.CNAME, pa.string()),
-    "extended_error_code": (Level.EXTENDED_ERROR, pa.uint32()),
-    "extended_error_text": (Level.EXTENDED_ERROR, pa.string()),
-    # floods, stray replies and cuts (added later: see NEUTRAL_WHEN_ABSENT)
-    "reply_count": (Level.MEASUREMENT, pa.uint32()),
-    "answer_set_count": (Level.MEASUREMENT, pa.uint32()),
-    "reply_bytes": (Level.MEASUREMENT, pa.uint64()),
-    "stray_count": (Level.MEASUREMENT, pa.uint32()),
-    "stray_kept_count": (Level.MEASUREMENT, pa.uint32()),
-    "truncated": (Level.MEASUREMENT, pa.bool_()),
-    "wire_truncated": (Level.RESPONSE, pa.bool_()),
-    "stray_arrival_us": (Level.STRAY, pa.uint32()),
-    "stray_size": (Level.STRAY, pa.uint32()),
-    "stray_reason": (Level.STRAY, pa.string()),
+# The wide Arrow type of each kind of wire column (what the wire allows);
+# validation bounds the values, and `storage_table` narrows them to the stored types.
+ARROW_TYPES: dict[ColumnKind, pa.DataType] = {
+    ColumnKind.STRING: pa.string(), ColumnKind.BYTES: pa.binary(), ColumnKind.BOOL: pa.bool_(),
+    ColumnKind.INT64: pa.int64(), ColumnKind.UINT32: pa.uint32(),
+    ColumnKind.UINT64: pa.uint64(), ColumnKind.ENUM: pa.int32(),
 }
+
+L = TypeVar("L", bound=Enum)
+
+
+def leveled(columns: Mapping[str, ColumnKind], levels: Mapping[L, tuple[str, ...]],
+            default: L) -> dict[str, tuple[L, pa.DataType]]:
+    """Field name -> (level, Arrow type) for every column of the contract: the
+    names and types come from the proto; `levels` names the fields not of
+    `default`'s level (a name the proto lacks is a ContractError at import)."""
+    level_of = {name: level for level, names in levels.items() for name in names}
+    unknown = sorted(set(level_of) - set(columns))
+    if unknown:
+        raise ContractError(f"not columns of the wire contract: {', '.join(unknown)}")
+    return {name: (level_of.get(name, default), ARROW_TYPES[kind])
+            for name, kind in columns.items()}
+
+
+# Field name (as in the proto's MeasurementColumns) -> (level, Arrow type).
+FIELDS: dict[str, tuple[Level, pa.DataType]] = leveled(MEASUREMENT_COLUMNS, {
+    Level.RESPONSE: ("arrival_us", "rcode", "flags", "answer_count", "cname_count",
+                     "authority_count", "additional_count", "edns", "extended_error_count",
+                     "nsid", "wire", "size", "parse_error", "wire_truncated"),
+    Level.ANSWER: ("answer_name", "answer_rtype", "answer_ttl", "answer_data"),
+    Level.CNAME: ("cname_chain",),
+    Level.EXTENDED_ERROR: ("extended_error_code", "extended_error_text"),
+    Level.STRAY: ("stray_arrival_us", "stray_size", "stray_reason"),
+}, Level.MEASUREMENT)
 
 # Fields a sender that predates them leaves empty: read as this value for
 # every item of their level (no strays at all then, so the stray level stays empty).

@@ -44,6 +44,7 @@ from blockwatch.collector.webvalidation import (
     validate_web,
 )
 from blockwatch.collector.writer import IngestWriter, Outcome
+from blockwatch.contract.vocabulary import Transport
 from blockwatch.v1 import probe_pb2 as pb
 from blockwatch.v1 import probe_pb2_grpc as pb_grpc
 
@@ -54,7 +55,6 @@ METHOD_ROLES = {
     f"/{SERVICE_NAME}/CheckIn": "probe",
     f"/{SERVICE_NAME}/Submit": "probe",
 }
-_TRANSPORTS = {"udp": 1, "tcp": 2, "dot": 3, "doh": 4}
 STREAM_WINDOW = 64   # batches read ahead of their acks on one stream
 # A probe needs one Submit stream; a few allow for reconnects that overlap a
 # stream the collector has not noticed is dead yet. More is a misbehaving or
@@ -238,9 +238,10 @@ class ProbeServicer(pb_grpc.ProbeServiceServicer):
             assignment=pb.Assignment(
                 version=a.version,
                 targets=[pb.Target(domain=t.domain, site=t.site,
-                                   purpose=cast("pb.Purpose", t.purpose)) for t in a.targets],
+                                   purpose=cast("pb.Purpose", int(t.purpose))) for t in a.targets],
                 resolvers=[pb.ResolverSpec(
-                    name=r.name, transport=cast("pb.Transport", _TRANSPORTS[r.transport]),
+                    name=r.name,
+                    transport=cast("pb.Transport", int(Transport.from_label(r.transport))),
                     address=r.address, port=r.port, tls_name=r.tls_name, url=r.url)
                     for r in a.resolvers],
                 qtypes=list(a.qtypes),

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from blockwatch.collector.columns import COUNTS, FIELDS, Level, MeasurementColumns, offsets
 from blockwatch.collector.errors import BatchTooLarge, ValidationError
+from blockwatch.contract.vocabulary import Failure, Purpose, Transport
 
 _BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
 # Labels of [a-z0-9_-], 1-63 long, not starting or ending with '-'. RE2 (Arrow)
@@ -196,18 +197,22 @@ def validate_batch(batch_id: str, c: MeasurementColumns, limits: Limits, now_us:
     _domains(check)
     check.range("qtype", 1, 65535, "qtype")
     check.range("qclass", 1, 65535, "qclass")
-    check.range("purpose", 1, 4, "purpose", "must be TARGET, CONTROL, IDENTITY or CANDIDATE")
+    check.range("purpose", int(min(Purpose)), int(max(Purpose)), "purpose",
+                f"must be {Purpose.spelled()}")
     check.length("resolver_name", limits.max_name, "resolver.name", minimum=1)
     check.length("resolver_address", limits.max_address, "resolver.address")
     check.range("resolver_port", 0, 65535, "resolver.port")
-    check.range("resolver_transport", 1, 4, "resolver.transport", "must be UDP, TCP, DOT or DOH")
+    check.range("resolver_transport", int(min(Transport)), int(max(Transport)),
+                "resolver.transport", f"must be {Transport.spelled()}")
     check.length("resolver_tls_name", MAX_DOMAIN, "resolver.tls_name")
     check.length("resolver_url", limits.max_url, "resolver.url")
-    check.range("failure", 0, 11, "failure", "is not in the failure taxonomy (0-11)")
+    check.range("failure", int(min(Failure)), int(max(Failure)), "failure",
+                f"is not in the failure taxonomy ({int(min(Failure))}-{int(max(Failure))})")
     check.length("failure_text", limits.max_text, "failure_text")
     check.range("response_count", 0, limits.max_responses, "responses",
                 f"more than {limits.max_responses} responses")
-    answered = pc.and_(pc.equal(c["failure"], 0), pc.equal(c["response_count"], 0))
+    answered = pc.and_(pc.equal(c["failure"], int(Failure.NONE)),
+                       pc.equal(c["response_count"], 0))
     if pc.any(answered).as_py():
         check.fail(m, answered, "failure", "FAILURE_NONE needs at least one response")
     # Every response alike, first or later: the row form's path names it.

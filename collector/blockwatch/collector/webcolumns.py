@@ -15,7 +15,8 @@ from enum import Enum
 
 import pyarrow as pa
 
-from blockwatch.collector.columns import offsets
+from blockwatch.collector.columns import leveled, offsets
+from blockwatch.contract.vocabulary import WEB_COLUMNS
 
 
 class WebLevel(Enum):
@@ -26,36 +27,15 @@ class WebLevel(Enum):
     REDIRECT = "redirect"
 
 
-_O = WebLevel.OBSERVATION
-_S, _B = pa.string(), pa.binary()
-_U32, _I64, _I32, _BOOL = pa.uint32(), pa.int64(), pa.int32(), pa.bool_()
-
 # Field name (as in the proto's WebObservationColumns) -> (level, wide Arrow type).
-WEB_FIELDS: dict[str, tuple[WebLevel, pa.DataType]] = {
-    "observation_id": (_O, _B), "round_id": (_O, _S), "name": (_O, _S), "address": (_O, _S),
-    "connect_failure_text": (_O, _S), "tls_cipher": (_O, _S), "cert_subject": (_O, _S),
-    "cert_issuer": (_O, _S), "cert_sha256": (_O, _B), "verify_error": (_O, _S),
-    "tls_failure_text": (_O, _S), "http_url": (_O, _S), "http_reason": (_O, _S),
-    "body_sha256": (_O, _B), "body_prefix": (_O, _B), "title": (_O, _S),
-    "http_failure_text": (_O, _S), "http_version": (_O, _S),
-    "started_at_us": (_O, _I64), "duration_us": (_O, _U32), "port": (_O, _U32),
-    "scheme": (_O, _I32), "dns_id_count": (_O, _U32), "connect_duration_us": (_O, _U32),
-    "connect_failure": (_O, _I32), "tls_attempted": (_O, _BOOL),
-    "tls_duration_us": (_O, _U32), "tls_version": (_O, _I32), "has_certificate": (_O, _BOOL),
-    "cert_not_before_s": (_O, _I64), "cert_not_after_s": (_O, _I64),
-    "san_count": (_O, _U32), "chain_verified": (_O, _BOOL), "name_matches": (_O, _BOOL),
-    "tls_failure": (_O, _I32), "http_sent": (_O, _BOOL), "http_duration_us": (_O, _U32),
-    "first_byte_us": (_O, _U32), "status": (_O, _U32), "header_count": (_O, _U32),
-    "body_length": (_O, pa.uint64()), "body_truncated": (_O, _BOOL),
-    "http_failure": (_O, _I32), "redirect_count": (_O, _U32), "truncated": (_O, _BOOL),
-    "dns_measurement_id": (WebLevel.DNS_ID, _B),
-    "san": (WebLevel.SAN, _S),
-    "header_name": (WebLevel.HEADER, _S), "header_value": (WebLevel.HEADER, _S),
-    "redirect_url": (WebLevel.REDIRECT, _S), "redirect_duration_us": (WebLevel.REDIRECT, _U32),
-    "redirect_status": (WebLevel.REDIRECT, _U32), "redirect_location": (WebLevel.REDIRECT, _S),
-    "redirect_title": (WebLevel.REDIRECT, _S), "redirect_failure": (WebLevel.REDIRECT, _I32),
-    "redirect_failure_text": (WebLevel.REDIRECT, _S),
-}
+WEB_FIELDS: dict[str, tuple[WebLevel, pa.DataType]] = leveled(WEB_COLUMNS, {
+    WebLevel.DNS_ID: ("dns_measurement_id",),
+    WebLevel.SAN: ("san",),
+    WebLevel.HEADER: ("header_name", "header_value"),
+    WebLevel.REDIRECT: ("redirect_url", "redirect_duration_us", "redirect_status",
+                        "redirect_location", "redirect_title", "redirect_failure",
+                        "redirect_failure_text"),
+}, WebLevel.OBSERVATION)
 
 # Which count field splits a level among the observations.
 WEB_COUNTS: dict[WebLevel, str] = {

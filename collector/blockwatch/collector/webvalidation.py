@@ -17,10 +17,12 @@ from blockwatch.collector.columns import offsets
 from blockwatch.collector.errors import BatchTooLarge, ValidationError
 from blockwatch.collector.validation import DOMAIN_PATTERN, EARLIEST_US, MAX_DOMAIN, Limits
 from blockwatch.collector.webcolumns import WEB_COUNTS, WEB_FIELDS, WebColumns, WebLevel
+from blockwatch.contract.vocabulary import Failure, Scheme, TlsVersion
 
-FAILURES = 11        # the Failure enum's largest number (checked against the proto)
-SCHEMES = 2
-TLS_VERSIONS = 5
+# The largest number of each contract enum (each numbered from 0 or 1 without gaps).
+FAILURES = int(max(Failure))
+SCHEMES = int(max(Scheme))
+TLS_VERSIONS = int(max(TlsVersion))
 # The row-form path of each field below its observation.
 _PATHS = {
     "connect_failure_text": "connect_failure_text", "tls_cipher": "tls_cipher",
@@ -168,7 +170,7 @@ def validate_web(c: WebColumns, limits: WebLimits, now_us: int,
     if not pc.all(ip).as_py():
         check.fail("address", pc.invert(ip), "is not an IP address literal")
     check.range("port", 1, 65535)
-    check.range("scheme", 1, SCHEMES, "must be HTTP or HTTPS")
+    check.range("scheme", int(min(Scheme)), SCHEMES, f"must be {Scheme.spelled()}")
     for name in ("connect_failure", "tls_failure", "http_failure", "redirect_failure"):
         check.range(name, 0, FAILURES, f"is not in the failure taxonomy (0-{FAILURES})")
     check.range("tls_version", 0, TLS_VERSIONS, f"is not a TLS version (0-{TLS_VERSIONS})")

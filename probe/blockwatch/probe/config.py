@@ -17,16 +17,15 @@ from urllib.parse import urlsplit
 import dns.rdatatype
 import msgspec
 
+from blockwatch.contract.vocabulary import Transport, TransportLabel
 from blockwatch.probe.dnsmessage import normalize_domain
 from blockwatch.probe.errors import ConfigError
-from blockwatch.probe.observation import Transport
 from blockwatch.probe.resolvers import SYSTEM, ResolverSpec, default_resolvers
 from blockwatch.probe.webconfig import WebConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 DEFAULT_QTYPES = [int(dns.rdatatype.A), int(dns.rdatatype.AAAA)]
-_TRANSPORTS = {"udp": Transport.UDP, "tcp": Transport.TCP, "dot": Transport.DOT,
-               "doh": Transport.DOH}
+_DOT, _DOH = Transport.DOT.label, Transport.DOH.label
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -35,7 +34,7 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=T
 
 class ResolverConfig(_Strict, frozen=True):
     name: str
-    transport: Literal["udp", "tcp", "dot", "doh"] = "udp"
+    transport: TransportLabel = "udp"
     address: str = ""
     port: int = 0
     tls_name: str = ""
@@ -45,14 +44,14 @@ class ResolverConfig(_Strict, frozen=True):
     def __post_init__(self) -> None:
         check_resolver(self.name, transport=self.transport, address=self.address,
                        port=self.port, tls_name=self.tls_name, url=self.url)
-        if self.ca_file and self.transport not in {"dot", "doh"}:
+        if self.ca_file and self.transport not in {_DOT, _DOH}:
             raise ValueError("ca_file: only used with transports 'dot' and 'doh'")
         if self.ca_file and not Path(self.ca_file).is_file():
             raise ValueError(f"ca_file: {self.ca_file} does not exist")
 
     def spec(self) -> ResolverSpec:
-        return ResolverSpec(self.name, _TRANSPORTS[self.transport], self.address, self.port,
-                            self.tls_name, self.url, self.ca_file)
+        return ResolverSpec(self.name, Transport.from_label(self.transport), self.address,
+                            self.port, self.tls_name, self.url, self.ca_file)
 
 
 def check_resolver(name: str, *, transport: str, address: str, port: int, tls_name: str,
@@ -63,7 +62,7 @@ def check_resolver(name: str, *, transport: str, address: str, port: int, tls_na
         raise ValueError(f"name: {name!r} must be 1-63 letters, digits, '.', '_' or '-'")
     if not 0 <= port <= 65535:
         raise ValueError(f"port: {port} is not in 0..65535")
-    if transport == "doh":
+    if transport == _DOH:
         _check_doh_url(url)
         if address:
             raise ValueError("address: not used with transport 'doh' (put the host in url)")
@@ -72,7 +71,7 @@ def check_resolver(name: str, *, transport: str, address: str, port: int, tls_na
             raise ValueError(f"url: only used with transport 'doh', not {transport!r}")
         if address != SYSTEM:
             _check_ip(address, "address")
-    if tls_name and transport != "dot":
+    if tls_name and transport != _DOT:
         raise ValueError("tls_name: only used with transport 'dot'")
 
 

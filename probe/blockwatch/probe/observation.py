@@ -1,56 +1,18 @@
 """What a probe records: observations, never verdicts.
 
 These dataclasses are the probe's own vocabulary; the protobuf classes appear
-only in `wire.py`. The enum values equal the wire contract's numbers.
+only in `wire.py`. The contract's words (Transport, Failure, Purpose) are
+blockwatch.contract's, numbered as on the wire.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
-
-class Transport(enum.IntEnum):
-    UDP = 1
-    TCP = 2
-    DOT = 3
-    DOH = 4
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
-class Failure(enum.IntEnum):
-    """Closed failure taxonomy; see docs/failures.md."""
-
-    NONE = 0
-    TIMEOUT = 1
-    CONNECTION_REFUSED = 2
-    CONNECTION_RESET = 3
-    NETWORK_UNREACHABLE = 4
-    HOST_UNREACHABLE = 5
-    TLS_ERROR = 6
-    TLS_CERTIFICATE = 7
-    HTTP_ERROR = 8
-    MALFORMED_RESPONSE = 9
-    OS_ERROR = 10
-    UNKNOWN = 11
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
-class Purpose(enum.IntEnum):
-    TARGET = 1
-    CONTROL = 2
-    IDENTITY = 3
-    CANDIDATE = 4
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
+# Re-exported (`X as X`): the probe's modules take them from here.
+from blockwatch.contract.vocabulary import Failure as Failure  # noqa: PLC0414
+from blockwatch.contract.vocabulary import Purpose as Purpose  # noqa: PLC0414
+from blockwatch.contract.vocabulary import Transport as Transport  # noqa: PLC0414
 
 
 @dataclass(frozen=True, slots=True)

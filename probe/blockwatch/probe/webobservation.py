@@ -9,47 +9,12 @@ which step produces which class.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
+# Re-exported (`X as X`): the probe's modules take them from here.
+from blockwatch.contract.vocabulary import Scheme as Scheme  # noqa: PLC0414
+from blockwatch.contract.vocabulary import TlsVersion as TlsVersion  # noqa: PLC0414
 from blockwatch.probe.observation import Failure
-
-
-class Scheme(enum.IntEnum):
-    """The wire contract's `Scheme` (numbers checked against it by a test)."""
-
-    HTTP = 1
-    HTTPS = 2
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
-class TlsVersion(enum.IntEnum):
-    """The wire contract's `TlsVersion`; UNSPECIFIED: no handshake completed."""
-
-    UNSPECIFIED = 0
-    SSL3 = 1
-    TLS1_0 = 2
-    TLS1_1 = 3
-    TLS1_2 = 4
-    TLS1_3 = 5
-
-    @classmethod
-    def from_ssl(cls, text: str) -> TlsVersion:
-        """From `SSLObject.version()` ("TLSv1.3"); an unknown one reads UNSPECIFIED."""
-        return _SSL_VERSIONS.get(text, cls.UNSPECIFIED)
-
-    @property
-    def ssl_text(self) -> str:
-        """As `SSLObject.version()` spells it ("" for UNSPECIFIED)."""
-        return next((k for k, v in _SSL_VERSIONS.items() if v is self), "")
-
-
-_SSL_VERSIONS = {"SSLv3": TlsVersion.SSL3, "TLSv1": TlsVersion.TLS1_0,
-                 "TLSv1.1": TlsVersion.TLS1_1, "TLSv1.2": TlsVersion.TLS1_2,
-                 "TLSv1.3": TlsVersion.TLS1_3}
 
 
 @dataclass(frozen=True, slots=True)
