@@ -8,8 +8,10 @@ import csv
 import hashlib
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
+
+import ahocorasick  # type: ignore[import-not-found]  # no stubs; C extension
 
 from blockwatch.analysis.errors import DataError
 from blockwatch.analysis.webobservation import WebObservation
@@ -43,24 +45,63 @@ class HttpFingerprint:
         return self.regex is not None and self.regex.search(value) is not None
 
 
+class _Index:
+    """The set's patterns for one scan per response: every body `contains`
+    pattern (1,296 of them) in one Aho-Corasick automaton, the rest (headers,
+    regexps: a few hundred short checks) tried one by one. Finds the same
+    fingerprints as trying each in turn, at a cost that hardly grows with the
+    number of patterns."""
+
+    def __init__(self, fingerprints: tuple[HttpFingerprint, ...]) -> None:
+        self.automaton: object | None = None
+        self.others: list[tuple[int, HttpFingerprint]] = []
+        words: dict[str, list[int]] = {}
+        for i, fp in enumerate(fingerprints):
+            if fp.scope == FALSE_POSITIVE_SCOPE:
+                continue
+            if fp.location == "body" and fp.pattern_type == "contains":
+                words.setdefault(fp.pattern, []).append(i)
+            else:
+                self.others.append((i, fp))
+        if words:
+            automaton = ahocorasick.Automaton()
+            for pattern, indexes in words.items():
+                automaton.add_word(pattern, tuple(indexes))
+            automaton.make_automaton()
+            self.automaton = automaton
+
+    def matching(self, values: dict[str, tuple[str, ...]]) -> set[int]:
+        """Indexes (file order) of the fingerprints the response matches."""
+        found: set[int] = set()
+        if self.automaton is not None and values["body"][0]:
+            for _end, indexes in self.automaton.iter(values["body"][0]):  # type: ignore[attr-defined]
+                found.update(indexes)
+        for i, fp in self.others:
+            if any(fp.matches(v) for v in values.get(fp.location, ())):
+                found.add(i)
+        return found
+
+
 @dataclass(frozen=True, slots=True)
 class HttpFingerprintSet:
     fingerprints: tuple[HttpFingerprint, ...] = ()
     version: str = "none"
+    _index: _Index = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", _Index(self.fingerprints))
 
     def match(self, web: WebObservation) -> HttpFingerprint | None:
         """The block-page fingerprint the response matches, one expected in the
         probe's country first; known false positives never match. A block page
-        seen outside its countries is still named (spillover is worth naming)."""
-        values = _values(web)
+        seen outside its countries is still named (spillover is worth naming).
+        Among several, the first in file order wins, as upstream lists them."""
         fallback: HttpFingerprint | None = None
-        for fp in self.fingerprints:
-            if fp.scope == FALSE_POSITIVE_SCOPE:
-                continue
-            if any(fp.matches(v) for v in values.get(fp.location, ())):
-                if fp.in_scope(web.probe_country):
-                    return fp
-                fallback = fallback or fp
+        for i in sorted(self._index.matching(_values(web))):
+            fp = self.fingerprints[i]
+            if fp.in_scope(web.probe_country):
+                return fp
+            fallback = fallback or fp
         return fallback
 
 

@@ -9,6 +9,13 @@ Two entry points, the same code path:
 
 The watermark of `classify_pending` is the newest `received_at` in `verdicts`,
 so no separate state can disagree with the table.
+
+The layers (issue 13) follow the DNS verdicts: web verdicts per follow-up
+(webstorage.py, the same watermark rule over `web_verdicts`), then one site
+verdict per DNS measurement (sitesql.py), which waits for its follow-ups: a
+DNS measurement received at T is judged once every follow-up received up to
+T + `web_settle_s` has its web verdict (`site_cutoff_us`). Follow-ups come
+after the round's DNS, in the same upload batch or a later one.
 """
 
 from __future__ import annotations
@@ -24,9 +31,22 @@ from blockwatch.analysis.classify import classifier_version, classify
 from blockwatch.analysis.controls import DEFAULT_WINDOW_US, ControlIndex
 from blockwatch.analysis.database import Database
 from blockwatch.analysis.fingerprints import FingerprintSet
+from blockwatch.analysis.httpfingerprints import HttpFingerprintSet, load_http_fingerprints
 from blockwatch.analysis.observation import Answer, LaterResponse, Observation
 from blockwatch.analysis.rules_sql import classify_sql
+from blockwatch.analysis.sitesql import (
+    classify_site_pending,
+    site_classifier_version,
+    site_reclassify_chunk,
+    site_watermark_us,
+)
 from blockwatch.analysis.verdict import Verdict
+from blockwatch.analysis.webstorage import (
+    classify_web_pending,
+    web_reclassify_chunk,
+    web_watermark_us,
+)
+from blockwatch.analysis.webverdicts import web_classifier_version
 
 log = logging.getLogger(__name__)
 
@@ -203,9 +223,87 @@ def _hour_chunks(db: Database, where: str, params: dict[str, Any], max_rows: int
     """[lo, hi) µs ranges of whole hours holding about max_rows measurements each."""
     hours = db.rows("SELECT toUnixTimestamp(toStartOfHour(started_at)) AS h, count() "
                     f"FROM measurements WHERE {where} GROUP BY h ORDER BY h", params)
+    return _grouped(hours, max_rows)
+
+
+def site_cutoff_us(web_frontier_us: int, web_settle_s: float) -> int:
+    """Newest DNS `received_at` whose site verdict may be written: its
+    follow-ups had `web_settle_s` to arrive, and everything received by then
+    has a web verdict (`web_frontier_us`, from the web pass)."""
+    return web_frontier_us - int(web_settle_s * 1e6)
+
+
+def layers_version(fps: FingerprintSet, hfps: HttpFingerprintSet) -> str:
+    return site_classifier_version(classifier_version(fps), web_classifier_version(hfps))
+
+
+@dataclass(frozen=True, slots=True)
+class LayersResult:
+    web: int              # follow-ups given a web verdict
+    sites: int            # DNS measurements given a site verdict
+    seconds: float
+
+
+def classify_layers_pending(db: Database, fps: FingerprintSet, hfps: HttpFingerprintSet, *,
+                            settle_s: float = 0.0, web_settle_s: float = 0.0,
+                            window_us: int = DEFAULT_WINDOW_US, now_us: int | None = None,
+                            web_floor_us: int = 0, site_floor_us: int = 0) -> LayersResult:
+    """Every pending web verdict, then every site verdict whose follow-ups are
+    judged (run after `classify_pending`); the collector runs the same steps
+    one chunk per lane call (collector/classify.py)."""
+    started = time.perf_counter()
+    now = now_us if now_us is not None else time.time_ns() // 1000
+    web = sites = 0
+    while True:
+        step = classify_web_pending(db, hfps, settle_s=settle_s, now_us=now,
+                                    window_us=window_us, floor_us=web_floor_us)
+        web += step.observations
+        if not step.observations:
+            break
+    while True:
+        n = classify_site_pending(db, layers_version(fps, hfps),
+                                  cutoff_us=site_cutoff_us(step.frontier_us, web_settle_s),
+                                  floor_us=site_floor_us)
+        sites += n
+        if not n:
+            break
+    return LayersResult(web, sites, time.perf_counter() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class Reclassification:
+    """A reclassify under way: verdicts from `day` were deleted (DNS, web,
+    site and their rollups); `chunks` are the [lo, hi) µs ranges of started_at
+    still to write, each about max_rows measurements received up to `mark_us`
+    (`web_chunks`: follow-ups received up to `web_mark_us`; `site_chunks`: DNS
+    verdicts received up to `site_mark_us`, written after the other two).
+    Later ones are the background pass's (its floors meanwhile are the marks,
+    so nothing is judged twice)."""
+
+    day: dt.date
+    mark_us: int
+    chunks: tuple[tuple[int, int], ...]
+    web_mark_us: int = 0
+    web_chunks: tuple[tuple[int, int], ...] = ()
+    site_mark_us: int = 0
+    site_chunks: tuple[tuple[int, int], ...] = ()
+
+
+_RECLASSIFY_WHERE = ("toDate(started_at) >= {day:Date} AND "
+                     "received_at <= fromUnixTimestamp64Micro({mark:Int64}, 'UTC')")
+
+
+def _web_hour_chunks(db: Database, params: dict[str, Any], max_rows: int
+                     ) -> Iterator[tuple[int, int]]:
+    hours = db.rows("SELECT toUnixTimestamp(toStartOfHour(started_at)) AS h, count() "
+                    f"FROM web_observations WHERE {_RECLASSIFY_WHERE} GROUP BY h ORDER BY h",
+                    params)
+    return _grouped(hours, max_rows)
+
+
+def _grouped(hours: list[tuple[Any, ...]], max_rows: int) -> Iterator[tuple[int, int]]:
     lo: int | None = None
-    size = 0
-    hi = 0
+    size = hi = 0
     for hour, count in hours:
         if lo is None:
             lo = int(hour) * 1_000_000
@@ -218,32 +316,25 @@ def _hour_chunks(db: Database, where: str, params: dict[str, Any], max_rows: int
         yield lo, hi
 
 
-@dataclass(frozen=True, slots=True)
-class Reclassification:
-    """A reclassify under way: verdicts from `day` were deleted; `chunks` are
-    the [lo, hi) µs ranges of started_at still to write, each about max_rows
-    measurements received up to `mark_us`. Later ones are the background
-    pass's (its floor meanwhile is `mark_us`, so nothing is judged twice)."""
-
-    day: dt.date
-    mark_us: int
-    chunks: tuple[tuple[int, int], ...]
-
-
-_RECLASSIFY_WHERE = ("toDate(started_at) >= {day:Date} AND "
-                     "received_at <= fromUnixTimestamp64Micro({mark:Int64}, 'UTC')")
-
-
 def begin_reclassify(db: Database, since: dt.date | None, *, max_rows: int = CHUNK_ROWS
                      ) -> Reclassification:
-    """Delete the verdicts from `since` (a UTC day; None: everything) and plan
-    the chunks that write them again (`reclassify_chunk`)."""
-    mark = watermark_us(db)
+    """Delete the verdicts from `since` (a UTC day; None: everything), DNS,
+    web and site, with their rollups, and plan the chunks that write them
+    again (`reclassify_chunk`, `reclassify_web_chunk`, `reclassify_site_chunk`,
+    in that order)."""
+    mark, web_mark, site_mark = watermark_us(db), web_watermark_us(db), site_watermark_us(db)
     day = since or dt.date(1970, 1, 1)
-    _delete(db, "verdicts", f"started_at >= toDateTime64('{day.isoformat()}', 6, 'UTC')")
+    stamp = f"started_at >= toDateTime64('{day.isoformat()}', 6, 'UTC')"
+    _delete(db, "verdicts", stamp)
     _delete(db, "verdicts_daily", f"day >= toDate('{day.isoformat()}')")
+    _delete(db, "web_verdicts", stamp)
+    _delete(db, "site_verdicts", stamp)
+    _delete(db, "layers_daily", f"day >= toDate('{day.isoformat()}')")
     chunks = tuple(_hour_chunks(db, _RECLASSIFY_WHERE, {"day": day, "mark": mark}, max_rows))
-    return Reclassification(day, mark, chunks)
+    web_chunks = tuple(_web_hour_chunks(db, {"day": day, "mark": web_mark}, max_rows))
+    site_chunks = tuple(_hour_chunks(db, _RECLASSIFY_WHERE, {"day": day, "mark": site_mark},
+                                     max_rows))
+    return Reclassification(day, mark, chunks, web_mark, web_chunks, site_mark, site_chunks)
 
 
 def reclassify_chunk(db: Database, fps: FingerprintSet, plan: Reclassification,
@@ -255,21 +346,41 @@ def reclassify_chunk(db: Database, fps: FingerprintSet, plan: Reclassification,
     return _judge(db, where, params, fps, window_us).written
 
 
+def reclassify_web_chunk(db: Database, hfps: HttpFingerprintSet, plan: Reclassification,
+                         chunk: tuple[int, int], *, window_us: int = DEFAULT_WINDOW_US) -> int:
+    return web_reclassify_chunk(db, hfps, plan.day, plan.web_mark_us, chunk,
+                                window_us=window_us)
+
+
+def reclassify_site_chunk(db: Database, fps: FingerprintSet, hfps: HttpFingerprintSet,
+                          plan: Reclassification, chunk: tuple[int, int]) -> int:
+    return site_reclassify_chunk(db, layers_version(fps, hfps), plan.day, plan.site_mark_us,
+                                 chunk)
+
+
 def reclassify(db: Database, fps: FingerprintSet, since: dt.date | None = None, *,
                window_us: int = DEFAULT_WINDOW_US, max_rows: int = CHUNK_ROWS,
-               settle_s: float = 0.0) -> ClassifyResult:
-    """Recompute every verdict from `since` (a UTC day; None: everything), then
-    catch up on measurements received since the last pass and at least
-    `settle_s` ago, as the background pass would (a fresher measurement's
-    control may still be on its way)."""
+               settle_s: float = 0.0, web_settle_s: float = 0.0,
+               http_fingerprints: HttpFingerprintSet | None = None) -> ClassifyResult:
+    """Recompute every verdict from `since` (a UTC day; None: everything):
+    DNS, web and site; then catch up on what was received since the last pass
+    and at least `settle_s` ago, as the background pass would (a fresher
+    measurement's control may still be on its way)."""
     started = time.perf_counter()
+    hfps = http_fingerprints or load_http_fingerprints()
     plan = begin_reclassify(db, since, max_rows=max_rows)
     total = sum(reclassify_chunk(db, fps, plan, c, window_us=window_us) for c in plan.chunks)
+    web = sum(reclassify_web_chunk(db, hfps, plan, c, window_us=window_us)
+              for c in plan.web_chunks)
+    sites = sum(reclassify_site_chunk(db, fps, hfps, plan, c) for c in plan.site_chunks)
     while True:
         caught = classify_pending(db, fps, settle_s=settle_s, window_us=window_us,
                                   max_rows=max_rows)
         total += caught.measurements
         if not caught.measurements:
             break
-    log.info("event=reclassified since=%s measurements=%d", since, total)
+    layers = classify_layers_pending(db, fps, hfps, settle_s=settle_s,
+                                     web_settle_s=web_settle_s, window_us=window_us)
+    log.info("event=reclassified since=%s measurements=%d web=%d sites=%d", since, total,
+             web + layers.web, sites + layers.sites)
     return ClassifyResult(total, time.perf_counter() - started)
