@@ -12,13 +12,13 @@ import ssl
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import dns.rdatatype
 import msgspec
 
 from blockwatch.collector.errors import ConfigError
 from blockwatch.collector.validation import Limits
+from blockwatch.contract.vocabulary import TransportLabel
 from blockwatch.probe.config import check_resolver
 
 DEFAULT_PORT = 4443
@@ -38,7 +38,7 @@ class ResolverEntry(_Strict, frozen=True):
     """A resolver probes should measure; `countries` empty means every probe."""
 
     name: str
-    transport: Literal["udp", "tcp", "dot", "doh"] = "udp"
+    transport: TransportLabel = "udp"
     address: str = ""
     port: int = 0
     tls_name: str = ""
