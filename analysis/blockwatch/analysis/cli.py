@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from blockwatch.analysis.errors import AnalysisError, UsageError
-from blockwatch.analysis.filters import Filters, parse_day
-from blockwatch.analysis.reports import REPORT_NAMES
+from blockwatch.analysis.filters import LAYER_CHOICES, Filters, parse_day
+from blockwatch.analysis.reports import REPORT_NAMES, takes_layer
 
 if TYPE_CHECKING:
     from blockwatch.analysis import remote  # grpc is loaded only for --collector
@@ -176,6 +176,11 @@ def report(
     by: Annotated[Grain, typer.Option(
         "--by", help="Rows per country (default), per probe ASN, or per domain.")]
         = Grain.country,
+    layer: Annotated[str, typer.Option(
+        "--layer", metavar="dns|web|site", autocompletion=lambda: list(LAYER_CHOICES),
+        help="Which verdicts effectiveness, leakage, spillover and timeline count: the "
+             "resolver's answers (dns), the pages behind them (web), or the first layer "
+             "that blocks (site, the default).")] = "",
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     png: Annotated[Path | None, typer.Option("--png", help="timeline: draw a PNG.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="html: output directory.")] = None,
@@ -200,7 +205,7 @@ def report(
             raise UsageError("report html needs --out DIR (and only html takes it)",
                              field="out")
         filters = Filters.parse(order=order, country=country, resolver=resolver, site=site,
-                                since=since, until=until, by=by.value)
+                                since=since, until=until, by=by.value, layer=layer)
         # refuse a bad output path before querying anything
         if png is not None:
             check_file(png, "png")
@@ -236,14 +241,21 @@ def _html(fetch: Fetch, filters: Filters, out: Path | None, evidence: EvidenceFn
     assert out is not None
     # --by splits tables into rows per ASN or domain; the map and timeline want
     # countries and resolvers, and probes take no order/site.
+    # --layer: the layered reports' tables; the others count no layer.
     whole = dataclasses.replace(filters, by="")
-    probes = dataclasses.replace(whole, order="", site="")
-    answers = {n: fetch(n, probes if n == "probes" else whole) for n in REPORT_NAMES}
+    plain = dataclasses.replace(whole, layer="")
+    probes = dataclasses.replace(plain, order="", site="")
+    answers = {n: fetch(n, probes if n == "probes" else whole if takes_layer(n) else plain)
+               for n in REPORT_NAMES}
     note = answers["effectiveness"].status.note()
+    # the layers side by side: effectiveness at each
+    layers = {name: answers["effectiveness"].report if name == whole.layer_name
+              else fetch("effectiveness", dataclasses.replace(whole, layer=name)).report
+              for name in LAYER_CHOICES}
     # the order pages of the web view, built by the same code, in the same file
-    stories = order_stories(lambda n, f: fetch(n, f).report, evidence, whole)
+    stories = order_stories(lambda n, f: fetch(n, f).report, evidence, plain)
     path = write_html({n: a.report for n, a in answers.items()}, out,
-                      subtitle=_describe(filters), note=note, stories=stories)
+                      subtitle=_describe(filters), note=note, stories=stories, layers=layers)
     typer.echo(str(path))
     if note:
         typer.echo(note, err=True)
@@ -252,7 +264,8 @@ def _html(fetch: Fetch, filters: Filters, out: Path | None, evidence: EvidenceFn
 def _describe(f: Filters) -> str:
     parts = [f"{k}={v}" for k, v in (("order", f.order), ("country", f.country),
                                      ("resolver", f.resolver), ("site", f.site),
-                                     ("since", f.since), ("until", f.until)) if v]
+                                     ("since", f.since), ("until", f.until),
+                                     ("layer", f.layer)) if v]
     return ", ".join(parts) or "all data"
 
 

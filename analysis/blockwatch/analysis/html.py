@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from blockwatch.analysis.charts import timeline_png
+from blockwatch.analysis.htmllayers import STYLE as LAYERS_STYLE
+from blockwatch.analysis.htmllayers import layers_html
 from blockwatch.analysis.outputs import make_dir, write_file
 from blockwatch.analysis.render import cell
 from blockwatch.analysis.reports import Report, Value
@@ -74,16 +76,19 @@ def _mirrors(report: Report) -> str:
 
 
 def write_html(reports: Mapping[str, Report], out_dir: Path, *, subtitle: str = "",
-               note: str = "", stories: str = "") -> Path:
+               note: str = "", stories: str = "",
+               layers: Mapping[str, Report] | None = None) -> Path:
     """Write out_dir/index.html (and timeline.png beside it); returns the HTML path.
     `note`: what the data's status says (pending classification, no data);
-    `stories`: the orders' stories as the web view renders them (webview.story)."""
+    `stories`: the orders' stories as the web view renders them (webview.story);
+    `layers`: the effectiveness report per layer (dns, web, site), shown side by
+    side with the remedies and a legend (htmllayers.py)."""
     make_dir(out_dir)
-    style = _STYLE
+    style = _STYLE + "\n" + LAYERS_STYLE
     if stories:
         from blockwatch.analysis.webview.story import stylesheet
 
-        style = stylesheet() + "\n" + _STYLE
+        style = stylesheet() + "\n" + style
     parts = ["<!doctype html><html><head><meta charset='utf-8'>",
              "<title>blockwatch report</title>", f"<style>{style}</style></head><body>",
              "<h1>blockwatch report</h1>",
@@ -97,6 +102,8 @@ def write_html(reports: Mapping[str, Report], out_dir: Path, *, subtitle: str = 
         parts.append("<h2>Share blocked by country</h2>")
         parts.append(map_svg(country_shares(reports["effectiveness"]),
                              "share blocked by country"))
+    if layers:
+        parts.append(layers_html(layers))
     if "timeline" in reports:
         png = timeline_png(reports["timeline"])
         write_file(out_dir / "timeline.png", png, "out")

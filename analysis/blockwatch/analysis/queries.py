@@ -26,6 +26,13 @@ _ROLLUP_FILTERS = """r.day BETWEEN {since:Date} AND {until:Date}
 
 # layers_daily: the same filters on one layer (the key's first column)
 _LAYER_FILTERS = "r.layer = {layer:String}\n      AND " + _ROLLUP_FILTERS
+# layers_sites_daily (migration 0011) holds non-control targets only, without
+# ASN, transport and family: a quarter of the rows, for the reports that need
+# none of them (effectiveness, spillover and timeline unless --by asn)
+_SITES_FILTERS = """r.layer = {layer:String}
+      AND r.day BETWEEN {since:Date} AND {until:Date}
+      AND ({country:String} = '' OR r.probe_country = {country:String})
+      AND ({resolver:String} = '' OR r.resolver_name = {resolver:String})"""
 
 _ORDER_DOMAINS = """od AS (
     SELECT DISTINCT order_id, site, domain, kind FROM order_domains FINAL
@@ -55,7 +62,7 @@ FROM (
         sumIf(r.measurements, r.verdict IN """ + CONCLUSIVE + """) AS n_total,
         sumIf(r.measurements, r.verdict = 'filtered') AS n_filtered,
         sumIf(r.measurements, r.verdict IN ('error', 'unknown')) AS n_inconclusive{measures}
-    FROM layers_daily AS r
+    FROM {table} AS r
     {joins}
     WHERE {where}
     GROUP BY {keys}, site_layer, method, party, operator)
@@ -68,21 +75,35 @@ HOW = "how_layer, how_method, how_party, how_operator"
 
 _DOMAIN_KEY = "if({by_domain:UInt8} = 1, od.domain, '') AS domain"
 _ASN_KEY = "if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn"
+_NO_ASN = "toUInt32(0) AS asn"
+_FINE = {"table": "layers_daily", "where": _LAYER_FILTERS, "asn": _ASN_KEY}
+_COARSE = {"table": "layers_sites_daily", "where": _SITES_FILTERS, "asn": _NO_ASN}
 
-EFFECTIVENESS = "WITH " + _ORDER_DOMAINS + "\n" + _WITH_HOW.format(
-    keys="country, asn, resolver, site, domain", outer="", measures="",
-    inner_keys="r.probe_country AS country, " + _ASN_KEY + ", "
-               "r.resolver_name AS resolver, od.site AS site, " + _DOMAIN_KEY,
-    joins="INNER JOIN (SELECT DISTINCT site, domain FROM od) AS od ON od.domain = r.domain",
-    where=_LAYER_FILTERS, having="")
 
-SPILLOVER = "WITH " + _ORDER_DOMAINS + ",\n" + _ORDERS + "\n" + _WITH_HOW.format(
-    keys="order_id, country, asn, resolver, site, domain", outer="", measures="",
-    inner_keys="o.order_id AS order_id, r.probe_country AS country, " + _ASN_KEY + ", "
-               "r.resolver_name AS resolver, od.site AS site, " + _DOMAIN_KEY,
-    joins="INNER JOIN od ON od.domain = r.domain INNER JOIN o ON o.order_id = od.order_id",
-    where=_LAYER_FILTERS + "\n      AND NOT has(o.countries, r.probe_country)",
-    having="HAVING blocked > 0")
+def _effectiveness(t: dict[str, str]) -> str:
+    return "WITH " + _ORDER_DOMAINS + "\n" + _WITH_HOW.format(
+        keys="country, asn, resolver, site, domain", outer="", measures="", table=t["table"],
+        inner_keys="r.probe_country AS country, " + t["asn"] + ", "
+                   "r.resolver_name AS resolver, od.site AS site, " + _DOMAIN_KEY,
+        joins="INNER JOIN (SELECT DISTINCT site, domain FROM od) AS od ON od.domain = r.domain",
+        where=t["where"], having="")
+
+
+def _spillover(t: dict[str, str]) -> str:
+    return "WITH " + _ORDER_DOMAINS + ",\n" + _ORDERS + "\n" + _WITH_HOW.format(
+        keys="order_id, country, asn, resolver, site, domain", outer="", measures="",
+        table=t["table"],
+        inner_keys="o.order_id AS order_id, r.probe_country AS country, " + t["asn"] + ", "
+                   "r.resolver_name AS resolver, od.site AS site, " + _DOMAIN_KEY,
+        joins="INNER JOIN od ON od.domain = r.domain INNER JOIN o ON o.order_id = od.order_id",
+        where=t["where"] + "\n      AND NOT has(o.countries, r.probe_country)",
+        having="HAVING blocked > 0")
+
+
+EFFECTIVENESS = _effectiveness(_COARSE)
+EFFECTIVENESS_BY_ASN = _effectiveness(_FINE)
+SPILLOVER = _spillover(_COARSE)
+SPILLOVER_BY_ASN = _spillover(_FINE)
 
 # Each domain is due from its own date: the day it joined the order (`added`;
 # the issue date for the domains the order named) plus the order's grace, the
@@ -116,13 +137,13 @@ LEAKAGE = "WITH " + _DUE + ",\n" + _ORDERS + "\n" + _WITH_HOW.format(
                "if({by_domain:UInt8} = 1, od.due, toDate(0)) AS due",
     joins="INNER JOIN od ON od.domain = r.domain INNER JOIN o ON o.order_id = od.order_id",
     where=_LAYER_FILTERS + "\n      AND has(o.countries, r.probe_country) AND r.day >= od.due",
-    having="HAVING reached > 0")
+    having="HAVING reached > 0", table="layers_daily")
 
 TIMELINE = "WITH " + _ORDER_DOMAINS + "\n" + _WITH_HOW.format(
     keys="day, resolver", outer="", measures="",
     inner_keys="r.day AS day, r.resolver_name AS resolver",
     joins="INNER JOIN (SELECT DISTINCT domain FROM od) AS od ON od.domain = r.domain",
-    where=_LAYER_FILTERS, having="")
+    where=_SITES_FILTERS, having="", table="layers_sites_daily")
 
 # Per probe, from the stored rows themselves (the rollup has no probe names).
 PROBES = """WITH

@@ -60,7 +60,8 @@ def _stub(channel: grpc.aio.Channel) -> Any:
 def _filters(f: Filters) -> pb.ReportFilters:
     return pb.ReportFilters(order=f.order, country=f.country, resolver=f.resolver, site=f.site,
                             since=f.since.isoformat() if f.since else "",
-                            until=f.until.isoformat() if f.until else "", by=f.by)
+                            until=f.until.isoformat() if f.until else "", by=f.by,
+                            layer=f.layer)
 
 
 def _value(v: pb.ReportValue) -> Value:

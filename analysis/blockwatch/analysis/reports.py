@@ -231,16 +231,19 @@ class _Spec:
     build: Callable[[Sequence[Sequence[Any]], Filters], Report]
     filters: frozenset[str]     # which filters apply; others are a usage error
     grains: frozenset[str]      # which --by values apply besides the default (country)
+    by_asn_sql: str = ""        # --by asn: the query reading the rollup that has ASNs
 
 
 _ALL = frozenset({"order", "country", "resolver", "site", "since", "until"})
 _LAYERED = _ALL | {"layer"}     # reports reading layers_daily: --layer dns|web|site
 _GRAINS = frozenset({"asn", "domain"})
 REPORTS: dict[str, _Spec] = {
-    "effectiveness": _Spec(queries.EFFECTIVENESS, _effectiveness, _LAYERED, _GRAINS),
+    "effectiveness": _Spec(queries.EFFECTIVENESS, _effectiveness, _LAYERED, _GRAINS,
+                           queries.EFFECTIVENESS_BY_ASN),
     "compliance": _Spec(compliancequeries.COMPLIANCE, _compliance, _ALL, _GRAINS),
     "leakage": _Spec(queries.LEAKAGE, _leakage, _LAYERED, _GRAINS),
-    "spillover": _Spec(queries.SPILLOVER, _spillover, _LAYERED, _GRAINS),
+    "spillover": _Spec(queries.SPILLOVER, _spillover, _LAYERED, _GRAINS,
+                       queries.SPILLOVER_BY_ASN),
     "timeline": _Spec(queries.TIMELINE, _timeline, _LAYERED, frozenset()),
     "probes": _Spec(queries.PROBES, _probes,
                     frozenset({"country", "resolver", "since", "until"}), frozenset()),
@@ -272,4 +275,5 @@ def build_report(name: str, filters: Filters, query: QueryFn) -> Report:
     """Run report `name` with `filters` through `query(sql, parameters)`."""
     check_request(name, filters)
     spec = REPORTS[name]
-    return spec.build(query(spec.sql, filters.parameters()), filters)
+    sql = spec.by_asn_sql if filters.by_asn and spec.by_asn_sql else spec.sql
+    return spec.build(query(sql, filters.parameters()), filters)

@@ -47,7 +47,7 @@ _POLL_S = 0.5
 def filters_from(request: pb.ReportFilters) -> Filters:
     return Filters.parse(order=request.order, country=request.country,
                          resolver=request.resolver, site=request.site, since=request.since,
-                         until=request.until, by=request.by)
+                         until=request.until, by=request.by, layer=request.layer)
 
 
 def _value(value: Value) -> pb.ReportValue:

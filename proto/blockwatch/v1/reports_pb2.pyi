@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ReportFilters(_message.Message):
-    __slots__ = ("order", "country", "resolver", "site", "since", "until", "by")
+    __slots__ = ("order", "country", "resolver", "site", "since", "until", "by", "layer")
     ORDER_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
     RESOLVER_FIELD_NUMBER: _ClassVar[int]
@@ -15,6 +15,7 @@ class ReportFilters(_message.Message):
     SINCE_FIELD_NUMBER: _ClassVar[int]
     UNTIL_FIELD_NUMBER: _ClassVar[int]
     BY_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
     order: str
     country: str
     resolver: str
@@ -22,7 +23,8 @@ class ReportFilters(_message.Message):
     since: str
     until: str
     by: str
-    def __init__(self, order: _Optional[str] = ..., country: _Optional[str] = ..., resolver: _Optional[str] = ..., site: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ..., by: _Optional[str] = ...) -> None: ...
+    layer: str
+    def __init__(self, order: _Optional[str] = ..., country: _Optional[str] = ..., resolver: _Optional[str] = ..., site: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ..., by: _Optional[str] = ..., layer: _Optional[str] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
     __slots__ = ("name", "filters", "wait_seconds")
