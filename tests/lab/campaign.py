@@ -22,6 +22,13 @@ end-to-end test and the demo, so the demo shows what the test proves.
   absolute time, EINVAL — but the probe waits only through asyncio/epoll and
   thread conditions, which work; checked.) The DoT/DoH endpoints the collector
   assigns are verified against the lab CA via SSL_CERT_FILE.
+- Mirror discovery (issue 14) is on: the collector derives candidates in a
+  pass a second and each probe's check-in gets its window of them, so before
+  each round the campaign waits for two discovery passes after the previous
+  round (the one running then may have read only part of it): every probe of a
+  round gets the same candidates. An approval (`truth.approvals`) is
+  `blockwatch-collector targets approve` under the round's faked clock, so the
+  mirror is added on the round's date.
 - Verdicts: the collector classifies in the background after a settle time
   (SETTLE_S, a few seconds here; 60 s by default); the campaign waits for it
   (`blockwatch report --wait`), reclassifies
@@ -89,9 +96,10 @@ def _run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = 
 def collector_config(path: Path) -> Path:
     lines = ["[assignment]", f"qtypes = {json.dumps(list(truth.QTYPES))}",
              "interval_s = 3600", "jitter_s = 0",
-             # no mirror candidates in the rounds: the ground truth's figures count
-             # only the orders' names (mirror discovery has a lab test of its own)
-             "candidate_share = 0"]
+             # mirror candidates ride along in every round (issue 14); a discovery
+             # pass a second, so the campaign need not wait long between rounds
+             f"candidate_share = {truth.CANDIDATE_SHARE}",
+             f"discovery_interval_s = {truth.DISCOVERY_INTERVAL_S}"]
     for op in truth.OPERATORS:
         for e in op.endpoints:
             lines += ["", "[[assignment.resolvers]]", f'name = "{e.name}"',
@@ -113,7 +121,9 @@ def order_files(directory: Path, round_number: int) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for order in truth.ORDERS:
-        listed = [(s, d) for s, d in order.domains() if d.added_round <= round_number]
+        # an approved mirror is the analyst's decision, kept apart from the file
+        listed = [(s, d) for s, d in order.domains()
+                  if d.added_round <= round_number and not d.approved]
 
         def added(d: truth.Domain) -> str:
             return truth.round_by_number(d.added_round).day.isoformat() \
@@ -189,6 +199,44 @@ class Campaign:
     collector: subprocess.Popen[bytes] | None
     log: Callable[[str], None]
     rounds: list[RoundResult] = field(default_factory=list)
+    collector_log: Path | None = None
+    approved: list[str] = field(default_factory=list)    # `targets approve` output lines
+
+    def discovery_passes(self) -> int:
+        """Discovery passes the collector has logged so far."""
+        if self.collector_log is None or not self.collector_log.exists():
+            return 0
+        return self.collector_log.read_text(errors="replace").count("event=mirror_candidates")
+
+    def wait_discovery(self, passes: int, timeout_s: float = 60) -> None:
+        """Until the collector has logged `passes` discovery passes in all."""
+        deadline = time.monotonic() + timeout_s
+        while self.discovery_passes() < passes:
+            if self.collector is None or self.collector.poll() is not None:
+                raise CampaignError("the collector is not running")
+            if time.monotonic() > deadline:
+                raise CampaignError(f"no discovery pass within {timeout_s:.0f}s (seen "
+                                    f"{self.discovery_passes()} of {passes})")
+            time.sleep(0.2)
+
+    def _faked(self, rnd: truth.Round) -> dict[str, str]:
+        library = faketime_library()
+        if library is None:
+            raise CampaignError("libfaketime is not installed (Debian package faketime)")
+        return {**os.environ, "LD_PRELOAD": library,
+                "FAKETIME": "@" + rnd.at.strftime("%Y-%m-%d %H:%M:%S"),
+                "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+                "SSL_CERT_FILE": str(self.world.ca.ca_path)}
+
+    def approve(self, rnd: truth.Round) -> list[str]:
+        """The analyst's approvals before a round, on the round's clock."""
+        lines = []
+        for order, site, domain in truth.approvals(rnd.number):
+            lines.append(_run([*COLLECTOR, "targets", "approve", domain.name, "--order",
+                               order.order_id, "--site", site.name, "--data-dir",
+                               str(self.data)], env=self._faked(rnd)).strip())
+        self.approved += lines
+        return lines
 
     # -- collector side
     def collector_cli(self, *args: str) -> str:
@@ -210,16 +258,17 @@ class Campaign:
 
     # -- probes
     def run_round(self, rnd: truth.Round) -> RoundResult:
+        # two passes after the last round's uploads (or the first pass, before round
+        # 1): one already running may have read only part of them
+        self.wait_discovery(self.discovery_passes() + 2 if self.rounds else 1)
         changes = self.world.enter_round(rnd.number) if rnd.number > 1 else []
         if truth.imports_before(rnd.number) and rnd.number > 1:
             changes += self.import_orders(rnd.number)
-        library = faketime_library()
-        if library is None:
-            raise CampaignError("libfaketime is not installed (Debian package faketime)")
-        env = {**os.environ, "LD_PRELOAD": library,
-               "FAKETIME": "@" + rnd.at.strftime("%Y-%m-%d %H:%M:%S"),
-               "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-               "SSL_CERT_FILE": str(self.world.ca.ca_path)}
+        if truth.approvals(rnd.number):
+            changes += self.approve(rnd)
+            # the approval takes the name out of the candidates: a pass must see it
+            self.wait_discovery(self.discovery_passes() + 2)
+        env = self._faked(rnd)
         started = time.monotonic()
         procs = {}
         for name, p in self.probes.items():
@@ -309,6 +358,14 @@ class Campaign:
                 out.setdefault(probe, []).extend(r["measurement_id"] for r in rows)
         return out
 
+    def candidates_measured(self) -> dict[int, dict[str, frozenset[str]]]:
+        """Per round and probe, the candidates the probe measured (its assignment's
+        window, purpose `candidate`)."""
+        return {r.round.number: {probe: frozenset(m["domain"] for m in rows
+                                                  if m.get("purpose") == "candidate")
+                                 for probe, rows in r.measurements.items()}
+                for r in self.rounds}
+
     def recorded_web_ids(self) -> dict[str, list[str]]:
         """Per probe, the web observation ids the probe printed."""
         out: dict[str, list[str]] = {}
@@ -349,7 +406,8 @@ def campaign(root: Path, log: Callable[[str], None] = lambda _: None,
         data.mkdir(exist_ok=True)
         config = collector_config(root / "collector.toml")
         sock = data / "collector.sock"
-        setup = Campaign(root, world, data, sock, root / "analyst.token", {}, None, log)
+        setup = Campaign(root, world, data, sock, root / "analyst.token", {}, None, log,
+                         collector_log=root / "collector.log")
         log("importing the orders (blockwatch-collector targets import):")
         for order, line in zip(truth.ORDERS, setup.import_orders(1), strict=True):
             log(f"  {order.order_id} ({order.file_format}): {line}")

@@ -11,6 +11,14 @@ its certificate, the Piracy Shield drop on every resolver path, a redirect to a
 mirror, a certificate naming the mirror). The reports read DNS verdicts only,
 so at the DNS layer Cloudflare never blocks.
 
+Mirror discovery is on (issue 14): probes measure candidates at a bounded share
+of each round; `report mirrors` must propose every true mirror with its
+evidence and never the unrelated variant (tests/lab/truthmirrors.py), and an
+analyst's `targets approve` (round 5) makes compliance count the mirror from
+that day. Which candidates a round measured is the collector's schedule: read
+from the probes' output, checked against its bound, and fed to the ground
+truth's functions, which say what those measurements show.
+
 One campaign runs for the whole module; each test checks one report or
 property of its result.
 """
@@ -26,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab import truth
+from tests.lab import truth, truthmirrors
 from tests.lab.campaign import (
     RoundResult,
     campaign,
@@ -42,8 +50,11 @@ pytestmark = pytest.mark.lab
 
 Rows = list[dict[str, Any]]
 LAST_DAY = truth.ROUNDS[-1].day.isoformat()
-REPORTS = ("effectiveness", "compliance", "leakage", "spillover", "timeline", "probes")
+REPORTS = ("effectiveness", "compliance", "leakage", "spillover", "timeline", "probes",
+           "mirrors")
 MILAN = "it-milan-2024-cloudflare"
+# the round before the analyst's approval: `report mirrors` still proposes it then
+BEFORE_APPROVAL = min(r.number for r in truth.ROUNDS if truth.approvals(r.number)) - 1
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,15 @@ class Outcome:
     png: bytes
     html: Path
     seconds: float
+    candidates: dict[int, dict[str, frozenset[str]]]   # round -> probe -> measured
+    mirrors_before: Rows              # report mirrors after round BEFORE_APPROVAL
+    approved: list[str]               # what `targets approve` printed
+
+    @property
+    def plan(self) -> truth.CandidatePlan:
+        """Round -> the candidates the probes measured (the same for every probe)."""
+        return {r: frozenset().union(*by_probe.values())
+                for r, by_probe in self.candidates.items()}
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +90,14 @@ def outcome(isolated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         pytest.skip("libfaketime not installed (Debian package faketime)")
     root = tmp_path_factory.mktemp("world")
     started = time.monotonic()
+    mirrors_before: Rows = []
     with campaign(root) as c:
-        c.run_all()
+
+        def on_round(result: RoundResult) -> None:
+            if result.round.number == BEFORE_APPROVAL:
+                mirrors_before.extend(c.report("mirrors", "--wait", "--wait-timeout", "240"))
+
+        c.run_all(on_round)
         c.wait_classified()
         reclassified = c.reclassify()
         # --until: "days late" of an intermediary that never blocked counts to the
@@ -92,7 +118,8 @@ def outcome(isolated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                  for name in ("effectiveness", "compliance")}
         yield Outcome(c.rounds, reclassified, reports, after, control_only, stored(db),
                       c.recorded_ids(), c.recorded_web_ids(), png.read_bytes(), html,
-                      time.monotonic() - started)
+                      time.monotonic() - started, c.candidates_measured(), mirrors_before,
+                      c.approved)
 
 
 def test_ground_truth_is_consistent() -> None:
@@ -109,7 +136,8 @@ def _rows(rows: Rows, *keys: str) -> dict[tuple[Any, ...], dict[str, Any]]:
 
 
 def test_each_probe_measured_its_assignment_every_round(outcome: Outcome) -> None:
-    expected = Counter((e.round.number, e.country.probe) for e in truth.expected_measurements())
+    expected = Counter((e.round.number, e.country.probe)
+                       for e in truth.expected_measurements(outcome.plan))
     for result in outcome.rounds:
         for probe, observations in result.measurements.items():
             assert len(observations) == expected[(result.round.number, probe)], probe
@@ -128,7 +156,7 @@ def test_every_recorded_measurement_stored_exactly_once(outcome: Outcome) -> Non
         assert len(rows) == len(set(rows)), f"{probe}: a measurement stored twice"
         assert sorted(rows) == sorted(recorded), f"{probe}: stored ids differ from recorded"
     total = sum(len(v) for v in outcome.recorded.values())
-    assert total == len(truth.expected_measurements())
+    assert total == len(truth.expected_measurements(outcome.plan))
     # Every stored measurement got exactly one verdict.
     assert outcome.stored["verdicts"] == outcome.stored["verdict_ids"] == total
     assert outcome.reclassified["measurements"] == total
@@ -240,7 +268,7 @@ def test_timeline(outcome: Outcome) -> None:
 def test_probes_and_no_blocked_verdict_on_controls_or_in_the_control_country(
         outcome: Outcome) -> None:
     got = _rows(outcome.reports["probes"], "probe")
-    want = _rows(truth.expected_probes(), "probe")
+    want = _rows(truth.expected_probes(outcome.plan), "probe")
     assert got.keys() == want.keys()
     for key, row in want.items():
         actual = {k: v for k, v in got[key].items() if k != "last_seen"}
@@ -285,9 +313,9 @@ def _stored_web(outcome: Outcome) -> dict[WebKey, dict[str, Any]]:
     return out
 
 
-def _expected_web() -> dict[WebKey, truth.ExpectedWeb]:
+def _expected_web(plan: truth.CandidatePlan) -> dict[WebKey, truth.ExpectedWeb]:
     return {(e.country.code, e.round.number, e.name, e.address, e.port): e
-            for e in truth.expected_web()}
+            for e in truth.expected_web(candidates=plan)}
 
 
 def _seen(row: dict[str, Any]) -> dict[str, Any]:
@@ -311,14 +339,14 @@ def test_web_observations_stored_exactly_once(outcome: Outcome) -> None:
     recorded = [i for ids in outcome.recorded_web.values() for i in ids]
     assert len(recorded) == len(set(recorded)), "a probe printed a web observation twice"
     assert set(stored_ids) == set(recorded)
-    assert len(recorded) == len(truth.expected_web())
+    assert len(recorded) == len(truth.expected_web(candidates=outcome.plan))
     for result in outcome.rounds:
         for probe, rows in result.web.items():
             assert all(r["probe"] == "" or r["probe"] == probe for r in rows)
 
 
 def test_web_follow_ups_equal_the_ground_truth(outcome: Outcome) -> None:
-    got, want = _stored_web(outcome), _expected_web()
+    got, want = _stored_web(outcome), _expected_web(outcome.plan)
     assert sorted(got) == sorted(want)
     for key, e in want.items():
         assert _seen(got[key]) == _want(e, got[key]), (key, e.why)
@@ -359,7 +387,7 @@ def test_edge_answers_451_in_italy_from_its_compliance_round_while_1_1_1_1_resol
 def test_stop_page_title_and_certificate_mismatch(outcome: Outcome) -> None:
     stop = [(k, row) for k, row in _stored_web(outcome).items()
             if k[3] == STOP_PAGE_AGCOM]
-    want = {k for k, e in _expected_web().items() if e.address == STOP_PAGE_AGCOM}
+    want = {k for k, e in _expected_web(outcome.plan).items() if e.address == STOP_PAGE_AGCOM}
     assert {k for k, _ in stop} == want != set()
     for (country, _, _, _, port), row in stop:
         assert country == "IT"
@@ -384,11 +412,13 @@ def test_ip_drop_times_out_on_every_resolver_path(outcome: Outcome) -> None:
 
 
 def test_redirect_to_the_mirror_recorded(outcome: Outcome) -> None:
-    host = next(h for h in truth.WEB_HOSTS if h.redirect_to)
-    rows = [row for k, row in _stored_web(outcome).items() if k[3] == host.address]
-    assert rows
-    for row in rows:
-        assert (row["status"], row["location"]) == (301, f"https://{host.redirect_to}/")
+    hosts = [h for h in truth.WEB_HOSTS if h.redirect_to]
+    assert len(hosts) >= 2     # a listed mirror (canna), an unlisted one (ilcorsaronero)
+    for host in hosts:
+        rows = [row for k, row in _stored_web(outcome).items() if k[3] == host.address]
+        assert rows, host
+        for row in rows:
+            assert (row["status"], row["location"]) == (301, f"https://{host.redirect_to}/")
 
 
 def test_certificate_names_the_mirror(outcome: Outcome) -> None:
@@ -399,6 +429,94 @@ def test_certificate_names_the_mirror(outcome: Outcome) -> None:
     for _, row in tls:
         assert row["sans"] == [f"DNS:{n}" for n in host.sans]
         assert row["name_matches"] and row["chain_verified"]
+
+
+# -- mirror discovery: candidates measured, proposed with evidence, approved ------------------
+
+
+def test_candidates_measured_within_their_share_every_round(outcome: Outcome) -> None:
+    for rnd in truth.ROUNDS:
+        by_probe = outcome.candidates[rnd.number]
+        assert set(by_probe) == {c.probe for c in truth.COUNTRIES}
+        windows = set(by_probe.values())
+        assert len(windows) == 1, (rnd.number, by_probe)   # every probe the same window
+        window = windows.pop()
+        names = truth.round_names(rnd.number)
+        # a full window (the generated variants alone outnumber it), within its share
+        assert len(window) == truth.candidate_budget(rnd.number), (rnd.number, window)
+        assert len(window) / (len(names) + len(window)) <= truth.CANDIDATE_SHARE
+        assert not window & set(names), "a listed name measured as a candidate"
+        # candidates with evidence from earlier rounds are measured in every later one
+        derived = {e.candidate for e in truthmirrors.evidence(outcome.plan, rnd.number - 1)}
+        assert derived - set(names) <= window, (rnd.number, derived, window)
+    # the candidates that showed a site in some round
+    assert {c for _, c in truthmirrors.true_mirrors(BEFORE_APPROVAL)} <= set().union(
+        *outcome.plan.values())
+
+
+def _mirrors(rows: Rows, through_round: int, plan: truth.CandidatePlan) -> None:
+    """`report mirrors` rows equal the ground truth's after a round, with evidence."""
+    got = _rows(rows, "order", "candidate", "country", "intermediary")
+    want = _rows(truthmirrors.expected_mirrors(plan, through_round), "order", "candidate",
+                 "country", "intermediary")
+    assert got.keys() == want.keys()
+    assert {(o, c) for o, c, _, _ in want} == truthmirrors.true_mirrors(through_round)
+    for key, row in want.items():
+        actual = {k: v for k, v in got[key].items() if k not in ("evidence", "first_seen")}
+        actual["first_seen_round"] = started_round(got[key]["first_seen"])
+        assert actual == row, key
+    for e in truthmirrors.evidence(plan, through_round):
+        for key, row in got.items():
+            if key[:2] == (e.order_id, e.candidate):
+                assert f"{e.source}: {e.words}" in row["evidence"], (e, row["evidence"])
+                assert "[probe " in row["evidence"]
+
+
+def test_every_true_mirror_proposed_with_its_evidence(outcome: Outcome) -> None:
+    # before the approval: all of them, the approved one included
+    assert outcome.mirrors_before, "no candidate proposed"
+    _mirrors(outcome.mirrors_before, BEFORE_APPROVAL, outcome.plan)
+
+
+def test_mirrors_after_the_approval(outcome: Outcome) -> None:
+    _mirrors(outcome.reports["mirrors"], len(truth.ROUNDS), outcome.plan)
+    approved = {d.name for r in truth.ROUNDS for _, _, d in truth.approvals(r.number)}
+    assert approved and not approved & {r["candidate"] for r in outcome.reports["mirrors"]}
+
+
+def test_unrelated_variant_measured_never_proposed(outcome: Outcome) -> None:
+    unrelated = truthmirrors.unrelated_variants()
+    assert unrelated, "the ground truth has an unrelated variant"
+    assert unrelated <= set().union(*outcome.plan.values())
+    control = next(c for c in truth.COUNTRIES if c.control)
+    seen = [(k, row) for k, row in _stored_web(outcome).items()
+            if k[0] == control.code and k[2] in unrelated and k[4] == 80]
+    assert {k[2] for k, _ in seen} == unrelated     # its page seen from the control vantage
+    for (_, _, name, _, _), row in seen:
+        host = truthmirrors.control_host(name)
+        assert host is not None and (row["status"], row["title"]) == (200, host.title)
+    proposed = {r["candidate"] for r in [*outcome.mirrors_before, *outcome.reports["mirrors"]]}
+    assert not unrelated & proposed
+
+
+def test_approval_counts_the_mirror_from_its_day(outcome: Outcome) -> None:
+    approvals = [(o, s, d, r) for r in truth.ROUNDS for o, s, d in truth.approvals(r.number)]
+    assert outcome.approved == [
+        f"{d.name}: mirror of {s.name} in order {o.order_id}, added {r.day.isoformat()}"
+        for o, s, d, r in approvals]
+    for order, _, domain, rnd in approvals:
+        # measured as a candidate before, as a target from the approval on
+        for result in outcome.rounds:
+            purposes = {m["purpose"] for rows in result.measurements.values() for m in rows
+                        if m["domain"] == domain.name}
+            want = {"target"} if result.round.number >= rnd.number else \
+                ({"candidate"} if domain.name in outcome.plan[result.round.number] else set())
+            assert purposes == want, (result.round.number, purposes)
+        # compliance by domain counts it from its day (candidate rows never counted)
+        rows = [r for r in outcome.reports["milan_domains"] if r["domain"] == domain.name]
+        assert order.order_id == MILAN and rows
+        for row in rows:
+            assert (row["kind"], row["added"]) == ("mirror", rnd.day.isoformat())
 
 
 def test_campaign_runtime(outcome: Outcome) -> None:

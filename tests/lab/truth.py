@@ -31,6 +31,15 @@ The cases, simplified:
   AGCOM's stop page in Italy (its certificate names the stop-page host, not the
   blocked site), an old domain redirecting to its mirror, and a certificate
   that also names a mirror.
+- Mirror discovery (issue 14; the collector proposes, probes measure candidates
+  at a bounded share of each round): the certificate of kickasstorrents.to
+  names kickasstorrents.cr, which serves the same site, and an analyst approves
+  it in round 5 (`blockwatch-collector targets approve`) instead of an order
+  file adding it; ilcorsaronero.link (AGCOM's list) redirects to
+  ilcorsaronero.info, which Italian ISPs still resolve; footybite.cc is the
+  Canal+ site under another TLD (the same page), on another edge address; and
+  canna.cc is a garden shop under another TLD of canna.to: measured, never
+  proposed.
 - Switzerland is the control country: nothing is blocked there and its probe
   is registered with `--control`.
 """
@@ -38,10 +47,12 @@ The cases, simplified:
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from fractions import Fraction
 from types import MappingProxyType
 
 from tests.lab.zones import CONTROL_NAME, STOP_PAGE_AGCOM, LabZone, Rr, lab_root_zone
@@ -187,6 +198,9 @@ class Domain:
     name: str
     mirror: bool = False
     added_round: int = 1     # imported (and measured) from this round on
+    # added by an analyst's `targets approve` (on the round's clock) before the
+    # round, after discovery proposed it; never in an order file
+    approved: bool = False
 
 
 @dataclass(frozen=True)
@@ -218,7 +232,8 @@ ORDERS: tuple[Order, ...] = (
           "Court of Milan v. Cloudflare: DNS block on 1.1.1.1 (BitTorrent sites)",
           dt.date(2024, 7, 15), dt.date(2024, 8, 14), ("IT",), ("cloudflare", "cloudflare-dot"),
           (Site("kickasstorrents", (Domain("kickasstorrents.to"),
-                                    Domain("kickasstorrents.cr", mirror=True, added_round=5))),
+                                    Domain("kickasstorrents.cr", mirror=True, added_round=5,
+                                           approved=True))),
            Site("limetorrents", (Domain("limetorrents.pro"),)),
            Site("thepiratebay", (Domain("thepiratebay.org"),))), "yaml"),
     Order("agcom-2024-dda-101", "AGCOM", "AGCOM list: disable access (Italian ISPs)",
@@ -249,6 +264,10 @@ EXTRA_RECORDS: tuple[Rr, ...] = (
     Rr("canna.to.", "A", "81.169.145.70"),
     Rr("canna-power.to.", "A", "81.169.146.71"),
     Rr("footybite.to.", "A", "172.67.190.80"),
+    # names in no order, for mirror discovery to find (or, canna.cc, not)
+    Rr("ilcorsaronero.info.", "A", "5.61.42.90"),
+    Rr("footybite.cc.", "A", "172.67.191.81"),
+    Rr("canna.cc.", "A", "81.169.147.72"),
 )
 QTYPES: tuple[str, ...] = ("A",)   # the stop page has no AAAA: A keeps one verdict per name
 
@@ -333,9 +352,17 @@ WEB_HOSTS: tuple[WebHost, ...] = (
     WebHost("172.67.170.30", ("limetorrents.pro",), "LimeTorrents", EDGE),
     WebHost("162.159.136.6", ("thepiratebay.org",), "The Pirate Bay", EDGE),
     WebHost("172.67.190.80", ("footybite.to",), "Footybite: live football", EDGE),
+    # the same site under another TLD, on another edge address (its own certificate)
+    WebHost("172.67.191.81", ("footybite.cc",), "Footybite: live football", EDGE),
+    # canna.to's label under another TLD, an unrelated site: never a mirror
+    WebHost("81.169.147.72", ("canna.cc",), "Canna Garden Supplies", "hoster-de"),
     WebHost("185.15.59.40", ("streamingcommunity.li",), "StreamingCommunity", "hoster-nl"),
     WebHost("185.15.58.41", ("streamingcommunity.ooo",), "StreamingCommunity", "hoster-nl"),
-    WebHost("104.26.4.50", ("ilcorsaronero.link",), "Il Corsaro Nero", "hoster-us"),
+    # the old domain moved: AGCOM's list names it, the ISPs' resolvers do not
+    # know the new one (ilcorsaronero.info: the redirect is discovery's evidence)
+    WebHost("104.26.4.50", ("ilcorsaronero.link",), "", "hoster-us",
+            redirect_to="ilcorsaronero.info"),
+    WebHost("5.61.42.90", ("ilcorsaronero.info",), "Il Corsaro Nero", "hoster-ru"),
     # the old domain moved to its mirror: the server says so with a Location
     WebHost("81.169.145.70", ("canna.to",), "", "hoster-de", redirect_to="canna-power.to"),
     WebHost("81.169.146.71", ("canna-power.to",), "Canna Power", "hoster-de"),
@@ -441,8 +468,11 @@ def consistency_problems() -> list[str]:
 
 def _web_problems(zone: LabZone, listed: set[str]) -> list[str]:
     problems = []
+    served = {n for h in WEB_HOSTS for n in h.names}   # mirrors' names too (in no order)
+    problems += [f"{n}: served on the web, but not in the lab zone" for n in sorted(served)
+                 if not zone.expected(n)]
     for c in COUNTRIES:
-        for d in sorted(listed):
+        for d in sorted(listed | served):
             problems += [f"{c.code}: {d}'s address {a} has no web server" for a in
                          zone.expected(d) if web_host(a, c.code) is None]
         redirects = any(b.style is Style.STOP_PAGE for b in BLOCKS if b.country == c.code)
@@ -480,9 +510,37 @@ def policy_changes(round_number: int) -> list[tuple[str, str]]:
 
 
 def imports_before(round_number: int) -> bool:
-    """True if a domain first appears in this round (the orders are re-imported)."""
-    return round_number == 1 or any(d.added_round == round_number
+    """True if an order file gains a domain in this round (the orders are re-imported)."""
+    return round_number == 1 or any(d.added_round == round_number and not d.approved
                                     for o in ORDERS for _, d in o.domains())
+
+
+def approvals(round_number: int) -> list[tuple[Order, Site, Domain]]:
+    """Candidates an analyst approves before this round (`targets approve`)."""
+    return [(o, s, d) for o in ORDERS for s, d in o.domains()
+            if d.approved and d.added_round == round_number]
+
+
+# -- mirror candidates: what probes measure beyond the orders -----------------------------
+#
+# Which candidates a round measures is the collector's schedule (a window that
+# moves each check-in, derived candidates first: docs/mirrors.md), not a fact of
+# the world: the campaign reads it from what the probes measured and passes it
+# in as a CandidatePlan. What those measurements show is the world's, below;
+# tests/lab/truthmirrors.py says which candidates discovery should propose.
+
+CANDIDATE_SHARE = 0.3          # the collector's assignment.candidate_share
+DISCOVERY_INTERVAL_S = 1.0     # assignment.discovery_interval_s: a pass a second
+CandidatePlan = Mapping[int, frozenset[str]]   # round -> candidates every probe measured
+NO_CANDIDATES: CandidatePlan = MappingProxyType({})
+
+
+def candidate_budget(round_number: int) -> int:
+    """The most candidates a round may hold: at most CANDIDATE_SHARE of the round's
+    names (targets, controls and candidates), at least one."""
+    others = len(order_domains(round_number)) + len(CONTROL_DOMAINS)
+    share = Fraction(CANDIDATE_SHARE).limit_denominator(1000)
+    return max(1, math.floor(share * others / (1 - share)))
 
 
 # -- the measurements and verdicts the world implies ------------------------------------
@@ -496,10 +554,11 @@ class Expected:
     country: Country
     resolver: str
     domain: str
-    site: str                # "" for control domains
+    site: str                # "" for control domains and candidates
     blocked: bool
     method: str              # "" unless blocked
     style: Style | None
+    purpose: str = "target"  # target | control | candidate
 
     @property
     def failed(self) -> bool:
@@ -511,19 +570,30 @@ def order_domains(round_number: int) -> list[tuple[Order, Site, Domain]]:
     return [(o, s, d) for o in ORDERS for s, d in o.domains() if d.added_round <= round_number]
 
 
-def expected_measurements() -> list[Expected]:
-    """Every target measurement the probes should record, with its verdict."""
+def round_names(round_number: int, candidates: CandidatePlan = NO_CANDIDATES
+                ) -> dict[str, tuple[str, str]]:
+    """Every name a probe measures in a round: name -> (site, purpose)."""
+    names = {d.name: (s.name, "target") for _, s, d in order_domains(round_number)}
+    names.update(dict.fromkeys(CONTROL_DOMAINS, ("", "control")))
+    for name in sorted(candidates.get(round_number, ())):
+        names.setdefault(name, ("", "candidate"))
+    return names
+
+
+def expected_measurements(candidates: CandidatePlan = NO_CANDIDATES) -> list[Expected]:
+    """Every measurement the probes should record, with its verdict: targets,
+    controls and the candidates each round measured."""
     out: list[Expected] = []
     for rnd in ROUNDS:
-        names = {d.name: s.name for _, s, d in order_domains(rnd.number)}
-        names.update(dict.fromkeys(CONTROL_DOMAINS, ""))
+        names = round_names(rnd.number, candidates)
         for country in COUNTRIES:
             for resolver in RESOLVERS:
                 rules = policy(country.code, RESOLVER_OPERATOR[resolver], rnd.number)
-                for domain, site in sorted(names.items()):
+                for domain, (site, purpose) in sorted(names.items()):
                     style = rules.get(domain)
                     out.append(Expected(rnd, country, resolver, domain, site, style is not None,
-                                        EXPECTED_METHOD[style] if style else "", style))
+                                        EXPECTED_METHOD[style] if style else "", style,
+                                        purpose))
     return out
 
 
@@ -566,13 +636,16 @@ class ExpectedWeb:
     why: str
 
 
-def expected_web(zone: LabZone | None = None) -> list[ExpectedWeb]:
-    """Every web follow-up the probes should record: per round, country and target,
-    one per distinct answer address and port (shared by the resolvers that named it)."""
+def expected_web(zone: LabZone | None = None, candidates: CandidatePlan = NO_CANDIDATES
+                 ) -> list[ExpectedWeb]:
+    """Every web follow-up the probes should record: per round, country and target
+    (or candidate), one per distinct answer address and port (shared by the
+    resolvers that named it). A candidate that does not exist leads nowhere."""
     zone = zone or lab_root_zone(NSD_ADDRESS, extra=EXTRA_RECORDS)
     out: list[ExpectedWeb] = []
     for rnd in ROUNDS:
-        domains = sorted({d.name for _, _, d in order_domains(rnd.number)})
+        domains = sorted(n for n, (_, purpose) in round_names(rnd.number, candidates).items()
+                         if purpose != "control")
         for country in COUNTRIES:
             edge = edge_blocks(country.code, rnd.number)
             for domain in domains:
@@ -639,7 +712,7 @@ class _Tally:
 def _targets(rounds: tuple[Round, ...] = ROUNDS) -> list[Expected]:
     keep = {r.number for r in rounds}
     return [e for e in expected_measurements()
-            if e.site and not e.country.control and e.round.number in keep]
+            if e.purpose == "target" and not e.country.control and e.round.number in keep]
 
 
 def expected_effectiveness() -> list[dict[str, object]]:
@@ -766,15 +839,16 @@ def expected_timeline() -> list[dict[str, object]]:
             for (d, r), t in sorted(tallies.items())]
 
 
-def expected_probes() -> list[dict[str, object]]:
-    """Per probe: measurements, failures, blocked targets; never a blocked control."""
+def expected_probes(candidates: CandidatePlan = NO_CANDIDATES) -> list[dict[str, object]]:
+    """Per probe: measurements (candidates too), failures, blocked targets; never a
+    blocked control."""
     rows = []
-    every = expected_measurements()
+    every = expected_measurements(candidates)
     for c in sorted(COUNTRIES, key=lambda c: c.probe):
         mine = [e for e in every if e.country is c]
         rows.append({"probe": c.probe, "country": c.code, "asn": c.asn,
                      "control": "yes" if c.control else "no", "measurements": len(mine),
                      "failures": sum(e.failed for e in mine), "errors": 0,
-                     "blocked": sum(e.blocked and bool(e.site) for e in mine),
+                     "blocked": sum(e.blocked and e.purpose == "target" for e in mine),
                      "blocked_controls": 0})
     return rows
