@@ -30,20 +30,21 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def classify(exc: BaseException) -> Failure:
-    """Map one exception (possibly wrapped) to a failure class."""
+def failure_of(exc: BaseException) -> Failure:
+    """The failure class of one exception: its own, else its cause's (wrappers
+    such as httpx's ConnectError say nothing themselves)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        found = _classify_one(current)
+        found = _own_failure(current)
         if found is not None:
             return found
         current = current.__cause__ or current.__context__
     return Failure.UNKNOWN
 
 
-def _classify_one(exc: BaseException) -> Failure | None:
+def _own_failure(exc: BaseException) -> Failure | None:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return Failure.TLS_CERTIFICATE
     if isinstance(exc, ssl.SSLError):
@@ -56,10 +57,10 @@ def _classify_one(exc: BaseException) -> Failure | None:
         return Failure.CONNECTION_RESET
     if isinstance(exc, OSError) and exc.errno is not None:
         return _ERRNO.get(exc.errno, Failure.OS_ERROR)
-    return _classify_http(exc)
+    return _http_failure(exc)
 
 
-def _classify_http(exc: BaseException) -> Failure | None:
+def _http_failure(exc: BaseException) -> Failure | None:
     # httpx is an optional import path (DoH); match by name to avoid importing it here.
     name = type(exc).__name__
     if name in {"ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout"}:

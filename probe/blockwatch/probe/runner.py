@@ -17,7 +17,7 @@ from pathlib import Path
 
 from blockwatch.probe.bounds import bound_measurement
 from blockwatch.probe.dnsmessage import encode_query, parse_response, with_id
-from blockwatch.probe.failures import classify, describe
+from blockwatch.probe.failures import describe, failure_of
 from blockwatch.probe.followup import WebSummary
 from blockwatch.probe.ids import new_measurement_id, uuid7
 from blockwatch.probe.observation import Failure, Measurement, ResolverRef, Response, Transport
@@ -93,7 +93,7 @@ class _Resolver:
                                      self.limits.timeout_s)
         except OSError as exc:
             # e.g. no route to a public resolver: every query records it.
-            self.open_failure = (classify(exc), describe(exc))
+            self.open_failure = (failure_of(exc), describe(exc))
 
     async def close(self) -> None:
         if self.udp is not None:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from blockwatch.probe.failures import classify, describe
+from blockwatch.probe.failures import describe, failure_of
 from blockwatch.probe.observation import Failure
 
 _LENGTH = struct.Struct("!H")
@@ -66,7 +66,7 @@ async def query_stream(
         return StreamOutcome(_since(started), failure=Failure.CONNECTION_RESET,
                              failure_text=f"connection closed after {len(exc.partial)} bytes")
     except (OSError, ssl.SSLError) as exc:
-        return StreamOutcome(_since(started), failure=classify(exc), failure_text=describe(exc))
+        return StreamOutcome(_since(started), failure=failure_of(exc), failure_text=describe(exc))
     finally:
         if writer is not None:
             _close_in_background(writer)
@@ -129,7 +129,8 @@ class DohClient:
             return StreamOutcome(_since(started), failure=Failure.MALFORMED_RESPONSE,
                                  failure_text=str(exc))
         except (httpx.HTTPError, OSError, ssl.SSLError) as exc:
-            return StreamOutcome(_since(started), failure=classify(exc), failure_text=describe(exc))
+            return StreamOutcome(_since(started), failure=failure_of(exc),
+                                 failure_text=describe(exc))
         if response.status_code != 200:
             return StreamOutcome(
                 elapsed, failure=Failure.HTTP_ERROR,

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from blockwatch.probe.bounds import MAX_RESPONSES, MAX_STRAYS
 from blockwatch.probe.dnsmessage import answer_set, question_key, response_id, with_id
-from blockwatch.probe.failures import classify, describe
+from blockwatch.probe.failures import describe
+from blockwatch.probe.failures import failure_of as classify
 from blockwatch.probe.observation import Failure, StrayReason, StrayReply
 
 RECEIVE_BUFFER = 4 << 20  # a burst of replies must not overflow into false timeouts

@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import h11
 
-from blockwatch.probe.failures import classify, describe
+from blockwatch.probe.failures import describe, failure_of
 from blockwatch.probe.ids import new_measurement_id
 from blockwatch.probe.observation import Failure
 from blockwatch.probe.webcert import from_der, from_peercert
@@ -211,7 +211,7 @@ class WebEngine:
             return ConnectStep(_since_us(started), Failure.TIMEOUT,
                                f"no connection within {timeout:g}s"), None
         except OSError as exc:
-            return ConnectStep(_since_us(started), classify(exc), describe(exc)), None
+            return ConnectStep(_since_us(started), failure_of(exc), describe(exc)), None
         return ConnectStep(_since_us(started)), _Conn(reader, writer)
 
     async def _handshake(self, conn: _Conn, name: str, address: str,
@@ -280,7 +280,7 @@ class WebEngine:
         if isinstance(exc, TimeoutError):
             return TlsStep(_since_us(started), failure=Failure.TIMEOUT,
                            failure_text=f"no handshake within {self.config.tls_timeout_s:g}s")
-        failure = classify(exc)
+        failure = failure_of(exc)
         if failure is Failure.UNKNOWN and isinstance(exc, EOFError):
             failure = Failure.CONNECTION_RESET
         return TlsStep(_since_us(started), failure=failure, failure_text=describe(exc))
@@ -326,7 +326,7 @@ class WebEngine:
         except h11.RemoteProtocolError as exc:
             failure, text = _protocol_failure(exc, head)
         except (OSError, ssl.SSLError, EOFError) as exc:
-            failure, text = classify(exc), describe(exc)
+            failure, text = failure_of(exc), describe(exc)
             if failure is Failure.UNKNOWN and isinstance(exc, EOFError):
                 failure = Failure.CONNECTION_RESET
         else:
@@ -374,7 +374,7 @@ class WebEngine:
                     where = await asyncio.wait_for(self._resolve(host),
                                                    self.config.connect_timeout_s)
                 except (OSError, TimeoutError, IndexError) as exc:
-                    hops.append(HttpStep(url, 0, failure=classify(exc),
+                    hops.append(HttpStep(url, 0, failure=failure_of(exc),
                                          failure_text=f"resolving {host}: {describe(exc)}"))
                     break
             current = await self._hop(url, host, where)
