@@ -10,6 +10,13 @@ bench/sustained.py): probes in 40 countries and two unfiltered control
 vantages ask 300 names through 4 resolvers; a third of the names are blocked
 per (country, resolver) in one of the ways the rules know (EDE, NXDOMAIN,
 stop page, bogon, timeout); every probe checks a control domain each round.
+
+Then the layers (issue 13): web follow-ups are generated from the answered
+target measurements, one per (probe, hour, name, address) and port 443 / 80
+with every measurement that named the address (a ninth answer 451 from
+Cloudflare's edge, a ninth time out, the rest are 2 KiB pages), judged by the
+web pass (`web_per_s`, Python rules over engine-read context), then a site
+verdict per measurement (`site_per_s`, one insert-select, sitesql.py).
 """
 
 from __future__ import annotations
@@ -21,8 +28,11 @@ import time
 from pathlib import Path
 
 from blockwatch.analysis.database import ClickHouseDatabase
-from blockwatch.analysis.fingerprints import load_fingerprints
-from blockwatch.analysis.storage import classify_pending, oracle_verdicts
+from blockwatch.analysis.fingerprints import FingerprintSet, load_fingerprints
+from blockwatch.analysis.httpfingerprints import load_http_fingerprints
+from blockwatch.analysis.sitesql import classify_site_pending
+from blockwatch.analysis.storage import classify_pending, layers_version, oracle_verdicts
+from blockwatch.analysis.webstorage import classify_web_pending
 from blockwatch.collector.migrate import apply_migrations
 
 # One row per measurement; `{start}`/`{count}` number them, `{t0_us}`/`{span_us}`
@@ -74,12 +84,77 @@ def generate(db: ClickHouseDatabase, start: int, count: int, t0_us: int, *, span
                           "lag_us": lag_us, "countries": COUNTRIES, "resolvers": RESOLVERS})
 
 
+# Follow-ups of the answered targets: (probe, hour, name, address) x (443, 80).
+GENERATE_WEB = """INSERT INTO web_observations (observation_id, batch_id, round_id, probe_name,
+    probe_country, probe_asn, probe_control, started_at, received_at, name, address, port,
+    scheme, dns_measurement_ids, connect_failure, tls_attempted, has_certificate,
+    cert_sha256, chain_verified, name_matches, http_sent, status, `headers.name`,
+    `headers.value`, body_sha256, body_prefix, title)
+SELECT generateUUIDv7(cityHash64(probe_name, hour, domain, address, port)), 'bench-web',
+    toString(hour), probe_name, probe_country, probe_asn, probe_control,
+    first + toIntervalSecond(2), first + toIntervalSecond(3), domain, address, port,
+    if(port = 443, 'https', 'http'), ids, if(how = 'timeout', 'timeout', 'none'),
+    port = 443 AND how != 'timeout', port = 443 AND how != 'timeout',
+    if(port = 443, 'cert', ''), port = 443 AND how != 'timeout',
+    port = 443 AND how != 'timeout', how != 'timeout', multiIf(how = 'timeout', 0,
+    how = '451', 451, 200), if(how = '451', ['server', 'cf-ray'], []),
+    if(how = '451', ['cloudflare', '8b1c-MXP'], []), if(how = 'timeout', '', 'body'),
+    if(how = 'timeout', '', concat('<html><head><title>Site</title></head><body>',
+        repeat('x', 2000), '</body></html>')), if(how = 'timeout', '', 'Site')
+FROM (
+    SELECT probe_name, any(probe_country) AS probe_country, any(probe_asn) AS probe_asn,
+        any(probe_control) AS probe_control, toStartOfHour(started_at) AS hour, domain,
+        `answers.data`[1] AS address, groupArray(measurement_id) AS ids,
+        min(started_at) AS first,
+        multiIf(probe_control, 'ok', cityHash64(probe_country, domain) % 9 = 0, '451',
+                cityHash64(probe_country, domain) % 9 = 1, 'timeout', 'ok') AS how
+    FROM measurements
+    WHERE purpose = 'target' AND rcode = 0 AND notEmpty(`answers.data`)
+      AND `answers.data`[1] NOT IN ('127.0.0.1')
+    GROUP BY probe_name, hour, domain, address)
+ARRAY JOIN [443, 80] AS port"""
+
+
 def open_database(path: Path) -> ClickHouseDatabase:
     ClickHouseDatabase(f"chdb://{path}", "default").command(
         "CREATE DATABASE IF NOT EXISTS blockwatch")
     db = ClickHouseDatabase(f"chdb://{path}", "blockwatch")
     apply_migrations(db)
     return db
+
+
+def layers(db: ClickHouseDatabase, fps: FingerprintSet) -> None:
+    """Web follow-ups of the classified measurements, then web and site verdicts."""
+    started = time.perf_counter()
+    db.command(GENERATE_WEB)
+    web_rows = int(db.rows("SELECT count() FROM web_observations")[0][0])
+    print(f"web_observations={web_rows}")
+    print(f"web_generate_seconds={time.perf_counter() - started:.2f}")
+    hfps = load_http_fingerprints()
+    now_us = time.time_ns() // 1000
+    started, c0 = time.perf_counter(), time.process_time()
+    web_done, frontier = 0, 0
+    while True:
+        step = classify_web_pending(db, hfps, settle_s=0, now_us=now_us)
+        frontier = step.frontier_us
+        if not step.observations:
+            break
+        web_done += step.observations
+    elapsed = time.perf_counter() - started
+    print(f"web_verdicts={web_done}")
+    print(f"web_per_s={web_done / elapsed:.0f}")
+    cpu_us = (time.process_time() - c0) / max(1, web_done) * 1e6
+    print(f"web_cpu_us_per_observation={cpu_us:.0f}")
+    started = time.perf_counter()
+    sites = 0
+    while True:
+        n = classify_site_pending(db, layers_version(fps, hfps), cutoff_us=frontier)
+        if not n:
+            break
+        sites += n
+    elapsed = time.perf_counter() - started
+    print(f"site_verdicts={sites}")
+    print(f"site_per_s={sites / elapsed:.0f}")
 
 
 def main() -> None:
@@ -124,6 +199,8 @@ def main() -> None:
         print(f"sql_chunk_{chunk}_measurements={done}")
         print(f"sql_chunk_{chunk}_measurements_per_s={done / elapsed:.0f}")
         print(f"sql_chunk_{chunk}_slice_max_s={max(slices):.3f}")
+
+    layers(db, fps)
     db.close()
     if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -8,12 +8,14 @@ siteverdict.py) on generated observations."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,8 +34,9 @@ from blockwatch.analysis.strength import Attempt, strengthen
 from blockwatch.analysis.webobservation import WebContext
 from blockwatch.analysis.webstorage import _SELECT, _latest
 from blockwatch.analysis.webverdicts import classify_web
+from blockwatch.collector.classify import StoreDatabase
 from tests.integration.analysis_world import create_schema
-from tests.integration.collector_harness import chdb_dsn
+from tests.integration.collector_harness import chdb_dsn, running, settings_for
 
 FPS, HFPS = load_fingerprints(), load_http_fingerprints()
 T0 = dt.datetime(2024, 9, 3, 10, tzinfo=dt.UTC)
@@ -483,3 +486,42 @@ def test_production_equals_the_pure_rules_on_generated_observations(
         assert mine == {k: v for k, v in row.items() if k != "measurement_id"}, mid
     layers = {r["layer"] for r in got.values() if r["verdict"] in ("blocked", "suspect")}
     assert {"dns", "http"} <= layers and layers & {"ip", "tcp", "tls"}, layers
+
+
+# -- in the collector: the background pass and a reclassify, on the lane ----
+
+def test_the_collectors_pass_and_reclassify_write_every_layer(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        settings = settings_for(chdb_dsn(tmp_path_factory), tmp_path, settle_s=0.0,
+                                web_settle_s=0.0)
+        async with running(settings) as collector:
+            w = World()
+            ids = stories(w)
+            store = StoreDatabase(collector.writer.store)
+            for table, rows in (("measurements", w.measurements),
+                                ("web_observations", w.web)):
+                columns = list(rows[0])
+                await collector.writer.call(store.insert, table, columns,
+                                            [[r[c] for c in columns] for r in rows])
+
+            async def count(sql: str) -> int:
+                rows = await collector.writer.call(store.rows, sql)
+                return int(rows[0][0])
+
+            await collector.classifier.run_once()
+            n = await count("SELECT count() FROM verdicts FINAL")
+            assert n == len(w.measurements)
+            assert await count("SELECT count() FROM web_verdicts FINAL") == len(w.web)
+            assert await count("SELECT count() FROM site_verdicts FINAL") == n
+            milan = "SELECT count() FROM site_verdicts FINAL WHERE verdict = 'blocked' AND " \
+                f"layer = 'http' AND operator = 'cloudflare' AND measurement_id IN " \
+                f"({', '.join(repr(i) for i in ids['milan'])})"
+            assert await count(milan) == 2
+            await collector.classifier.reclassify(None)
+            assert await count("SELECT count() FROM site_verdicts FINAL") == n
+            assert await count("SELECT count() FROM web_verdicts FINAL") == len(w.web)
+            assert await count("SELECT sum(measurements) FROM layers_daily") == 3 * n
+            assert await count(milan) == 2
+
+    asyncio.run(scenario())

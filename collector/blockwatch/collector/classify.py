@@ -11,6 +11,12 @@ reclassify's mark (what arrived since it began).
 Classification waits `settle_s` after a measurement arrived: its verdict
 compares with the control resolution nearest in time, whose batch (from a
 control probe) may arrive a little later.
+
+Each pass writes three kinds of verdict, in order (issue 13): DNS verdicts
+(rules_sql.py), web verdicts of the follow-ups (webstorage.py, also after
+`settle_s`: the control's follow-ups) and site verdicts (sitesql.py), which
+wait `web_settle_s` after the DNS measurement arrived, for its follow-ups
+(storage.site_cutoff_us). A reclassify deletes and writes again all three.
 """
 
 from __future__ import annotations
@@ -26,12 +32,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from blockwatch.analysis.fingerprints import FingerprintSet, load_fingerprints
+from blockwatch.analysis.httpfingerprints import HttpFingerprintSet, load_http_fingerprints
+from blockwatch.analysis.sitesql import classify_site_pending
 from blockwatch.analysis.storage import (
     ClassifyResult,
     begin_reclassify,
     classify_pending,
+    layers_version,
     reclassify_chunk,
+    reclassify_site_chunk,
+    reclassify_web_chunk,
+    site_cutoff_us,
 )
+from blockwatch.analysis.webstorage import WebPass, classify_web_pending
 from blockwatch.collector.lane import AnalysisLane
 from blockwatch.collector.store import Store
 
@@ -79,21 +92,40 @@ class StoreDatabase:
         self._store.command(f"INSERT INTO {table} FORMAT JSONEachRow\n{body}")
 
 
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
 class ClassifyPass:
     def __init__(self, lane: AnalysisLane, *, interval_s: float = 10.0,
-                 settle_s: float = 60.0, fingerprints: FingerprintSet | None = None) -> None:
+                 settle_s: float = 60.0, fingerprints: FingerprintSet | None = None,
+                 web_settle_s: float | None = None,
+                 http_fingerprints: HttpFingerprintSet | None = None) -> None:
         self.interval_s = interval_s
         self.settle_s = settle_s
+        self._web_settle_s = web_settle_s
         self.fingerprints = fingerprints or load_fingerprints()
+        self.http_fingerprints = http_fingerprints or load_http_fingerprints()
         self._lane = lane
         self._lock = asyncio.Lock()   # one chunk at a time: a pass's or a reclassify's
-        self._floor_us = 0            # a reclassify in progress owns what is older
+        # a reclassify in progress owns what is older (DNS, web, site marks)
+        self._floor_us = self._web_floor_us = self._site_floor_us = 0
+
+    @property
+    def web_settle_s(self) -> float:
+        """How long a site verdict waits for follow-ups (default: 2 x settle_s)."""
+        return 2 * self.settle_s if self._web_settle_s is None else self._web_settle_s
+
+    @web_settle_s.setter
+    def web_settle_s(self, value: float | None) -> None:
+        self._web_settle_s = value
 
     def _database(self) -> StoreDatabase:
         return StoreDatabase(self._lane.store)
 
     async def run_once(self) -> int:
-        """Classify what has settled, chunk by chunk; returns measurements done.
+        """Classify what has settled, chunk by chunk: DNS, then web follow-ups,
+        then sites; returns DNS measurements done.
 
         The server runs it under supervision (supervise.py): any error is
         logged, counted, shown in health and retried after a backoff (verdicts
@@ -106,25 +138,51 @@ class ClassifyPass:
                     settle_s=self.settle_s, floor_us=self._floor_us))
             done += result.measurements
             if not result.measurements:
+                break
+        while True:
+            async with self._lock:
+                web: WebPass = await self._lane.call(functools.partial(
+                    classify_web_pending, self._database(), self.http_fingerprints,
+                    settle_s=self.settle_s, now_us=_now_us(), floor_us=self._web_floor_us))
+            if not web.observations:
+                break
+        version = layers_version(self.fingerprints, self.http_fingerprints)
+        while True:
+            async with self._lock:
+                sites: int = await self._lane.call(functools.partial(
+                    classify_site_pending, self._database(), version,
+                    cutoff_us=site_cutoff_us(web.frontier_us, self.web_settle_s),
+                    floor_us=self._site_floor_us))
+            if not sites:
                 return done
 
     async def reclassify(self, since: dt.date | None) -> ClassifyResult:
-        """Delete and write again the verdicts from `since`, one chunk per lane
-        call; then catch up as the pass would."""
+        """Delete and write again the verdicts from `since` (DNS, web, site),
+        one chunk per lane call; then catch up as the pass would."""
         started = time.perf_counter()
         db = self._database()
         async with self._lock:
             plan = await self._lane.call(lambda: begin_reclassify(db, since))
             self._floor_us = plan.mark_us
+            self._web_floor_us, self._site_floor_us = plan.web_mark_us, plan.site_mark_us
         total = 0
         try:
             for chunk in plan.chunks:
                 async with self._lock:
                     total += await self._lane.call(functools.partial(
                         reclassify_chunk, db, self.fingerprints, plan, chunk))
+            for chunk in plan.web_chunks:
+                async with self._lock:
+                    await self._lane.call(functools.partial(
+                        reclassify_web_chunk, db, self.http_fingerprints, plan, chunk))
+            for chunk in plan.site_chunks:
+                async with self._lock:
+                    await self._lane.call(functools.partial(
+                        reclassify_site_chunk, db, self.fingerprints, self.http_fingerprints,
+                        plan, chunk))
         finally:
-            self._floor_us = 0
+            self._floor_us = self._web_floor_us = self._site_floor_us = 0
         total += await self.run_once()
         log.info("event=reclassified since=%s measurements=%d chunks=%d", since, total,
-                 len(plan.chunks))
+                 len(plan.chunks) + len(plan.web_chunks) + len(plan.site_chunks))
         return ClassifyResult(total, time.perf_counter() - started)

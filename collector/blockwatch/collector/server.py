@@ -153,7 +153,8 @@ class Collector:
                                  nice=10)
         self.reports_lane = AnalysisLane(lambda: self._open_analysis_store({}), nice=5)
         self.gate = AnalystGate()
-        self.classifier = ClassifyPass(self.lane, settle_s=settings.settle_s)
+        self.classifier = ClassifyPass(self.lane, settle_s=settings.settle_s,
+                                       web_settle_s=settings.web_settle_s)
         self.closing = asyncio.Event()
         self.health = HealthServicer()
         self.tcp_ports: list[int] = []

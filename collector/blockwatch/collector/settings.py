@@ -96,6 +96,8 @@ class ConfigFile(_Strict, frozen=True):
     grace_s: float = 30.0
     idle_timeout_s: float = 10.0    # connections without a call are closed after this
     settle_s: float = DEFAULT_SETTLE_S   # wait before a measurement's verdict (controls)
+    # wait before a DNS measurement's site verdict (its web follow-ups); none: 2 x settle_s
+    web_settle_s: float | None = None
     limits: LimitsFile = msgspec.field(default_factory=LimitsFile)
     assignment: AssignmentFile = msgspec.field(default_factory=AssignmentFile)
 
@@ -133,6 +135,10 @@ class Settings:
     # batch (from a control probe) may arrive later: classification waits this
     # long after a measurement arrived.
     settle_s: float = 60.0
+    # A site verdict combines a DNS measurement with its web follow-ups, which
+    # come after the round's DNS, in the same upload batch or a later one: it
+    # waits this long after the measurement arrived (None: twice settle_s).
+    web_settle_s: float | None = None
 
     @property
     def registry_path(self) -> Path:
@@ -297,6 +303,8 @@ def build_settings(config: Path | None = None, *, db: str | None = None,
         grace_s=f.grace_s, idle_timeout_s=_positive(f.idle_timeout_s, "idle_timeout_s"),
         settle_s=check_settle(settle_s, field="--settle") if settle_s is not None
         else check_settle(f.settle_s, source=str(config or "")),
+        web_settle_s=None if f.web_settle_s is None else check_settle(
+            f.web_settle_s, field="web_settle_s", source=str(config or "")),
         max_message_bytes=f.limits.max_message_bytes,
         limits=Limits(max_measurements=f.limits.max_measurements),
         assignment=AssignmentSettings(tuple(_qtype(q) for q in a.qtypes), a.interval_s,
