@@ -111,6 +111,7 @@ def _stored_words() -> dict[tuple[str, str], dict[str, int]]:
     from blockwatch.collector.candidates import SOURCES
 
     status = numbered(Status)
+    layers = {w: i for i, w in enumerate(LAYER_CHOICES, 1)}   # the rollups' --layer
     return {
         ("*", "purpose"): numbered(Purpose),
         ("*", "transport"): numbered(Transport),
@@ -129,7 +130,8 @@ def _stored_words() -> dict[tuple[str, str], dict[str, int]]:
         ("*", "web_layer"): numbered(Layer),
         ("*", "site_layer"): numbered(Layer),
         ("site_verdicts", "layer"): numbered(Layer),
-        ("layers_daily", "layer"): {w: i for i, w in enumerate(LAYER_CHOICES, 1)},
+        ("layers_daily", "layer"): layers,
+        ("layers_sites_daily", "layer"): layers,
         ("*", "web_party"): numbered(Party),
         ("*", "party"): numbered(Party),
         ("mirror_candidates", "source"): {w: i for i, w in enumerate(SOURCES, 1)},
@@ -216,3 +218,51 @@ def test_a_drifted_sql_copy_is_caught(sql: str, breach: str) -> None:
     drifted = [*migrations, Migration(len(migrations) + 1, "drift", sql)]
     found = problems(drifted)
     assert any(breach in p for p in found), found
+
+
+# ---- no hand copies in the rules ---------------------------------------------
+
+
+def _vocabulary_words() -> set[str]:
+    from blockwatch.analysis.observation import Health, Outcome
+    from blockwatch.analysis.verdict import Method, Rule, Status
+
+    words = {w.label for e in (Transport, Purpose, Failure) for w in e}
+    words |= {str(w.value) for e in (Outcome, Health, Status, Method, Rule) for w in e}
+    return words - {""}
+
+
+def spelled_words(source: str) -> set[str]:
+    """Vocabulary words a module spells itself: a string literal that is one,
+    or one quoted as an SQL literal inside a string ('udp')."""
+    import io
+    import tokenize
+
+    words = _vocabulary_words()
+    found: set[str] = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type != tokenize.STRING:
+            continue
+        body = token.string.lstrip("rbfRBF")
+        quote = body[:3] if body[:3] in ('"""', "'''") else body[:1]
+        text = body[len(quote):-len(quote)]
+        if text in words:
+            found.add(text)
+        found |= {w for w in re.findall(r"'([a-z_0-9]+)'", text) if w in words}
+    return found
+
+
+@pytest.mark.parametrize("module", ["classify", "rules_sql"])
+def test_the_rules_spell_no_word_themselves(module: str) -> None:
+    """classify.py and rules_sql.py take every transport, purpose, failure,
+    outcome, health, status, method and rule from its enum."""
+    from importlib import resources
+
+    source = resources.files("blockwatch.analysis").joinpath(f"{module}.py").read_text()
+    assert spelled_words(source) == set()
+
+
+def test_a_spelled_word_is_seen() -> None:
+    assert spelled_words('x = obs.transport == "udp"\n') == {"udp"}
+    assert spelled_words("q = f\"multiIf(health = 'fails', {a})\"\n") == {"fails"}
+    assert spelled_words('"""A docstring about udp and fails."""\n') == set()

@@ -29,11 +29,12 @@ from blockwatch.analysis.observation import (
 )
 from blockwatch.analysis.tlsconsistency import TlsEvidence
 from blockwatch.analysis.verdict import RULES_VERSION, Evidence, Method, Rule, Status, Verdict
+from blockwatch.contract.vocabulary import Failure, Purpose, Transport
 
 EDE_BLOCKED = frozenset({15, 16, 18})   # Blocked, Censored, Prohibited (RFC 8914)
 EDE_FILTERED = 17                       # Filtered: the client's (or family) filter
 # No response at all: what a resolver or middlebox that drops the query leaves.
-DROP_FAILURES = frozenset({"timeout", "connection_reset"})
+DROP_FAILURES = frozenset({Failure.TIMEOUT.label, Failure.CONNECTION_RESET.label})
 
 
 def classifier_version(fingerprints: FingerprintSet) -> str:
@@ -54,12 +55,12 @@ def classify(obs: Observation, ctx: ControlContext, fps: FingerprintSet, *,
         resolver_health=ctx.health.value)
 
     verdict = _Judge(base, version)
-    if obs.purpose == "identity":
+    if obs.purpose == Purpose.IDENTITY.label:
         return verdict(Status.UNKNOWN, Rule.IDENTITY)
 
     # 1. On-path injection: a second UDP response that says something else
     #    (among those kept, or counted among all: a flood keeps only some).
-    if obs.transport == "udp" and (obs.answer_set_count > 1 or (
+    if obs.transport == Transport.UDP.label and (obs.answer_set_count > 1 or (
             obs.response_count > 1 and _responses_differ(obs))):
         seen = (*obs.addresses, *(d for r in obs.later for d in r.answer_data))
         return verdict(Status.BLOCKED, Rule.INJECTED, Method.INJECTED, answer=seen)

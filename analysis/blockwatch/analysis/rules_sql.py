@@ -43,9 +43,12 @@ from blockwatch.analysis.observation import (
     RCODE_REFUSED,
     RCODE_SERVFAIL,
     TYPE_CNAME,
+    Health,
+    Outcome,
     StrayReason,
 )
 from blockwatch.analysis.verdict import Method, Rule, Status
+from blockwatch.contract.vocabulary import Purpose, Transport
 
 _RA_BIT = FLAG_RA.bit_length() - 1
 
@@ -57,6 +60,15 @@ def _ints(values: Any) -> str:
 def _strs(values: Any) -> str:
     # Only our own enum values reach here (no quotes in them).
     return ", ".join(f"'{v}'" for v in values)
+
+
+# The words the rules compare with, as SQL literals: from their enums, never
+# spelled here (the stored Enum8 columns use the same words).
+_IDENTITY, _CONTROL = f"'{Purpose.IDENTITY.label}'", f"'{Purpose.CONTROL.label}'"
+_UDP = f"'{Transport.UDP.label}'"
+_ANSWERS, _FAILS, _UNKNOWN = (f"'{h.value}'" for h in (Health.ANSWERS, Health.FAILS,
+                                                      Health.UNKNOWN))
+_ANSWERED = f"'{Outcome.ANSWERED.value}'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +152,14 @@ def _prefix(a: str) -> str:
             f"IPv6CIDRToRange(toIPv6OrDefault({a}), 48).1), '/48'), {a})")
 
 
-_OUTCOME = (f"multiIf(rcode IS NULL, 'failed', rcode = {RCODE_NOERROR}, "
-            "if(notEmpty(`answers.type`), 'answered', 'nodata'), "
-            f"rcode = {RCODE_NXDOMAIN}, 'nxdomain', rcode = {RCODE_SERVFAIL}, 'servfail', "
-            f"rcode = {RCODE_REFUSED}, 'refused', 'other_rcode')")
+_OUTCOME = (f"multiIf(rcode IS NULL, '{Outcome.FAILED.value}', rcode = {RCODE_NOERROR}, "
+            f"if(notEmpty(`answers.type`), {_ANSWERED}, '{Outcome.NODATA.value}'), "
+            f"rcode = {RCODE_NXDOMAIN}, '{Outcome.NXDOMAIN.value}', "
+            f"rcode = {RCODE_SERVFAIL}, '{Outcome.SERVFAIL.value}', "
+            f"rcode = {RCODE_REFUSED}, '{Outcome.REFUSED.value}', "
+            f"'{Outcome.OTHER_RCODE.value}')")
 _ADDRS = f"arrayFilter((d, t) -> t IN ({_ints(ADDRESS_TYPES)}), `answers.data`, `answers.type`)"
-_WORKING = _strs(("answered", "nodata", "nxdomain"))
+_WORKING = _strs((Outcome.ANSWERED.value, Outcome.NODATA.value, Outcome.NXDOMAIN.value))
 
 # What a verdict's columns are made of, after the rule is chosen.
 VERDICT_COLUMNS = (
@@ -160,16 +174,16 @@ def _rule() -> str:
     R = Rule
     drop = _strs(sorted(DROP_FAILURES))
 
-    def differential(method: Method, same: str) -> str:
+    def differential(method: Method, same: Outcome) -> str:
         # classify._differential
-        consistent = (f"ref_outcome = '{same}', '{R.CONSISTENT.value}', "
-                      if same in ("nxdomain", "nodata") else "")
-        resolves = (f"if(health != 'answers', '{R.NO_HEALTH.value}', "
+        consistent = (f"ref_outcome = '{same.value}', '{R.CONSISTENT.value}', "
+                      if same in (Outcome.NXDOMAIN, Outcome.NODATA) else "")
+        resolves = (f"if(health != {_ANSWERS}, '{R.NO_HEALTH.value}', "
                     f"'{R.CONTROL_RESOLVES.value}')" if method in (Method.DROP, Method.SERVFAIL)
                     else f"'{R.CONTROL_RESOLVES.value}'")
-        return (f"multiIf(health = 'fails', '{R.RESOLVER_FAILS.value}', probe_control, "
+        return (f"multiIf(health = {_FAILS}, '{R.RESOLVER_FAILS.value}', probe_control, "
                 f"'{R.CONTROL_VANTAGE.value}', ref_idx = 0, '{R.NO_CONTROL.value}', "
-                f"ref_outcome = 'answered', {resolves}, "
+                f"ref_outcome = {_ANSWERED}, {resolves}, "
                 f"{consistent}'{R.CONTROL_FAILED.value}')")
 
     answers = (  # classify._answers
@@ -181,15 +195,15 @@ def _rule() -> str:
         f"'{R.ANSWERED.value}')")
     no_response = (  # classify._no_response and _strays
         f"multiIf(failure IN ({drop}) AND stray_count > 0, "
-        f"if(has(stray_reason, '{StrayReason.WRONG_ID.value}') AND health = 'answers', "
+        f"if(has(stray_reason, '{StrayReason.WRONG_ID.value}') AND health = {_ANSWERS}, "
         f"'{R.STRAY_FORGED.value}', '{R.STRAY_REPLIES.value}'), "
-        f"failure IN ({drop}), {differential(Method.DROP, 'failed')}, "
-        f"health = 'fails', '{R.RESOLVER_FAILS.value}', '{R.TRANSPORT_FAILURE.value}')")
-    refused = (f"multiIf(health = 'answers', '{R.REFUSED_ANSWERS_CONTROL.value}', "
-               f"health = 'fails', '{R.RESOLVER_FAILS.value}', '{R.NO_HEALTH.value}')")
+        f"failure IN ({drop}), {differential(Method.DROP, Outcome.FAILED)}, "
+        f"health = {_FAILS}, '{R.RESOLVER_FAILS.value}', '{R.TRANSPORT_FAILURE.value}')")
+    refused = (f"multiIf(health = {_ANSWERS}, '{R.REFUSED_ANSWERS_CONTROL.value}', "
+               f"health = {_FAILS}, '{R.RESOLVER_FAILS.value}', '{R.NO_HEALTH.value}')")
     return f"""multiIf(
-        purpose = 'identity', '{R.IDENTITY.value}',
-        transport = 'udp' AND (answer_set_count > 1 OR (response_count > 1 AND differ)),
+        purpose = {_IDENTITY}, '{R.IDENTITY.value}',
+        transport = {_UDP} AND (answer_set_count > 1 OR (response_count > 1 AND differ)),
             '{R.INJECTED.value}',
         ede_b > 0, '{R.EDE_BLOCKED.value}',
         ede_f > 0, '{R.EDE_FILTERED.value}',
@@ -197,9 +211,9 @@ def _rule() -> str:
         rcode = {RCODE_NOERROR} AND notEmpty(`answers.type`), {answers},
         rcode = {RCODE_NXDOMAIN}, if(beh > 0 AND {{beh_methods:Array(String)}}[beh] =
             '{Method.NXDOMAIN.value}', '{R.QUAD9_NXDOMAIN.value}',
-            {differential(Method.NXDOMAIN, 'nxdomain')}),
-        rcode = {RCODE_NOERROR}, {differential(Method.NODATA, 'nodata')},
-        rcode = {RCODE_SERVFAIL}, {differential(Method.SERVFAIL, 'servfail')},
+            {differential(Method.NXDOMAIN, Outcome.NXDOMAIN)}),
+        rcode = {RCODE_NOERROR}, {differential(Method.NODATA, Outcome.NODATA)},
+        rcode = {RCODE_SERVFAIL}, {differential(Method.SERVFAIL, Outcome.SERVFAIL)},
         rcode = {RCODE_REFUSED}, {refused},
         '{R.RCODE_ERROR.value}')"""
 
@@ -307,7 +321,7 @@ checks AS (
         toUnixTimestamp64Micro(started_at) AS c_t, {_OUTCOME} IN ({_WORKING}) AS c_ok,
         toUInt8(1) AS c_found
     FROM measurements
-    WHERE purpose = 'control' AND {span}
+    WHERE purpose = {_CONTROL} AND {span}
       AND (probe_name, resolver_name, transport) IN
           (SELECT probe_name, resolver_name, transport FROM measurements WHERE {{where}})),
 -- What the control vantages got within the window, as existence checks (a
@@ -430,8 +444,8 @@ ctx AS (
         if(ref_idx = 1, if(ref_side = 2, ra_out, rb_out), '') AS ref_outcome,
         if(ref_idx = 1, if(ref_side = 2, ra_addrs, rb_addrs), []) AS ref_addrs,
         if(ref_idx = 1, toString(if(ref_side = 2, ra_id, rb_id)), '') AS ref_id,
-        multiIf(check_side = 2, if(ca_ok, 'answers', 'fails'),
-                check_side = 1, if(cb_ok, 'answers', 'fails'), 'unknown') AS health,
+        multiIf(check_side = 2, if(ca_ok, {_ANSWERS}, {_FAILS}),
+                check_side = 1, if(cb_ok, {_ANSWERS}, {_FAILS}), {_UNKNOWN}) AS health,
         if(beh > 0, {{beh_names:Array(String)}}[beh], '') AS beh_name,
         if(fp_in > 0, fp_in, fp_out) AS fp
     FROM near),

@@ -3,6 +3,12 @@
 A verdict is derived data: it names the rule that fired, the evidence the rule
 looked at and the classifier version, so a stored verdict can be explained and
 recomputed when rules or fingerprints change (`blockwatch reclassify`).
+
+Status and Method are the one definition of these words: classify.py and
+rules_sql.py use the members, and the SQL `Enum8` columns that store them
+number them in declaration order (from 0 for Method's '', from 1 for Status),
+so new words go last (tests/unit/test_contract_vocabulary.py ties the
+migrations to these).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ RULES_VERSION = "2"
 
 
 class Status(enum.StrEnum):
+    """The verdicts (stored as Enum8 1..6 in this order: append only)."""
+
     OK = "ok"                # answered like an unfiltered resolver would
     BLOCKED = "blocked"      # a block, with the method that shows it
     FILTERED = "filtered"    # content filtering (EDE 17, family resolvers): not a legal block
@@ -30,6 +38,8 @@ class Status(enum.StrEnum):
 
 
 class Method(enum.StrEnum):
+    """How a block was made (stored as Enum8 0..9 in this order: append only)."""
+
     NONE = ""
     EDE = "ede"              # Extended DNS Error 15/16/18 (17: filtered)
     REFUSED = "refused"      # REFUSED from a resolver that answers the control domain
