@@ -133,8 +133,8 @@ def _remedy_table(layers: Mapping[str, Report]) -> str:
     head = "".join(f"<th>{t}</th>" for t in ("country", "resolver", "remedy observed",
                                               "sites", "blocked"))
     rows = "".join(
-        "<tr>" + "".join(f'<td class="{"n" if isinstance(v, int) else ""}">'
-                         f"{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        "<tr>" + "".join(("<td class='n'>" if isinstance(v, int) else "<td>")
+                         + f"{html.escape(str(v))}</td>" for v in row) + "</tr>"
         for row in found)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
