@@ -15,7 +15,9 @@ namespace's loopback and one nginx per country serves them all, with
 certificates from the lab CA: the sites (the Milan ones on Cloudflare-edge
 addresses), AGCOM's stop page in Italy, an old domain redirecting to its
 mirror. The edge's geo-block (truth.EDGE_BLOCKS: HTTP 451 with a legal notice)
-is that country's nginx config; an IP block (truth.IP_BLOCKS, Piracy Shield) is
+is that country's nginx config, proxying the refused names to the edge origin
+(tests/lab/edge.py) so the 451 carries Cloudflare's own `Server: cloudflare`
+and `CF-RAY` headers, as the real edge's does; an IP block (truth.IP_BLOCKS, Piracy Shield) is
 an nftables table in the country's namespace dropping packets to the address
 on input, so a connection attempt leaves and is never answered.
 
@@ -54,6 +56,7 @@ import dns.rcode
 import dns.rdatatype
 
 from tests.lab import truth
+from tests.lab.edge import COLO, EdgeOrigin
 from tests.lab.kresd import BlockRcode, EdeBlock, Kresd
 from tests.lab.netns import NamedNetns
 from tests.lab.nginx import Nginx, Site
@@ -100,6 +103,7 @@ class World:
     countries: dict[str, CountryLab]
     certs: dict[str, ServerCert] = field(default_factory=dict)   # web address -> cert
     round: int = 1
+    edge_origin: Path | None = None       # the edge's origin socket (edge.py)
 
     def enter_round(self, number: int) -> list[str]:
         """Apply every policy that changes in round `number`; returns what changed."""
@@ -124,7 +128,7 @@ class World:
         for code in truth.web_changes(number):
             lab = self.countries[code]
             assert lab.web is not None
-            lab.web.reload(web_sites(code, number, self.certs))
+            lab.web.reload(web_sites(code, number, self.certs, self.edge_origin))
             apply_ip_blocks(lab, number)
             wait_for_web(lab, number, self.zone)
             refused = truth.edge_blocks(code, number)
@@ -198,7 +202,9 @@ def multi_country(root: Path, prefix: str | None = None) -> Iterator[World]:
     zone = lab_root_zone(truth.NSD_ADDRESS, extra=truth.EXTRA_RECORDS)
     labs: dict[str, CountryLab] = {}
     isp = truth.operator("isp")
+    origin = EdgeOrigin(root / "edge.sock")
     try:
+        origin.start()
         for c in truth.COUNTRIES:
             ns = NamedNetns(f"{prefix}-{c.code.lower()}", resolv_conf=f"nameserver {isp.address}\n")
             ns.create()
@@ -219,14 +225,14 @@ def multi_country(root: Path, prefix: str | None = None) -> Iterator[World]:
             for host in truth.WEB_HOSTS:
                 if host.serves_in(code):
                     _ip(lab.netns, "addr", "add", f"{host.address}/32", "dev", "lo")
-            lab.web = Nginx(root / code.lower() / "nginx", web_sites(code, 1, certs),
-                            netns=lab.netns)
+            lab.web = Nginx(root / code.lower() / "nginx",
+                            web_sites(code, 1, certs, origin.socket_path), netns=lab.netns)
         _parallel([lab.web.start for lab in labs.values() if lab.web is not None])
         for lab in labs.values():
             # after nginx's start, which waits until every listener accepts
             apply_ip_blocks(lab, 1)
             wait_for_web(lab, 1, zone)
-        yield World(root, prefix, ca, zone, labs, certs)
+        yield World(root, prefix, ca, zone, labs, certs, edge_origin=origin.socket_path)
     finally:
         with contextlib.suppress(Exception):
             _parallel([d.stop for lab in labs.values() for d in lab.daemons()])
@@ -236,6 +242,7 @@ def multi_country(root: Path, prefix: str | None = None) -> Iterator[World]:
             if lab.web is not None:
                 lab.web.stop()
             lab.netns.delete()    # its addresses and nftables table go with it
+        origin.stop()
 
 
 # -- the web layer ------------------------------------------------------------------------
@@ -256,9 +263,11 @@ def web_certificates(ca: LabCA) -> dict[str, ServerCert]:
     return {h.address: ca.issue(f"web-{h.address}", *h.sans) for h in truth.WEB_HOSTS}
 
 
-def web_sites(code: str, round_number: int, certs: dict[str, ServerCert]) -> list[Site]:
+def web_sites(code: str, round_number: int, certs: dict[str, ServerCert],
+              origin: Path | None = None) -> list[Site]:
     """nginx server blocks of one country in one round: names the edge refuses there
-    get the 451 notice, the rest their page (or their redirect)."""
+    get the 451 notice (through the edge's origin, when given, for the edge's
+    response head), the rest their page (or their redirect)."""
     refused = truth.edge_blocks(code, round_number)
     sites = []
     for host in truth.WEB_HOSTS:
@@ -274,7 +283,8 @@ def web_sites(code: str, round_number: int, certs: dict[str, ServerCert]) -> lis
         for block in dict.fromkeys(blocked.values()):
             sites.append(Site(host.address, tuple(n for n in host.names if blocked.get(n) is block),
                               cert, status=451, title=truth.NOTICE_TITLE,
-                              text=truth.notice(block)))
+                              text=truth.notice(block), origin=str(origin or ""),
+                              colo=COLO.get(code, "")))
         served = tuple(n for n in host.names if n not in blocked)
         if served or not host.names:
             text = _STOP_PAGE_TEXT if host.address == STOP_PAGE_AGCOM else host.title

@@ -38,6 +38,10 @@ class Site:
     text: str = ""                     # the page body after the title
     location: str = ""                 # a redirect (status 301/302/307/308) to here
     headers: tuple[tuple[str, str], ...] = field(default=())
+    # proxied to this unix socket (tests/lab/edge.py), which answers the page under
+    # the edge's own response head; `colo` names the edge's location there
+    origin: str = ""
+    colo: str = ""
 
     def page(self) -> str:
         return (f"<!DOCTYPE html><html><head><title>{self.title}</title></head>"
@@ -118,6 +122,14 @@ http {{
         extra = "".join(f"    add_header {k} \"{v}\" always;\n" for k, v in site.headers)
         if site.location:
             action = f"return {site.status} {site.location};"
+        elif site.origin:
+            # the origin's Server header replaces nginx's own (proxy_pass_header)
+            values = {"Status": str(site.status), "Title": site.title, "Text": site.text,
+                      "Colo": site.colo}
+            if any("$" in v or "'" in v or "\\" in v for v in values.values()):
+                raise ValueError("an origin's page may not contain $, ' or \\")
+            action = (f"proxy_pass http://unix:{site.origin}:/; proxy_pass_header Server; "
+                      + " ".join(f"proxy_set_header X-Lab-{k} '{v}';" for k, v in values.items()))
         else:
             # `return` with text serves the page straight from the config: no files,
             # no index module, and fast enough for the benchmark

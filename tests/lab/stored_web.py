@@ -22,13 +22,14 @@ SELECT toString(observation_id), probe_name,
        concat(replaceOne(toString(started_at), ' ', 'T'), 'Z'), name, address, port,
        arrayMap(i -> toString(i), dns_measurement_ids), toString(connect_failure),
        tls_attempted, chain_verified, name_matches, cert_sans, http_sent, status, title,
-       arrayElement(headers.value, indexOf(headers.name, 'location')), body_prefix
+       arrayElement(headers.value, indexOf(headers.name, 'location')), body_prefix,
+       arrayElement(headers.value, indexOf(headers.name, 'server'))
 FROM blockwatch.web_observations
 """
 _FIELDS = ("observation_id", "probe", "started_at", "name", "address", "port",
            "dns_measurement_ids", "connect_failure", "tls_attempted", "chain_verified",
            "name_matches", "sans", "http_sent", "status", "title", "location",
-           "body_prefix")
+           "body_prefix", "server")
 
 
 def main(dsn: str) -> int:

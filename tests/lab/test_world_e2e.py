@@ -365,6 +365,8 @@ def test_edge_answers_451_in_italy_from_its_compliance_round_while_1_1_1_1_resol
         if country == block.country and rnd >= block.from_round:
             assert (row["status"], row["title"]) == (451, truth.NOTICE_TITLE), (country, rnd)
             assert truth.notice(block) in row["body_prefix"]
+            # the edge's own response head: what attributes the 451 to Cloudflare
+            assert row["server"] == truth.EDGE, (country, rnd, name)
         else:   # before the compliance date, and in every other country
             host = truth.web_host(address, country)
             assert host is not None
