@@ -160,9 +160,14 @@ def test_compliance_by_domain_lists_mirrors_with_their_own_deadline(
 
 
 def test_leakage_resolvers_still_resolving_after_deadline(db: ClickHouseDatabase) -> None:
-    got = {(r["order"], r["resolver"], r["site"]): (r["intermediary"], r["resolved"],
-                                                    r["total"], r["last_resolved"])
-           for r in run(db, "leakage").records()}
+    # no web follow-up in this world: the site layer is the DNS layer; every path
+    # is UDP, IPv4 (A queries)
+    records = run(db, "leakage").records()
+    assert {(r["transport"], r["family"]) for r in records} == {("udp", 4)}
+    assert records == run(db, "leakage", layer="dns").records()
+    got = {(r["order"], r["resolver"], r["site"]): (r["intermediary"], r["reached"],
+                                                    r["total"], r["last_reached"])
+           for r in records}
     # cloudflare's kat mirror resolves, but it is not due before 2024-08-31
     assert got == {
         # the old order is due since 2020, and Cloudflare is no intermediary of it
@@ -171,7 +176,7 @@ def test_leakage_resolvers_still_resolving_after_deadline(db: ClickHouseDatabase
         ("it-2024-kat", "isp", "tpb"): ("yes", 2, 4, "2024-08-16T10:00:00Z"),   # it-2 leaks
     }
     by_domain = run(db, "leakage", by="domain", resolver="isp").records()
-    assert [(r["domain"], r["kind"], r["due"], r["resolved"]) for r in by_domain] == [
+    assert [(r["domain"], r["kind"], r["due"], r["reached"]) for r in by_domain] == [
         ("thepiratebay.org", "domain", "2024-08-14", 2)]
 
 

@@ -330,6 +330,7 @@ def begin_reclassify(db: Database, since: dt.date | None, *, max_rows: int = CHU
     _delete(db, "web_verdicts", stamp)
     _delete(db, "site_verdicts", stamp)
     _delete(db, "layers_daily", f"day >= toDate('{day.isoformat()}')")
+    _delete(db, "layers_sites_daily", f"day >= toDate('{day.isoformat()}')")   # 0011
     chunks = tuple(_hour_chunks(db, _RECLASSIFY_WHERE, {"day": day, "mark": mark}, max_rows))
     web_chunks = tuple(_web_hour_chunks(db, {"day": day, "mark": web_mark}, max_rows))
     site_chunks = tuple(_hour_chunks(db, _RECLASSIFY_WHERE, {"day": day, "mark": site_mark},
