@@ -47,22 +47,28 @@ class HttpFingerprint:
 
 class _Index:
     """The set's patterns for one scan per response: every body `contains`
-    pattern (1,296 of them) in one Aho-Corasick automaton, the rest (headers,
-    regexps: a few hundred short checks) tried one by one. Finds the same
-    fingerprints as trying each in turn, at a cost that hardly grows with the
-    number of patterns."""
+    pattern (1,296 of them) in one Aho-Corasick automaton, `full` patterns as
+    a lookup per location, and the rest (prefixes, header substrings,
+    regexps: a few hundred short checks) tried one by one, only on values the
+    response has. Finds the same fingerprints as trying each in turn."""
 
     def __init__(self, fingerprints: tuple[HttpFingerprint, ...]) -> None:
         self.automaton: object | None = None
-        self.others: list[tuple[int, HttpFingerprint]] = []
+        self.full: dict[str, dict[str, list[int]]] = {}
+        self.checks: dict[str, list[tuple[int, HttpFingerprint]]] = {}
+        self.regexps: list[tuple[int, HttpFingerprint]] = []   # may match an empty value
         words: dict[str, list[int]] = {}
         for i, fp in enumerate(fingerprints):
             if fp.scope == FALSE_POSITIVE_SCOPE:
                 continue
             if fp.location == "body" and fp.pattern_type == "contains":
                 words.setdefault(fp.pattern, []).append(i)
+            elif fp.pattern_type == "full":
+                self.full.setdefault(fp.location, {}).setdefault(fp.pattern, []).append(i)
+            elif fp.pattern_type == "regexp":
+                self.regexps.append((i, fp))
             else:
-                self.others.append((i, fp))
+                self.checks.setdefault(fp.location, []).append((i, fp))
         if words:
             automaton = ahocorasick.Automaton()
             for pattern, indexes in words.items():
@@ -73,10 +79,21 @@ class _Index:
     def matching(self, values: dict[str, tuple[str, ...]]) -> set[int]:
         """Indexes (file order) of the fingerprints the response matches."""
         found: set[int] = set()
-        if self.automaton is not None and values["body"][0]:
-            for _end, indexes in self.automaton.iter(values["body"][0]):  # type: ignore[attr-defined]
+        body = values["body"][0]
+        if self.automaton is not None and body:
+            for _end, indexes in self.automaton.iter(body):  # type: ignore[attr-defined]
                 found.update(indexes)
-        for i, fp in self.others:
+        for location, given in values.items():
+            present = tuple(v for v in given if v)
+            if not present:
+                continue      # a non-empty pattern matches no empty value
+            full = self.full.get(location, {})
+            for v in present:
+                found.update(full.get(v, ()))
+            for i, fp in self.checks.get(location, ()):
+                if any(fp.matches(v) for v in present):
+                    found.add(i)
+        for i, fp in self.regexps:
             if any(fp.matches(v) for v in values.get(fp.location, ())):
                 found.add(i)
         return found
