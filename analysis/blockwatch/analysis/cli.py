@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from blockwatch.analysis.errors import AnalysisError, UsageError
+from blockwatch.analysis.errors import UsageError
 from blockwatch.analysis.filters import LAYER_CHOICES, Filters, parse_day
 from blockwatch.analysis.reports import REPORT_NAMES, takes_layer
+from blockwatch.contract.errors import BlockwatchError
 
 if TYPE_CHECKING:
     from blockwatch.analysis import remote  # grpc is loaded only for --collector
@@ -153,14 +154,9 @@ def _run(action: Callable[[], None]) -> None:
     except UsageError as exc:
         typer.echo(f"usage error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    except AnalysisError as exc:
+    except BlockwatchError as exc:  # ours, or e.g. the collector's StorageError on --db
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    except Exception as exc:  # e.g. the collector's StorageError on a direct --db
-        if type(exc).__module__.startswith("blockwatch."):
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from exc
-        raise
 
 
 @app.command()

@@ -1,9 +1,15 @@
-"""The analysis package's exception hierarchy: one root, structured subclasses."""
+"""The analysis package's exception hierarchy: one root, structured subclasses.
+
+`AnalysisError` sits under blockwatch.contract's `BlockwatchError`, beside the
+collector's and the probe's roots.
+"""
 
 from __future__ import annotations
 
+from blockwatch.contract.errors import BlockwatchError
 
-class AnalysisError(Exception):
+
+class AnalysisError(BlockwatchError):
     """Root of every error the analysis package raises on purpose."""
 
 

@@ -1,25 +1,22 @@
 """The collector's exception hierarchy: one root, structured subclasses.
 
 Each subclass carries the fields a caller needs to act (which record, which
-field, which row) so handlers never parse messages.
+field, which row) so handlers never parse messages. `CollectorError` sits
+under blockwatch.contract's `BlockwatchError`; a bad configuration is both a
+CollectorError and the shared `ConfigError`.
 """
 
 from __future__ import annotations
 
+from blockwatch.contract import errors as shared
 
-class CollectorError(Exception):
+
+class CollectorError(shared.BlockwatchError):
     """Root of every error the collector raises on purpose."""
 
 
-class ConfigError(CollectorError):
-    """The configuration is invalid; `field` names the offending setting."""
-
-    def __init__(self, message: str, *, field: str = "", source: str = "") -> None:
-        self.field = field
-        self.source = source
-        where = f"{source}: " if source else ""
-        at = f"{field}: " if field else ""
-        super().__init__(f"{where}{at}{message}")
+class ConfigError(CollectorError, shared.ConfigError):
+    """The collector's configuration is invalid; `field` names the offending setting."""
 
 
 class StorageError(CollectorError):

@@ -1,21 +1,20 @@
-"""The probe's exception hierarchy: one root, structured subclasses."""
+"""The probe's exception hierarchy: one root, structured subclasses.
+
+`ProbeError` sits under blockwatch.contract's `BlockwatchError`; a bad
+configuration is both a ProbeError and the shared `ConfigError`.
+"""
 
 from __future__ import annotations
 
+from blockwatch.contract import errors as shared
 
-class ProbeError(Exception):
+
+class ProbeError(shared.BlockwatchError):
     """Root of every error the probe raises on purpose."""
 
 
-class ConfigError(ProbeError):
-    """The configuration is invalid; `field` names the offending setting."""
-
-    def __init__(self, message: str, *, field: str = "", source: str = "") -> None:
-        self.field = field
-        self.source = source
-        where = f"{source}: " if source else ""
-        at = f"{field}: " if field else ""
-        super().__init__(f"{where}{at}{message}")
+class ConfigError(ProbeError, shared.ConfigError):
+    """The probe's configuration is invalid; `field` names the offending setting."""
 
 
 class SpoolError(ProbeError):
