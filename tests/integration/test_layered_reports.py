@@ -15,8 +15,21 @@ from blockwatch.analysis.database import ClickHouseDatabase
 from blockwatch.analysis.errors import UsageError
 from blockwatch.analysis.filters import Filters
 from blockwatch.analysis.reports import Report, Value, build_report
+from blockwatch.collector.orders import parse_orders
+from tests.integration.analysis_world import create_schema, store_orders
 from tests.integration.collector_harness import chdb_dsn
-from tests.integration.layers_world import build_layered_world, layered_rows
+from tests.integration.layers_world import (
+    D1,
+    IT_CF_DOH,
+    IT_GOOGLE,
+    IT_ISP,
+    KAT,
+    OK,
+    SiteRow,
+    build_layered_world,
+    layered_rows,
+    store_site_verdicts,
+)
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +211,42 @@ def test_layer_is_checked_and_applies_only_to_layered_reports(db: ClickHouseData
     got = answer("effectiveness", Filters(layer="web", country="IT"), db.rows)
     assert got.status.pending == 0 and got.status.measurements == len(layered_rows())
     assert got.report.records() == run(db, "effectiveness", "web", country="IT").records()
+
+
+GROUPED = """
+orders:
+  - id: it-2024-milan
+    authority: Tribunale di Milano
+    issued: 2024-07-15
+    deadline: 2024-08-14
+    countries: [IT]
+    intermediaries:
+      - {name: cloudflare, resolvers: [cloudflare, cloudflare-doh], networks: [cloudflare]}
+      - isp
+    sites:
+      - name: kat
+        domains: [kickasstorrents.to]
+"""
+
+
+def test_leakage_knows_an_intermediarys_every_resolver(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """An intermediary named as a group owns each of its resolvers: a path over
+    1.1.1.1's DoH still reaching the site is the intermediary's leak."""
+    grouped = create_schema(chdb_dsn(tmp_path_factory), f"grouped{time.monotonic_ns()}")
+    try:
+        orders = parse_orders(GROUPED, source="grouped.yaml")
+        store_orders(grouped, orders)
+        # what the collector's order mirror adds (Store.replace_orders)
+        grouped.insert("order_intermediaries", ["order_id", "intermediary", "resolvers",
+                                                "networks"],
+                       [[o.order_id, g.name, list(g.resolvers), list(g.networks)]
+                        for o in orders.orders for g in o.intermediary_groups()])
+        store_site_verdicts(grouped, [
+            SiteRow(IT_CF_DOH, D1, KAT, OK, OK, OK), SiteRow(IT_ISP, D1, KAT, OK, OK, OK),
+            SiteRow(IT_GOOGLE, D1, KAT, OK, OK, OK)])
+        got = {r["resolver"]: r["intermediary"]
+               for r in build_report("leakage", Filters(), grouped.rows).records()}
+        assert got == {"cloudflare-doh": "yes", "isp": "yes", "google": "no"}
+    finally:
+        grouped.close()

@@ -122,7 +122,18 @@ _DUE = """od AS (
 # The paths (resolver x transport x address family) in the order's countries
 # that still reached an ordered site after it was due (verdict ok at the
 # layer), with how the same path was blocked the rest of the time.
-LEAKAGE = "WITH " + _DUE + ",\n" + _ORDERS + "\n" + _WITH_HOW.format(
+# The order's intermediaries' resolvers: plain names, and every resolver of a
+# group (`cloudflare: [cloudflare, cloudflare-dot, cloudflare-doh]`, 0009).
+_ORDER_RESOLVERS = """o AS (
+    SELECT o.order_id AS order_id, o.countries AS countries,
+        arrayDistinct(arrayConcat(o.intermediaries, g.resolvers)) AS resolvers
+    FROM orders AS o FINAL
+    LEFT JOIN (SELECT order_id, arrayFlatten(groupArray(resolvers)) AS resolvers
+               FROM order_intermediaries FINAL GROUP BY order_id) AS g
+        ON g.order_id = o.order_id
+    WHERE ({order:String} = '' OR o.order_id = {order:String}))"""
+
+LEAKAGE = "WITH " + _DUE + ",\n" + _ORDER_RESOLVERS + "\n" + _WITH_HOW.format(
     keys="order_id, country, asn, resolver, transport, family, intermediary, site, domain, "
          "kind, due",
     outer="sum(n_reached) AS reached, max(last_reached) AS last_reached,",
@@ -131,7 +142,7 @@ LEAKAGE = "WITH " + _DUE + ",\n" + _ORDERS + "\n" + _WITH_HOW.format(
         maxIf(r.last_at, r.verdict = 'ok') AS last_reached""",
     inner_keys="o.order_id AS order_id, r.probe_country AS country, " + _ASN_KEY + ", "
                "r.resolver_name AS resolver, toString(r.transport) AS transport, "
-               "r.family AS family, has(o.intermediaries, r.resolver_name) AS intermediary, "
+               "r.family AS family, has(o.resolvers, r.resolver_name) AS intermediary, "
                "od.site AS site, " + _DOMAIN_KEY + ", "
                "if({by_domain:UInt8} = 1, od.kind, '') AS kind, "
                "if({by_domain:UInt8} = 1, od.due, toDate(0)) AS due",
