@@ -81,6 +81,14 @@ def test_the_probe_speaks_the_contracts_words() -> None:
     assert webobservation.Scheme is Scheme and webobservation.TlsVersion is TlsVersion
 
 
+def test_stray_reasons_are_one_vocabulary() -> None:
+    from blockwatch.analysis import observation as analysed
+    from blockwatch.probe import observation as probed
+
+    assert probed.StrayReason is analysed.StrayReason is vocabulary.StrayReason
+    assert [r.value for r in vocabulary.StrayReason] == ["wrong_id", "runt", "unmatched"]
+
+
 def test_collector_columns_are_the_wire_columns() -> None:
     assert list(FIELDS) == list(MEASUREMENT_COLUMNS)
     assert list(WEB_FIELDS) == list(WEB_COLUMNS)
@@ -228,7 +236,8 @@ def _vocabulary_words() -> set[str]:
     from blockwatch.analysis.verdict import Method, Rule, Status
 
     words = {w.label for e in (Transport, Purpose, Failure) for w in e}
-    words |= {str(w.value) for e in (Outcome, Health, Status, Method, Rule) for w in e}
+    words |= {str(w.value) for e in (vocabulary.StrayReason, Outcome, Health, Status, Method,
+                                     Rule) for w in e}
     return words - {""}
 
 

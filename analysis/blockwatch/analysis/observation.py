@@ -7,6 +7,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+# Why a stray reply did not match its query, as the probe records it (re-exported).
+from blockwatch.contract.vocabulary import StrayReason as StrayReason  # noqa: PLC0414
+
 RCODE_NOERROR, RCODE_SERVFAIL, RCODE_NXDOMAIN, RCODE_REFUSED = 0, 2, 3, 5
 FLAG_RA = 0x0080
 TYPE_A, TYPE_CNAME, TYPE_AAAA = 1, 5, 28
@@ -66,14 +69,6 @@ class Observation:
     def cnames(self) -> tuple[str, ...]:
         names = [*self.cname_chain, *(a.data for a in self.answers if a.rtype == TYPE_CNAME)]
         return tuple(n.rstrip(".").lower() for n in names)
-
-
-class StrayReason(enum.StrEnum):
-    """Why a stray reply did not match its query (as the probe records it)."""
-
-    WRONG_ID = "wrong_id"      # a response to this very question under another id
-    RUNT = "runt"              # shorter than a DNS header
-    UNMATCHED = "unmatched"    # a DNS header tied to no open query
 
 
 class Outcome(enum.StrEnum):

@@ -1,8 +1,8 @@
 """What a probe records: observations, never verdicts.
 
 These dataclasses are the probe's own vocabulary; the protobuf classes appear
-only in `wire.py`. The contract's words (Transport, Failure, Purpose) are
-blockwatch.contract's, numbered as on the wire.
+only in `wire.py`. The contract's words (Transport, Failure, Purpose,
+StrayReason) are blockwatch.contract's, numbered as on the wire.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 # Re-exported (`X as X`): the probe's modules take them from here.
 from blockwatch.contract.vocabulary import Failure as Failure  # noqa: PLC0414
 from blockwatch.contract.vocabulary import Purpose as Purpose  # noqa: PLC0414
+from blockwatch.contract.vocabulary import StrayReason as StrayReason  # noqa: PLC0414
 from blockwatch.contract.vocabulary import Transport as Transport  # noqa: PLC0414
 
 
@@ -70,14 +71,6 @@ class StrayReply:
     arrival_us: int  # after this query was sent
     size: int
     reason: str      # StrayReason value
-
-
-class StrayReason:
-    """Why a datagram matched no open query (docs/failures.md)."""
-
-    WRONG_ID = "wrong_id"      # a response to this very question under an id we did not send
-    RUNT = "runt"              # shorter than a DNS header
-    UNMATCHED = "unmatched"    # a DNS header whose id and question match no open query
 
 
 @dataclass(slots=True)

@@ -141,6 +141,15 @@ _SSL_VERSIONS = {"SSLv3": TlsVersion.SSL3, "TLSv1": TlsVersion.TLS1_0,
                  "TLSv1.3": TlsVersion.TLS1_3}
 
 
+class StrayReason(enum.StrEnum):
+    """Why a datagram that raced a UDP query was not its reply (StrayReply.reason,
+    a string on the wire; docs/failures.md)."""
+
+    WRONG_ID = "wrong_id"      # a response to this very question under an id not sent
+    RUNT = "runt"              # shorter than a DNS header
+    UNMATCHED = "unmatched"    # a DNS header whose id and question match no open query
+
+
 # The transports as configs spell them. A Literal (what msgspec decodes and
 # type checkers narrow) cannot be built from the enum, so it is checked here.
 TransportLabel = Literal["udp", "tcp", "dot", "doh"]
