@@ -7,6 +7,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from blockwatch.contract.vocabulary import Failure, Purpose, Transport
+
 # Why a stray reply did not match its query, as the probe records it (re-exported).
 from blockwatch.contract.vocabulary import StrayReason as StrayReason  # noqa: PLC0414
 
@@ -39,12 +41,12 @@ class Observation:
     domain: str
     resolver_name: str
     qtype: int = TYPE_A
-    purpose: str = "target"          # target | control | identity
-    transport: str = "udp"           # udp | tcp | dot | doh
+    purpose: str = Purpose.TARGET.label       # a Purpose label, as stored
+    transport: str = Transport.UDP.label      # a Transport label, as stored
     probe_asn: int = 0
     probe_control: bool = False      # an unfiltered vantage (`probes add --control`)
     received_at_us: int = 0
-    failure: str = "none"            # docs/failures.md; "none" when a response arrived
+    failure: str = Failure.NONE.label        # a Failure label; "none": a response arrived
     rcode: int | None = None         # first response; None when none arrived
     flags: int = 0
     answers: tuple[Answer, ...] = ()

@@ -330,6 +330,7 @@ def _evidence_columns(c: pb.MeasurementColumns, ms: list[pb.Measurement],
     c.stray_reason.extend([s.reason for s in strays])
 
 
+_ASSIGNED = frozenset(int(p) for p in (Purpose.TARGET, Purpose.CONTROL, Purpose.CANDIDATE))
 SUBMIT_METHOD = "/blockwatch.v1.ProbeService/Submit"
 CHECKIN_METHOD = "/blockwatch.v1.ProbeService/CheckIn"
 
@@ -419,7 +420,8 @@ class Assignment:
             except ValueError:
                 self.invalid.append(t.domain)
                 continue
-            purpose = Purpose(t.purpose) if t.purpose in (1, 2, 4) else Purpose.TARGET
+            # What a collector asks a probe to measure; anything else reads TARGET.
+            purpose = Purpose(t.purpose) if int(t.purpose) in _ASSIGNED else Purpose.TARGET
             self.targets.append(Target(domain, purpose, t.site))
         self.resolvers = [
             ResolverSpec(r.name, Transport(r.transport), r.address, r.port, r.tls_name, r.url)
