@@ -32,7 +32,7 @@ from blockwatch.analysis.storage import (
 )
 from blockwatch.analysis.strength import Attempt, strengthen
 from blockwatch.analysis.webobservation import WebContext
-from blockwatch.analysis.webstorage import _SELECT, _latest
+from blockwatch.analysis.webstorage import _SELECT, _latest, classify_web_pending
 from blockwatch.analysis.webverdicts import classify_web
 from blockwatch.collector.classify import StoreDatabase
 from tests.integration.analysis_world import create_schema
@@ -525,3 +525,39 @@ def test_the_collectors_pass_and_reclassify_write_every_layer(
             assert await count(milan) == 2
 
     asyncio.run(scenario())
+
+
+def test_a_round_ten_hours_earlier_corroborates_with_its_own_controls(
+        db: ClickHouseDatabase) -> None:
+    w = World()
+    earlier = T0 - dt.timedelta(hours=10)    # the probe was offline in between
+    for at, rnd in ((earlier, "r2"), (T0, "r3")):
+        ctl = w.dns(CH, "cloudflare", "udp", LONE, (LONE_ADDR,), round_id=f"c-{rnd}", at=at)
+        w.follow(CH, LONE, LONE_ADDR, [ctl], round_id=f"c-{rnd}", at=at)
+        mid = w.dns(IT, "cloudflare", "udp", LONE, (LONE_ADDR,), round_id=rnd, at=at)
+        w.follow(IT, LONE, LONE_ADDR, [mid], round_id=rnd, at=at, connect="timeout")
+        w.store(db)
+        run_pass(db)      # each round judged as it arrives
+    lone = "SELECT round_id, toString(verdict) FROM web_verdicts FINAL WHERE name = " \
+        "{n:String} AND probe_name = 'it-1' ORDER BY round_id"
+    assert db.rows(lone, {"n": LONE}) == [("r2", "suspect"), ("r3", "blocked")]
+
+
+def test_copies_of_judged_follow_ups_are_stepped_over_not_judged_again(
+        db: ClickHouseDatabase) -> None:
+    w = World()
+    stories(w)
+    copies = [{**r, "batch_id": "replay", "received_at": r["received_at"]
+               + dt.timedelta(minutes=5)} for r in w.web]
+    w.store(db)
+    run_pass(db)
+    before = int(db.rows("SELECT count() FROM web_verdicts")[0][0])
+    db.insert("web_observations", list(copies[0]), [list(r.values()) for r in copies])
+    now_us = int(dt.datetime.now(dt.UTC).timestamp() * 1e6)
+    for _ in range(len(copies) + 1):    # two copies a chunk: never stuck on them
+        if not classify_web_pending(db, HFPS, settle_s=0, now_us=now_us,
+                                    max_rows=2).observations:
+            break
+    assert int(db.rows("SELECT count() FROM web_verdicts")[0][0]) == before
+    assert classify_web_pending(db, HFPS, settle_s=0, now_us=now_us, max_rows=2) \
+        .frontier_us == now_us

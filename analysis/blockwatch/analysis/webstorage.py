@@ -129,20 +129,37 @@ class ContextLoader:
                  window_us: int = DEFAULT_WINDOW_US) -> None:
         self.db, self.fps, self.window_us = db, fps, window_us
         self._controls: dict[str, list[tuple[int, WebObservation]]] = {}
+        self._covered: dict[str, tuple[int, int]] = {}   # name -> started_at span read
         self._rounds: dict[tuple[str, str], _Round] = {}
         self._order: dict[str, dict[str, int]] = {}   # probe -> round_id -> ordinal
 
     def load(self, items: Sequence[StoredWeb]) -> None:
-        missing_names = sorted({s.web.name for s in items} - self._controls.keys())
-        if missing_names:
+        # Controls per name, for the time span its items need (a neighbouring
+        # round may lie outside what an earlier load covered: read again).
+        need: dict[str, tuple[int, int]] = {}
+        for s in items:
+            lo, hi = need.get(s.web.name, (s.web.started_at_us, s.web.started_at_us))
+            need[s.web.name] = (min(lo, s.web.started_at_us), max(hi, s.web.started_at_us))
+        stale = {name: (lo - self.window_us, hi + self.window_us)
+                 for name, (lo, hi) in need.items()
+                 if not (name in self._covered and self._covered[name][0] <= lo - self.window_us
+                         and hi + self.window_us <= self._covered[name][1])}
+        if stale:
+            for name, (lo, hi) in stale.items():
+                if name in self._covered:   # widen, never narrow
+                    stale[name] = (min(lo, self._covered[name][0]),
+                                   max(hi, self._covered[name][1]))
+            span = {"lo": min(lo for lo, _ in stale.values()),
+                    "hi": max(hi for _, hi in stale.values())}
             rows = self.db.rows(f"{_SELECT} WHERE probe_control AND name IN "
                                 f"{{names:Array(String)}} AND {_WHEN}{_LATEST}",
-                                {"names": missing_names, **_span(items, self.window_us)})
-            for name in missing_names:
+                                {"names": sorted(stale), **span})
+            for name in stale:
                 self._controls[name] = []
+                self._covered[name] = (span["lo"], span["hi"])
             for s in _latest(rows):
-                self._controls.setdefault(s.web.name, []).append((s.web.started_at_us, s.web))
-            for name in missing_names:
+                self._controls[s.web.name].append((s.web.started_at_us, s.web))
+            for name in stale:
                 self._controls[name].sort(key=lambda c: (c[0], c[1].observation_id))
         keys = sorted({(s.web.probe_name, s.web.round_id) for s in items} - self._rounds.keys())
         if keys:
@@ -299,13 +316,20 @@ def classify_web_pending(db: Database, fps: HttpFingerprintSet, *, settle_s: flo
         return WebPass(0, cutoff)
     pending = ("received_at > fromUnixTimestamp64Micro({low:Int64}, 'UTC') AND "
                "received_at <= fromUnixTimestamp64Micro({cutoff:Int64}, 'UTC')")
-    params: dict[str, Any] = {"low": low, "cutoff": cutoff, "offset": max_rows}
-    edge = db.rows("SELECT toUnixTimestamp64Micro(received_at) FROM web_observations "
-                   f"WHERE {pending} ORDER BY received_at LIMIT 1 OFFSET {{offset:UInt64}}",
-                   params)
-    if edge:
-        params["cutoff"] = int(edge[0][0])
-    n = _write(db, fps, pending, params, window_us)
+    n = 0
+    while True:
+        params: dict[str, Any] = {"low": low, "cutoff": cutoff, "offset": max_rows}
+        edge = db.rows("SELECT toUnixTimestamp64Micro(received_at) FROM web_observations "
+                       f"WHERE {pending} ORDER BY received_at LIMIT 1 OFFSET {{offset:UInt64}}",
+                       params)
+        if edge:
+            params["cutoff"] = int(edge[0][0])
+        n = _write(db, fps, pending, params, window_us)
+        # A chunk of nothing but copies already judged: step over it here, or
+        # the watermark would never pass it.
+        if n or not edge:
+            break
+        low = params["cutoff"]
     if n:
         log.info("event=web_classified observations=%d version=%s", n,
                  web_classifier_version(fps))
