@@ -275,3 +275,32 @@ def test_a_spelled_word_is_seen() -> None:
     assert spelled_words('x = obs.transport == "udp"\n') == {"udp"}
     assert spelled_words("q = f\"multiIf(health = 'fails', {a})\"\n") == {"fails"}
     assert spelled_words('"""A docstring about udp and fails."""\n') == set()
+
+
+def test_the_probes_columnar_form_fills_every_contract_column() -> None:
+    """probe/wire.py spells each column to fill it: none may be left out."""
+    from blockwatch.probe.observation import (
+        ExtendedError,
+        Measurement,
+        Record,
+        ResolverRef,
+        Response,
+        StrayReply,
+    )
+    from blockwatch.probe.wire import encode_columnar_submit_request, encode_measurement
+
+    m = Measurement(
+        measurement_id=b"\x01" * 16, round_id="r", started_at_us=1, duration_us=2,
+        domain="a.example", qtype=1, qclass=1, purpose=Purpose.TARGET,
+        resolver=ResolverRef("isp", "192.0.2.1", 853, Transport.DOT, "dns.example",
+                             "https://dns.example/dns-query"),
+        failure=Failure.TIMEOUT, failure_text="t",
+        responses=[Response(1, 0, 0x8180, (Record("a.example", 1, 60, "192.0.2.7"),),
+                            ("b.example",), 1, 1, True, (ExtendedError(15, "x"),), b"n",
+                            b"w", 60, "p", True)],
+        reply_count=2, answer_set_count=1, reply_bytes=120, stray_count=1,
+        strays=[StrayReply(3, 12, vocabulary.StrayReason.RUNT)], truncated=True)
+    columns = pb.SubmitRequest.FromString(
+        encode_columnar_submit_request("b", [encode_measurement(m)])).batch.columns
+    empty = [name for name in MEASUREMENT_COLUMNS if not len(getattr(columns, name))]
+    assert empty == []
