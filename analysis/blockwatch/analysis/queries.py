@@ -196,10 +196,13 @@ KNOWN_RESOLVERS = """SELECT DISTINCT r FROM (
     UNION ALL SELECT DISTINCT resolver_name AS r FROM measurements) ORDER BY r"""
 
 # Measurements that await classification: received after the newest received_at
-# the classifier has covered (its watermark, analysis/storage.py), and since when.
+# the classifier has covered (its watermarks, analysis/storage.py and sitesql.py),
+# and since when. The layered reports count site verdicts, which come after the
+# DNS verdicts (they wait for the web follow-ups): the older watermark decides.
 STATUS = """SELECT
     (SELECT count() FROM measurements) AS stored,
     (SELECT count() FROM verdicts) AS classified,
     p.n AS pending, p.oldest AS pending_since
 FROM (SELECT count() AS n, minOrNull(received_at) AS oldest FROM measurements
-      WHERE received_at > (SELECT max(received_at) FROM verdicts)) AS p"""
+      WHERE received_at > least((SELECT max(received_at) FROM verdicts),
+                                (SELECT max(received_at) FROM site_verdicts))) AS p"""
