@@ -217,3 +217,46 @@ def test_by_asn_and_resolver_filter(db: ClickHouseDatabase) -> None:
     (only,) = run(db, order="milan", resolver="cloudflare-doh").records()
     assert only["intermediary"] == "cloudflare"
     assert (only["blocked_since_deadline"], only["total_since_deadline"]) == (1, 1)   # g
+
+
+def test_every_count_lists_the_measurements_it_counts(db: ClickHouseDatabase) -> None:
+    """The web view's links: the list behind each count holds that many rows."""
+    from blockwatch.analysis.webview.evidence import evidence
+
+    for row in run(db, order="milan").records():
+        for column, verdict in (("blocked_since_deadline", "blocked"),
+                                ("total_since_deadline", "total"),
+                                ("blocked_by_others", "others")):
+            params = {"order": "milan", "intermediary": str(row["intermediary"]),
+                      "verdict": verdict, "scope": "due", "until": UNTIL.isoformat()}
+            (counted,) = evidence("count", params, db.rows).rows
+            listed = evidence("measurements", params, db.rows)
+            assert counted[0] == len(listed.rows) == row[column], (row["intermediary"], column)
+    # Cloudflare's own blocks: its edge on three resolvers' paths, its DNS once
+    listed = evidence("measurements", {"order": "milan", "intermediary": "cloudflare",
+                                       "verdict": "blocked", "scope": "due"}, db.rows)
+    assert sorted(str(r["by"]) for r in listed.records()) == [
+        "edge cloudflare"] * 4 + ["resolver cloudflare"]
+
+
+def test_timeline_days_follow_the_report_rules(db: ClickHouseDatabase) -> None:
+    from blockwatch.analysis.webview.evidence import evidence
+
+    days = evidence("compliance_days", {"order": "milan", "until": UNTIL.isoformat()},
+                    db.rows).records()
+    cf = {r["day"]: (r["blocked"], r["total"], r["blocked_by_others"])
+          for r in days if r["intermediary"] == "cloudflare"}
+    # D0: a b d e reachable, c the ISP's; D1: f g i own, k l reachable, h j others;
+    # D2: m o own, n reachable
+    assert cf == {"2024-08-13": (0, 4, 1), "2024-08-15": (3, 5, 2), "2024-08-16": (2, 3, 0)}
+
+
+def test_measurement_page_shows_the_site_verdict(db: ClickHouseDatabase) -> None:
+    from blockwatch.analysis.webview.evidence import evidence
+
+    (mid,) = db.rows("SELECT measurement_id FROM site_verdicts WHERE resolver_name = 'quad9' "
+                     "AND verdict = 'blocked'")[0]
+    fields = {r[0]: r[1] for r in evidence("site", {"id": str(mid)}, db.rows).rows}
+    assert (fields["site verdict"], fields["layer"], fields["method"], fields["by"],
+            fields["operator"]) == ("blocked", "http", "http-451", "edge", "cloudflare")
+    assert fields["dns verdict"] == "ok"

@@ -44,9 +44,10 @@ def test_web_view_on_the_lab_world(isolated: None, tmp_path: Path) -> None:
         with _web("--collector", f"unix:{c.socket}") as url:
             auth = {"Authorization": f"Bearer {token}"}
             # 1.1.1.1's answers in Italy from the edge's round on: normal DNS
+            # (the DNS layer), while the site is blocked at Cloudflare's edge
             day3 = truth.ROUNDS[2].day.isoformat()
             listed = httpx.get(f"{url}/api/v1/evidence/measurements", headers=auth, timeout=60,
-                               params={"order": MILAN, "country": "IT",
+                               params={"order": MILAN, "country": "IT", "layer": "dns",
                                        "resolver": "cloudflare", "domain": "thepiratebay.org",
                                        "verdict": "ok", "since": day3}).json()["rows"]
             assert listed, "no normal cloudflare answer in IT after round 3"
@@ -72,6 +73,12 @@ def test_web_view_on_the_lab_world(isolated: None, tmp_path: Path) -> None:
                 statuses = [web.nth(i).locator("td").nth(status).inner_text()
                             for i in range(web.count())]
                 assert "451" in statuses, statuses
+                # the site verdict: blocked at the edge, by Cloudflare's hand
+                site = dict(zip(page.locator("#site dt").all_inner_texts(),
+                                page.locator("#site dd").all_inner_texts(), strict=True))
+                assert (site["site verdict"], site["method"], site["by"],
+                        site["operator"], site["dns verdict"]) == (
+                    "blocked", "http-451", "edge", "cloudflare", "ok"), site
                 page.screenshot(path=str(shots / "lab-measurement.png"), full_page=True)
                 browser.close()
 

@@ -1,6 +1,6 @@
-"""The web view's pure parts: parameters validated, the timeline summed over
-the ordered countries, the chart's markers and gaps, count links that select
-what the report counts."""
+"""The web view's pure parts: parameters validated, the timeline per
+intermediary, the chart's markers and gaps, count links that select what the
+report counts."""
 
 from __future__ import annotations
 
@@ -19,18 +19,17 @@ from blockwatch.analysis.webview.evidence import MAX_LIMIT, Selection, evidence
 D = dt.date(2024, 8, 13)
 
 
-def _timeline(rows: list[tuple[str, str, int, int]]) -> Report:
-    cols = (Column("day", "date"), Column("resolver"), Column("blocked", "int"),
-            Column("total", "int"), Column("share blocked %", "pct"))
-    return Report("timeline", "t", cols, tuple((d, r, b, t, None) for d, r, b, t in rows))
+def _days(rows: list[tuple[str, str, int, int]]) -> Report:
+    cols = (Column("intermediary"), Column("day", "date"), Column("blocked", "int"),
+            Column("total", "int"), Column("blocked by others", "int"))
+    return Report("compliance_days", "t", cols, tuple((i, d, b, t, 0) for i, d, b, t in rows))
 
 
-def test_timeline_sums_the_ordered_countries() -> None:
-    it = _timeline([("2024-08-13", "cloudflare", 1, 4), ("2024-08-14", "cloudflare", 2, 2)])
-    fr = _timeline([("2024-08-13", "cloudflare", 3, 4), ("2024-08-13", "isp", 0, 1)])
-    summed = pages.timeline_in([it, fr])
-    assert summed["cloudflare"] == [(D, 4, 8), (D + dt.timedelta(days=1), 2, 2)]
-    assert summed["isp"] == [(D, 0, 1)]
+def test_timeline_per_intermediary_in_day_order() -> None:
+    got = pages.per_day(_days([("cloudflare", "2024-08-13", 1, 4),
+                               ("cloudflare", "2024-08-14", 2, 2), ("isp", "2024-08-13", 0, 1)]))
+    assert got["cloudflare"] == [(D, 1, 4), (D + dt.timedelta(days=1), 2, 2)]
+    assert got["isp"] == [(D, 0, 1)]
 
 
 def test_chart_marks_deadline_and_breaks_at_missing_days() -> None:
@@ -79,11 +78,15 @@ def test_count_links_select_what_the_report_counts() -> None:
     row: dict[str, Value] = {"order": "it-2024-kat", "intermediary": "isp", "asn": None,
                              "domain": None}
     query = parse_qs(urlparse(links["blocked_since_deadline"](row) or "").query)
-    assert query == {"order": ["it-2024-kat"], "resolver": ["isp"], "verdict": ["blocked"],
+    assert query == {"order": ["it-2024-kat"], "intermediary": ["isp"], "verdict": ["blocked"],
                      "scope": ["due"], "until": ["2024-08-20"]}
+    others = parse_qs(urlparse(links["blocked_by_others"](row) or "").query)
+    assert others["verdict"] == ["others"] and others["intermediary"] == ["isp"]
     spill = pages.count_links("spillover", f)["total"](
         {"order": "it-2024-kat", "country": "DE", "resolver": "quad9", "site": "tpb",
          "asn": 0})
     assert parse_qs(urlparse(spill or "").query)["scope"] == ["outside"]
     # every link parses back into a valid selection
     Selection.parse({k: v[0] for k, v in query.items()})
+    with pytest.raises(UsageError, match="needs its order"):
+        Selection.parse({"intermediary": "isp"})

@@ -45,7 +45,7 @@ _DUE = """od AS (
 # An order whose intermediaries were mirrored before migration 0009 (or by a
 # writer that knows only `orders.intermediaries`) has plain names: each its
 # one resolver, no network.
-_GROUPS = """g AS (
+_GROUPS_SQL = """g AS (
     SELECT i.order_id AS order_id, i.intermediary AS intermediary, i.resolvers AS resolvers,
         arrayMap(x -> lower(x), i.networks) AS networks,
         arrayFilter(x -> NOT match(x, '^as[0-9]+$'), networks) AS edges,
@@ -64,8 +64,25 @@ _GROUPS = """g AS (
     INNER JOIN (SELECT order_id, deadline, countries FROM orders FINAL) AS o
         ON o.order_id = i.order_id
     WHERE ({order:String} = '' OR i.order_id = {order:String})
-      AND ({resolver:String} = '' OR i.intermediary = {resolver:String}
-           OR has(i.resolvers, {resolver:String})))"""
+      AND (%s))"""
+_GROUPS = _GROUPS_SQL % """{resolver:String} = '' OR i.intermediary = {resolver:String}
+           OR has(i.resolvers, {resolver:String})"""
+# one named intermediary of the order (the measurements behind its counts)
+GROUP_NAMED = _GROUPS_SQL % "i.intermediary = {intermediary:String}"
+
+# The rules, on a row `r` of layers_daily or site_verdicts (the same column
+# names) joined with its group `g`: whose hand, and whether it is counted.
+OWN_PATH = "has(g.resolvers, r.resolver_name)"
+OWN = """(r.verdict = 'blocked' AND (
+            (r.party = 'resolver' AND """ + OWN_PATH + """)
+            OR (r.party IN ('network', 'edge', 'server') AND has(g.networks, lower(r.operator)))
+            OR (r.party = 'network'
+                AND has(g.networks, concat('as', toString(r.probe_asn))))))"""
+OTHER = "(r.verdict = 'blocked' AND NOT " + OWN + ")"
+COUNTED = "(r.verdict IN " + CONCLUSIVE + """
+            AND (NOT """ + OTHER + " OR (" + OWN_PATH + " AND empty(g.networks))))"
+IN_SCOPE = "(" + OWN_PATH + """ OR notEmpty(g.edges)
+           OR has(g.networks, concat('as', toString(r.probe_asn))))"""
 
 # The rollup's key starts (layer, probe_country, resolver_name, domain, day):
 # the IN lists on those columns let the engine skip granules before any join.
@@ -77,7 +94,7 @@ _SCAN = """r.layer = 'site'
       AND r.domain IN (SELECT domain FROM od)
       AND NOT r.probe_control AND r.purpose = 'target'"""
 
-COMPLIANCE = "WITH " + _DUE + ",\n" + _GROUPS + """,
+_FACTS = "WITH " + _DUE + ",\n" + _GROUPS + """,
 facts AS (
     SELECT g.order_id AS order_id, g.intermediary AS intermediary,
         if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn,
@@ -85,15 +102,8 @@ facts AS (
         od.domain AS domain, od.kind AS kind, od.added AS added, od.due AS due, r.day AS day,
         toString(r.verdict) AS verdict, r.measurements AS measurements,
         r.first_at AS first_at, r.last_at AS last_at,
-        has(g.resolvers, r.resolver_name) AS own_path,
-        r.verdict = 'blocked' AND (
-            (r.party = 'resolver' AND own_path)
-            OR (r.party IN ('network', 'edge', 'server') AND has(g.networks, lower(r.operator)))
-            OR (r.party = 'network'
-                AND has(g.networks, concat('as', toString(r.probe_asn))))) AS own,
-        r.verdict = 'blocked' AND NOT own AS other,
-        r.verdict IN """ + CONCLUSIVE + """
-            AND (NOT other OR (own_path AND empty(g.networks))) AS counted,
+        """ + OWN_PATH + """ AS own_path, """ + OWN + """ AS own,
+        """ + OTHER + """ AS other, """ + COUNTED + """ AS counted,
         (toString(r.site_layer), toString(r.party), r.method) AS how,
         (toString(r.party), r.operator, if(r.party = 'resolver', r.resolver_name, ''), r.method)
             AS whose
@@ -101,9 +111,9 @@ facts AS (
     INNER JOIN od ON od.domain = r.domain
     INNER JOIN g ON g.order_id = od.order_id
     WHERE """ + _SCAN + """
-      AND has(g.countries, r.probe_country)
-      AND (has(g.resolvers, r.resolver_name) OR notEmpty(g.edges)
-           OR has(g.networks, concat('as', toString(r.probe_asn))))),
+      AND has(g.countries, r.probe_country) AND """ + IN_SCOPE + ")"
+
+COMPLIANCE = _FACTS + """,
 per_domain AS (
     SELECT order_id, intermediary, asn, domain_key, domain, any(kind) AS d_kind,
         any(added) AS d_added, any(due) AS d_due,
@@ -146,3 +156,13 @@ FROM g
 LEFT JOIN per_row AS t ON t.order_id = g.order_id AND t.intermediary = g.intermediary
 ORDER BY order_id, intermediary, asn, domain
 SETTINGS join_use_nulls = 1"""
+
+# The order page's timeline: per intermediary and day, its own blocks, the
+# measurements counted for it and others' blocks (the report's rules, every day
+# of the window, each domain whatever its due day).
+COMPLIANCE_DAYS = _FACTS + """
+SELECT intermediary, day, sumIf(measurements, own) AS blocked,
+    sumIf(measurements, counted) AS total, sumIf(measurements, other) AS others
+FROM facts
+GROUP BY intermediary, day
+ORDER BY intermediary, day"""

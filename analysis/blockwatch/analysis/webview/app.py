@@ -170,11 +170,12 @@ def create_app(source: Source, *, secure_cookies: bool = False) -> Starlette:  #
         if not found:
             known = (await source.evidence(token, "orders", {})).column("order")
             raise UnknownValue("order", order, [str(k) for k in known])
-        sources = await source.evidence(token, "sources", {"order": order, **pages.days(f)})
-        got = await source.answers(
-            token, story_requests(found[0], f, {str(c) for c in sources.column("country")}))
-        story = build_story(found[0], f, [a.report for a in got], sources=sources,
-                            domains=await source.evidence(token, "domains", {"order": order}))
+        window = {"order": order, **pages.days(f)}
+        got = await source.answers(token, story_requests(found[0], f))
+        story = build_story(found[0], f, [a.report for a in got],
+                            sources=await source.evidence(token, "sources", window),
+                            domains=await source.evidence(token, "domains", {"order": order}),
+                            days=await source.evidence(token, "compliance_days", window))
         return page("order.html", story=story, note=got[0].status.note(), f=f)
 
     async def rounds_page(request: Request, token: str) -> Response:
@@ -231,10 +232,12 @@ def create_app(source: Source, *, secure_cookies: bool = False) -> Starlette:  #
         detail = await source.evidence(token, "measurement", {"id": mid})
         fields = {str(r[0]): r[1] for r in detail.rows}
         web = await source.evidence(token, "web", {"id": mid})
+        site = await source.evidence(token, "site", {"id": mid})
         identity = await source.evidence(token, "identity", {"id": mid})
         control = fields.get("control measurement")
         return page("measurement.html", fields=fields, mid=fields.get("measurement"),
-                    control=control, web=pages.table(web, anchor="web"), identity=pages.table(
+                    control=control, web=pages.table(web, anchor="web"),
+                    site={str(r[0]): r[1] for r in site.rows}, identity=pages.table(
                         identity, {"measurement": lambda r: f"/measurements/{r['measurement']}"},
                         anchor="identity"),
                     json_url=f"/api/v1/evidence/measurement?id={quote(str(mid))}")

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from blockwatch.analysis import compliancequeries as cq
+from blockwatch.analysis.compliancequeries import COMPLIANCE_DAYS
 from blockwatch.analysis.errors import UsageError
 from blockwatch.analysis.filters import country_code, parse_day
 from blockwatch.analysis.queries import CONCLUSIVE
@@ -25,13 +27,23 @@ from blockwatch.analysis.reports import Column, Kind, QueryFn, Report, Value, is
 MAX_LIMIT = 500
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 VERDICT_CLASSES: dict[str, str] = {
-    "blocked": "v.verdict = 'blocked'",
-    "ok": "v.verdict = 'ok'",
-    "filtered": "v.verdict = 'filtered'",
-    "total": f"v.verdict IN {CONCLUSIVE}",
-    "inconclusive": "v.verdict IN ('error', 'unknown')",
+    "blocked": "r.verdict = 'blocked'",
+    "ok": "r.verdict = 'ok'",
+    "filtered": "r.verdict = 'filtered'",
+    "total": f"r.verdict IN {CONCLUSIVE}",
+    "inconclusive": "r.verdict IN ('error', 'unknown')",
+    "others": "0",
     "any": "1",
 }
+# For one intermediary of an order, the compliance report's classes: blocked
+# by its own hand, counted for it, blocked by another party (compliancequeries).
+INTERMEDIARY_CLASSES: dict[str, str] = {
+    **VERDICT_CLASSES, "blocked": cq.OWN, "total": cq.COUNTED, "others": cq.OTHER}
+# the site verdict, or one layer's (the reports' --layer)
+LAYERS = ("site", "dns", "web")
+_LAYER_COLUMNS = {"site": ("verdict", "method", "if(layer IN ('', 'dns'), dns_rule, web_rule)"),
+                  "dns": ("dns_verdict", "dns_method", "dns_rule"),
+                  "web": ("web_verdict", "web_method", "web_rule")}
 # which measurements a figure counts, relative to the order's countries and the
 # domains' due days (reports.py: effectiveness/timeline: all; leakage and
 # compliance: ordered countries from the due day; spillover: elsewhere)
@@ -79,6 +91,8 @@ class Selection:
     site: str = ""
     domain: str = ""
     asn: int = 0
+    intermediary: str = ""     # one of the order's: the compliance report's classes
+    layer: str = "site"
     verdict: str = "any"
     scope: str = "all"
     since: dt.date | None = None
@@ -98,6 +112,8 @@ class Selection:
             resolver=_name(get("resolver", ""), "resolver"), site=_name(get("site", ""), "site"),
             domain=_name(get("domain", ""), "domain"),
             asn=_int(get("asn", ""), "asn", 0, 2**32 - 1, 0),
+            intermediary=_name(get("intermediary", ""), "intermediary"),
+            layer=_choice(get("layer", ""), "layer", LAYERS),
             verdict=_choice(get("verdict", ""), "verdict", tuple(VERDICT_CLASSES)[::-1]),
             scope=_choice(get("scope", ""), "scope", SCOPES),
             since=parse_day(get("since", ""), "since"), until=parse_day(get("until", ""), "until"),
@@ -105,6 +121,10 @@ class Selection:
             offset=_int(get("offset", ""), "offset", 0, 10**9, 0))
         if selection.scope != "all" and not selection.order:
             raise UsageError(f"scope {selection.scope} needs an order", field="scope")
+        if selection.intermediary and not selection.order:
+            raise UsageError("an intermediary needs its order", field="intermediary")
+        if selection.intermediary and selection.layer != "site":
+            raise UsageError("an intermediary's counts are at the site layer", field="layer")
         return selection
 
     def params(self) -> dict[str, str]:
@@ -112,6 +132,8 @@ class Selection:
         out = {"order": self.order, "country": self.country, "resolver": self.resolver,
                "site": self.site, "domain": self.domain,
                "asn": str(self.asn) if self.asn else "",
+               "intermediary": self.intermediary,
+               "layer": "" if self.layer == "site" else self.layer,
                "verdict": "" if self.verdict == "any" else self.verdict,
                "scope": "" if self.scope == "all" else self.scope,
                "since": self.since.isoformat() if self.since else "",
@@ -123,13 +145,14 @@ class Selection:
     def query_parameters(self) -> dict[str, Any]:
         return {"order": self.order, "country": self.country, "resolver": self.resolver,
                 "site": self.site, "domain": self.domain, "asn": self.asn, "scope": self.scope,
+                "intermediary": self.intermediary,
                 "since": self.since or dt.date(1970, 1, 1),
                 "until": self.until or dt.date(2149, 6, 6),
                 "limit": self.limit, "offset": self.offset}
 
 
-SELECTION_KEYS = ("order", "country", "resolver", "site", "domain", "asn", "verdict", "scope",
-                  "since", "until", "limit", "offset")
+SELECTION_KEYS = ("order", "country", "resolver", "site", "domain", "asn", "intermediary",
+                  "layer", "verdict", "scope", "since", "until", "limit", "offset")
 
 # The order's domains, each with its site, due day (as in queries._DUE) and the
 # order's countries; a domain in several orders (no order given) once.
@@ -145,45 +168,65 @@ _OD = """od AS (
       AND ({domain:String} = '' OR d.domain = {domain:String})
     GROUP BY d.domain)"""
 
-_SELECT_WHERE = """FROM verdicts AS v FINAL
-INNER JOIN od ON od.domain = v.domain
-WHERE toDate(v.started_at) BETWEEN {since:Date} AND {until:Date}
-  AND ({country:String} = '' OR v.probe_country = {country:String})
-  AND ({resolver:String} = '' OR v.resolver_name = {resolver:String})
-  AND ({asn:UInt32} = 0 OR v.probe_asn = {asn:UInt32})
-  AND NOT v.probe_control AND v.purpose = 'target'
+# Site verdicts (their layers' columns for --layer dns|web), as the reports
+# count them from the rollup they feed.
+_SELECT_WHERE = """FROM site_verdicts AS r FINAL
+INNER JOIN od ON od.domain = r.domain%s
+WHERE toDate(r.started_at) BETWEEN {since:Date} AND {until:Date}
+  AND ({country:String} = '' OR r.probe_country = {country:String})
+  AND ({resolver:String} = '' OR r.resolver_name = {resolver:String})
+  AND ({asn:UInt32} = 0 OR r.probe_asn = {asn:UInt32})
+  AND NOT r.probe_control AND r.purpose = 'target'
   AND (%s)
   AND CASE {scope:String}
-        WHEN 'ordered' THEN has(od.countries, v.probe_country)
-        WHEN 'due' THEN has(od.countries, v.probe_country) AND toDate(v.started_at) >= od.due
-        WHEN 'outside' THEN NOT has(od.countries, v.probe_country)
+        WHEN 'ordered' THEN has(od.countries, r.probe_country)
+        WHEN 'due' THEN has(od.countries, r.probe_country) AND toDate(r.started_at) >= od.due
+        WHEN 'outside' THEN NOT has(od.countries, r.probe_country)
         ELSE 1 END"""
 
 
-def _list_sql(verdict: str) -> str:
-    where = _SELECT_WHERE % VERDICT_CLASSES[verdict]
-    return ("WITH " + _OD + """
-SELECT v.measurement_id, v.started_at, v.probe_name, v.probe_country, v.probe_asn,
-    v.resolver_name, toString(v.transport), od.site, v.domain, toString(v.verdict),
-    toString(v.method), v.rule
-""" + where + """
-ORDER BY v.started_at, v.measurement_id
+def _where(s: Selection) -> str:
+    """The FROM ... WHERE of a selection: its layer's verdict, and for an
+    intermediary its group (compliancequeries: scope and whose hand)."""
+    verdict, _, _ = _LAYER_COLUMNS[s.layer]
+    if s.intermediary:
+        return _SELECT_WHERE % ("\nCROSS JOIN g", cq.IN_SCOPE + " AND "
+                                + INTERMEDIARY_CLASSES[s.verdict])
+    cls = VERDICT_CLASSES[s.verdict].replace("r.verdict", f"r.{verdict}")
+    return _SELECT_WHERE % ("", cls)
+
+
+def _with(s: Selection) -> str:
+    return "WITH " + _OD + (",\n" + cq.GROUP_NAMED if s.intermediary else "") + "\n"
+
+
+def _list_sql(s: Selection) -> str:
+    verdict, method, rule = _LAYER_COLUMNS[s.layer]
+    return (_with(s) + f"""SELECT r.measurement_id, r.started_at, r.probe_name, r.probe_country,
+    r.probe_asn, r.resolver_name, toString(r.transport), od.site, r.domain,
+    toString(r.{verdict}), toString(r.{method}), {rule},
+    if(r.{verdict} = 'blocked' AND r.layer != '', toString(r.layer), ''),
+    if(r.{verdict} = 'blocked' AND r.party != '',
+       concat(toString(r.party), ' ', if(r.party = 'resolver', r.resolver_name, r.operator)),
+       '')
+""" + _where(s) + """
+ORDER BY r.started_at, r.measurement_id
 LIMIT {limit:UInt32} OFFSET {offset:UInt32}""")
 
 
-def _count_sql(verdict: str) -> str:
-    return "WITH " + _OD + "\nSELECT count() " + _SELECT_WHERE % VERDICT_CLASSES[verdict]
+def _count_sql(s: Selection) -> str:
+    return _with(s) + "SELECT count() " + _where(s)
 
 
 _LIST_COLUMNS = (Column("measurement"), Column("started", "time"), Column("probe"),
                  Column("country"), Column("asn", "int"), Column("resolver"),
                  Column("transport"), Column("site"), Column("domain"), Column("verdict"),
-                 Column("method"), Column("rule"))
+                 Column("method"), Column("rule"), Column("layer"), Column("by"))
 
 
 def measurements(params: Mapping[str, str], query: QueryFn) -> Report:
     s = Selection.parse(params)
-    rows = query(_list_sql(s.verdict), s.query_parameters())
+    rows = query(_list_sql(s), s.query_parameters())
     out = tuple((str(r[0]), iso_time(r[1]), *(str(x) for x in r[2:4]), int(r[4]),
                  *(str(x) if x != "" else None for x in r[5:])) for r in rows)
     return Report("measurements", "Measurements", _LIST_COLUMNS, out)
@@ -191,7 +234,7 @@ def measurements(params: Mapping[str, str], query: QueryFn) -> Report:
 
 def count(params: Mapping[str, str], query: QueryFn) -> Report:
     s = Selection.parse(params)
-    n = int(query(_count_sql(s.verdict), s.query_parameters())[0][0])
+    n = int(query(_count_sql(s), s.query_parameters())[0][0])
     return Report("count", "Measurements counted", (Column("measurements", "int"),), ((n,),))
 
 
@@ -240,8 +283,9 @@ SOURCES_SQL = """SELECT r.probe_country, max(r.probe_control),
     arrayStringConcat(arrayMap(x -> toString(x), arraySort(groupUniqArray(r.probe_asn))), ' '),
     sumIf(r.measurements, NOT r.probe_control), sum(r.measurements), uniqExact(r.day),
     min(r.first_at), max(r.last_at)
-FROM verdicts_daily AS r
-WHERE r.domain IN (SELECT domain FROM order_domains FINAL WHERE order_id = {order:String})
+FROM layers_daily AS r
+WHERE r.layer = 'site'
+  AND r.domain IN (SELECT domain FROM order_domains FINAL WHERE order_id = {order:String})
   AND r.purpose = 'target' AND r.day BETWEEN {since:Date} AND {until:Date}
 GROUP BY r.probe_country
 ORDER BY r.probe_country"""
@@ -276,6 +320,17 @@ def sources(params: Mapping[str, str], query: QueryFn) -> Report:
     return Report("sources", "Where the numbers come from", columns, tuple(
         (str(r[0]), "yes" if r[1] else "no", str(r[2]), int(r[3]), int(r[4]), int(r[5]),
          iso_time(r[6]), iso_time(r[7])) for r in rows))
+
+
+def compliance_days(params: Mapping[str, str], query: QueryFn) -> Report:
+    """Per intermediary and day, by the compliance report's rules: the order
+    page's site-layer timelines, one query for all of them."""
+    rows = query(COMPLIANCE_DAYS, {**_order_days(params), "site": "", "resolver": "",
+                                   "country": "", "by_asn": 0, "by_domain": 0})
+    columns = (Column("intermediary"), Column("day", "date"), Column("blocked", "int"),
+               Column("total", "int"), Column("blocked by others", "int"))
+    return Report("compliance_days", "Per intermediary and day", columns, tuple(
+        (str(r[0]), _day(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows))
 
 
 def rounds(params: Mapping[str, str], query: QueryFn) -> Report:
@@ -356,19 +411,27 @@ def measurement(params: Mapping[str, str], query: QueryFn) -> Report:
     return _fields(f"Measurement {mid}", "measurement", list(shown.items()))
 
 
-WEB_SQL = """SELECT observation_id, started_at, http_url, address, port, status, reason, title,
-    toString(http_failure), http_failure_text, toString(connect_failure), connect_failure_text,
-    tls_attempted, toString(tls_version), toString(tls_failure), tls_failure_text,
-    name_matches, chain_verified, verify_error, cert_subject, cert_issuer, body_sha256,
-    body_length, toString(scheme)
-FROM web_observations FINAL
-WHERE has(dns_measurement_ids, {id:UUID})
-ORDER BY started_at, observation_id
-LIMIT 50"""
+# Each follow-up with its web verdict when classified (web_verdicts): what an
+# analyst looks at first (the verdict, the HTTP outcome) leads.
+WEB_SQL = """SELECT o.observation_id, o.started_at, o.http_url, o.address, o.port,
+    toString(w.verdict), toString(w.method), w.rule, w.edge_operator, w.fingerprint,
+    w.control_observation_id, o.status, o.reason, o.title,
+    toString(o.http_failure), o.http_failure_text, toString(o.connect_failure),
+    o.connect_failure_text, o.tls_attempted, toString(o.tls_version), toString(o.tls_failure),
+    o.tls_failure_text, o.name_matches, o.chain_verified, o.verify_error, o.cert_subject,
+    o.cert_issuer, o.body_sha256, o.body_length, toString(o.scheme)
+FROM (SELECT * FROM web_observations FINAL WHERE has(dns_measurement_ids, {id:UUID})) AS o
+LEFT JOIN (SELECT * FROM web_verdicts FINAL WHERE has(dns_measurement_ids, {id:UUID})) AS w
+    ON w.observation_id = o.observation_id
+ORDER BY o.started_at, o.observation_id
+LIMIT 50
+SETTINGS join_use_nulls = 1"""
 
-# what an analyst looks at first (the HTTP outcome) leads
 _WEB_COLUMNS = (Column("observation"), Column("started", "time"), Column("url"),
-                Column("address"), Column("port", "int"), Column("status", "int"),
+                Column("address"), Column("port", "int"), Column("web verdict"),
+                Column("method"), Column("rule"), Column("edge operator"),
+                Column("fingerprint"), Column("control observation"),
+                Column("status", "int"),
                 Column("reason"), Column("title"), Column("http failure"),
                 Column("http failure text"), Column("connect failure"),
                 Column("connect failure text"), Column("tls attempted", "bool"),
@@ -385,6 +448,29 @@ def web(params: Mapping[str, str], query: QueryFn) -> Report:
     return Report("web", "Web follow-up of this answer", _WEB_COLUMNS,
                   tuple(tuple(_cell(c.kind, v) for c, v in zip(_WEB_COLUMNS, r, strict=True))
                         for r in rows))
+
+
+# The site verdict of this path (site_verdicts): each layer's result, the
+# layer that decided and whose hand it was.
+SITE_SQL = """SELECT toString(verdict), toString(layer), method, toString(party), operator,
+    confirmed_by, toString(dns_verdict), dns_method, dns_rule, toString(web_verdict),
+    web_method, web_rule, toString(web_layer), toString(web_party), web_operator,
+    classifier_version, classified_at
+FROM site_verdicts FINAL
+WHERE measurement_id = {id:UUID}"""
+
+_SITE_FIELDS = ("site verdict", "layer", "method", "by", "operator", "confirmed by",
+                "dns verdict", "dns method", "dns rule", "web verdict", "web method",
+                "web rule", "web layer", "web by", "web operator", "classifier version",
+                "classified")
+
+
+def site(params: Mapping[str, str], query: QueryFn) -> Report:
+    """The measurement's site verdict; no rows while it is not classified yet."""
+    mid = measurement_id(_only(params, ("id",)).get("id", ""))
+    rows = query(SITE_SQL, {"id": mid})
+    pairs = [(k, _text(v)) for k, v in zip(_SITE_FIELDS, rows[0], strict=True)] if rows else []
+    return _fields("Site verdict: could the site be reached through this path", "site", pairs)
 
 
 # The probe's identity checks (whoami, id.server, NSID queries) to the same
@@ -431,7 +517,8 @@ def _only(params: Mapping[str, str], keys: Sequence[str]) -> Mapping[str, str]:
 
 # Countries of the control vantage points, from the small daily rollup (the
 # probes report reads every stored row).
-CONTROLS_SQL = """SELECT DISTINCT probe_country FROM verdicts_daily WHERE probe_control
+CONTROLS_SQL = """SELECT DISTINCT probe_country FROM layers_daily
+WHERE layer = 'site' AND probe_control
 ORDER BY probe_country"""
 
 
@@ -445,7 +532,8 @@ def controls(params: Mapping[str, str], query: QueryFn) -> Report:
 KINDS: dict[str, Callable[[Mapping[str, str], QueryFn], Report]] = {
     "orders": orders, "domains": domains, "sources": sources, "measurements": measurements,
     "count": count, "measurement": measurement, "web": web, "identity": identity,
-    "controls": controls, "rounds": rounds,
+    "controls": controls, "rounds": rounds, "compliance_days": compliance_days,
+    "site": site,
 }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
@@ -109,13 +109,15 @@ def count_links(name: str, f: Filters) -> dict[str, Link]:
                 "asn": "asn", "domain": "domain"}
         return {"resolved": sel("ok", "due", **keys), "total": sel("total", "due", **keys)}
     if name == "compliance":
-        keys = {"order": "order", "resolver": "intermediary", "asn": "asn", "domain": "domain"}
+        keys = {"order": "order", "intermediary": "intermediary", "asn": "asn",
+                "domain": "domain"}
 
         def mirrors(r: dict[str, Value]) -> str:
             # a count of domains: the order's table of domains and mirrors
             return f"/orders/{quote(_s(r['order']))}#mirrors"
         return {"blocked_since_deadline": sel("blocked", "due", **keys),
                 "total_since_deadline": sel("total", "due", **keys),
+                "blocked_by_others": sel("others", "due", **keys),
                 "mirrors": mirrors, "mirrors_reachable": mirrors, "mirrors_overdue": mirrors}
     if name == "timeline":
         def day(verdict: str) -> Link:
@@ -153,6 +155,9 @@ class Intermediary:
     share: str
     chart: str
     table: Table
+    remedy: str = "–"          # by its own hand: "edge http-451, DNS unchanged"
+    others: str = "–"          # blocks on its paths by another party, and whose
+    blocked_by_others: str = "0"
 
 
 @dataclass
@@ -169,47 +174,44 @@ def _date(value: Value) -> dt.date | None:
     return dt.date.fromisoformat(str(value)[:10])
 
 
-def timeline_in(countries: Sequence[Report]) -> dict[str, list[tuple[dt.date, int, int]]]:
-    """Per resolver, (day, blocked, total) summed over the ordered countries'
-    timeline reports (one per country: the report filters one country)."""
-    sums: dict[tuple[str, dt.date], tuple[int, int]] = defaultdict(lambda: (0, 0))
-    for report in countries:
-        for r in report.records():
-            day = _date(r["day"])
-            assert day is not None
-            b, t = sums[(str(r["resolver"]), day)]
-            sums[(str(r["resolver"]), day)] = (b + int(r["blocked"] or 0),
-                                               t + int(r["total"] or 0))
+def per_day(days: Report) -> dict[str, list[tuple[dt.date, int, int]]]:
+    """Per intermediary, (day, blocked by its hand, counted) in day order
+    (evidence kind compliance_days)."""
     out: dict[str, list[tuple[dt.date, int, int]]] = defaultdict(list)
-    for (resolver, day), (b, t) in sorted(sums.items()):
-        out[resolver].append((day, b, t))
+    for r in days.records():
+        day = _date(r["day"])
+        assert day is not None
+        out[str(r["intermediary"])].append((day, int(r["blocked"] or 0), int(r["total"] or 0)))
     return out
 
 
 def order_story(order: dict[str, Value], f: Filters, *, compliance: Report,
-                by_domain: Report, timelines: Sequence[Report], leakage: Report,
+                by_domain: Report, timeline: Report, leakage: Report,
                 spillover: Report, sources: Report, domains: Report,
                 note: str = "") -> OrderStory:
     story = OrderStory(order)
     countries = str(order["countries"]).split()
-    per_day = timeline_in(timelines)
+    daily = per_day(timeline)
     for row in compliance.records():
         name = str(row["intermediary"])
-        points = per_day.get(name, [])
+        points = daily.get(name, [])
         markers = []
         for key, label, colour, dash in (("deadline", "deadline", svg.VERMILLION, "6 3"),
                                          ("monitoring_since", "monitoring began", svg.GREEN,
                                           "2 3"),
-                                         ("first_blocked", "first blocked", svg.PURPLE, "")):
+                                         ("first_blocked", "first effective block",
+                                          svg.PURPLE, "")):
             day = _date(row.get(key))
             if day is not None:
                 markers.append(svg.Marker(day, label, colour, dash))
+        remedy = _s(row.get("remedy")) or "–"
         chart = svg.timeline_svg(
             [(d, share_pct(b, t)) for d, b, t in points], markers,
-            f"{name}: share of measurements blocked per day in {', '.join(countries)}")
+            f"{name}: share of measurements blocked per day in {', '.join(countries)}"
+            f"; remedy observed: {remedy}")
         rows = []
         for d, b, t in points:
-            link = {"order": f.order, "resolver": name, "since": d.isoformat(),
+            link = {"order": f.order, "intermediary": name, "since": d.isoformat(),
                     "until": d.isoformat(), "scope": "ordered"}
             rows.append((Cell(d.isoformat()),
                          Cell(str(b), measurements_url(**link, verdict="blocked") if b else None,
@@ -224,7 +226,8 @@ def order_story(order: dict[str, Value], f: Filters, *, compliance: Report,
         story.intermediaries.append(Intermediary(
             name, _s(row["status"]), _s(row["deadline"]), _s(row["monitoring_since"]) or "–",
             _s(row["first_blocked"]) or "–", _s(row["days_late"]) or "–",
-            _s(row["share_blocked_pct"]) or "–", chart, day_table))
+            _s(row["share_blocked_pct"]) or "–", chart, day_table, remedy,
+            _s(row.get("others")) or "–", _s(row.get("blocked_by_others")) or "0"))
     story.tables.append(report_table("compliance", compliance, f, note=note))
     mirrors = by_domain.records()
     story.tables.append(_mirrors(domains, mirrors, f))
@@ -261,7 +264,7 @@ def _mirrors(domains: Report, per_domain: list[dict[str, Value]], f: Filters) ->
             else:
                 text = _s(r["status"])
             cells.append(Cell(text, measurements_url(
-                order=f.order, resolver=name, domain=_s(d["domain"]), scope="ordered",
+                order=f.order, intermediary=name, domain=_s(d["domain"]), scope="ordered",
                 **_days(f))))
         rows.append(tuple(cells))
     return Table("Domains and mirrors", (("site", False), ("domain", False), ("kind", False),

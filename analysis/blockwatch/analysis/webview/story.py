@@ -5,7 +5,7 @@ them (pages.order_story)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jinja2
@@ -18,26 +18,21 @@ ReportFn = Callable[[str, Filters], Report]
 EvidenceFn = Callable[[str, dict[str, str]], Report]
 
 
-def story_requests(order: dict[str, Value], f: Filters,
-                   measured: Collection[str]) -> list[tuple[str, Filters]]:
-    """The reports behind an order's story; the timeline once per ordered
-    country the order's `sources` show measured (the report filters one
-    country, and names a country with no measurement as unknown), summed by
-    the story."""
+def story_requests(order: dict[str, Value], f: Filters) -> list[tuple[str, Filters]]:
+    """The reports behind an order's story (its timelines are the evidence
+    kind `compliance_days`: one query for every intermediary)."""
     f = dataclasses.replace(f, order=str(order["order"]), by="", country="")
     return [("compliance", f), ("compliance", dataclasses.replace(f, by="domain")),
-            ("leakage", f), ("spillover", f),
-            *(("timeline", dataclasses.replace(f, country=c))
-              for c in str(order["countries"]).split() if c in measured)]
+            ("leakage", f), ("spillover", f)]
 
 
 def build_story(order: dict[str, Value], f: Filters, reports: Sequence[Report], *,
-                sources: Report, domains: Report, note: str = "") -> pages.OrderStory:
+                sources: Report, domains: Report, days: Report,
+                note: str = "") -> pages.OrderStory:
     f = dataclasses.replace(f, order=str(order["order"]), by="", country="")
     return pages.order_story(order, f, compliance=reports[0], by_domain=reports[1],
-                             leakage=reports[2], spillover=reports[3],
-                             timelines=list(reports[4:]), sources=sources, domains=domains,
-                             note=note)
+                             leakage=reports[2], spillover=reports[3], timeline=days,
+                             sources=sources, domains=domains, note=note)
 
 
 def order_stories(report: ReportFn, evidence: EvidenceFn, f: Filters) -> str:
@@ -47,11 +42,11 @@ def order_stories(report: ReportFn, evidence: EvidenceFn, f: Filters) -> str:
     stories = []
     for order in orders.records():
         name = str(order["order"])
-        sources = evidence("sources", {"order": name, **pages.days(f)})
-        measured = {str(c) for c in sources.column("country")}
-        reports = [report(n, rf) for n, rf in story_requests(order, f, measured)]
-        stories.append(build_story(order, f, reports, sources=sources,
-                                   domains=evidence("domains", {"order": name})))
+        window = {"order": name, **pages.days(f)}
+        reports = [report(n, rf) for n, rf in story_requests(order, f)]
+        stories.append(build_story(order, f, reports, sources=evidence("sources", window),
+                                   domains=evidence("domains", {"order": name}),
+                                   days=evidence("compliance_days", window)))
     return render_static(stories)
 
 
