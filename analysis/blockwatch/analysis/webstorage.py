@@ -38,7 +38,7 @@ from blockwatch.analysis.webverdicts import WebVerdict, classify_web, web_classi
 
 log = logging.getLogger(__name__)
 
-WEB_CHUNK_ROWS = 50_000
+WEB_CHUNK_ROWS = 5_000   # a body prefix is up to 8 KiB: about 100 MB a chunk at most
 _SEP = "\x00"
 _TLS_CERTIFICATE = "tls_certificate"
 
