@@ -50,6 +50,41 @@ def others(whose: Sequence[Sequence[str]]) -> str | None:
     return "; ".join(out) or None
 
 
+def _min(values: Sequence[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def report_rows(rows: Sequence[Sequence[Any]], by_domain: bool) -> list[tuple[Any, ...]]:
+    """The query's rows (one per order, intermediary, ASN and domain; an
+    intermediary nothing measured has one row with no domain) as the report's:
+    per domain, or summed over the domains. Mirrors count per domain: measured,
+    its latest site verdict `ok` (reachable), and reachable once due (overdue)."""
+    out: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    for (order, intermediary, asn, domain, kind, added, deadline, due, since, first, opened,
+         blocked, total, others_n, own_paths, how, whose, latest, latest_day) in rows:
+        mirror = kind == "mirror" and since is not None
+        reachable = mirror and latest == "ok"
+        overdue = reachable and latest_day is not None and due is not None \
+            and latest_day >= due
+        key = (order, intermediary, asn, domain if by_domain else "")
+        out.setdefault(key, []).append((
+            kind, added, deadline, due, since, first, opened, _int(blocked), _int(total),
+            _int(others_n), bool(own_paths), tuple(map(tuple, how or ())),
+            tuple(map(tuple, whose or ())), int(mirror), int(reachable), int(overdue)))
+    result = []
+    for (order, intermediary, asn, domain), parts in out.items():
+        cols = list(zip(*parts, strict=True))
+        result.append((
+            order, intermediary, asn, domain or "", next((k for k in cols[0] if k), None),
+            _min(cols[1]), cols[2][0], _min(cols[3]), _min(cols[4]), _min(cols[5]),
+            _min(cols[6]), sum(cols[7]), sum(cols[8]), sum(cols[9]), any(cols[10]),
+            sorted({h for hs in cols[11] for h in hs}),
+            sorted({w for ws in cols[12] for w in ws}),
+            sum(cols[13]), sum(cols[14]), sum(cols[15])))
+    return result
+
+
 def build(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
     as_of = f.as_of()
 
@@ -86,4 +121,4 @@ def build(rows: Sequence[Sequence[Any]], f: Filters) -> Report:
     empty = ("", "", None, None, None, None, None, None, None, None, None, 0, 0, 0, 0, (), (),
              0, 0, 0)
     return _report("compliance", "Compliance per order and intermediary",
-                   [cells(r) for r in rows], cells(empty))
+                   [cells(r) for r in report_rows(rows, f.by_domain)], cells(empty))

@@ -20,9 +20,10 @@ edge the request never reached, and is left out; but on its own path an
 intermediary whose only remedy is DNS was seen answering unblocked (the block
 came later, by someone else): that counts, as not blocked.
 
-One scan of the rollup: the inner GROUP BY is per domain (a mirror's latest
-verdict needs it), the outer one per report row; a CTE referenced twice would
-be computed twice.
+One scan of the rollup, one row per order, intermediary (ASN with --by asn)
+and domain: compliance.py sums the domains into the report's rows, so the
+report with and without --by domain is one query, which the web view's order
+page runs once for both (a CTE referenced twice would be computed twice).
 """
 
 from __future__ import annotations
@@ -98,7 +99,6 @@ _FACTS = "WITH " + _DUE + ",\n" + _GROUPS + """,
 facts AS (
     SELECT g.order_id AS order_id, g.intermediary AS intermediary,
         if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn,
-        if({by_domain:UInt8} = 1, od.domain, '') AS domain_key,
         od.domain AS domain, od.kind AS kind, od.added AS added, od.due AS due, r.day AS day,
         toString(r.verdict) AS verdict, r.measurements AS measurements,
         r.first_at AS first_at, r.last_at AS last_at,
@@ -115,7 +115,7 @@ facts AS (
 
 COMPLIANCE = _FACTS + """,
 per_domain AS (
-    SELECT order_id, intermediary, asn, domain_key, domain, any(kind) AS d_kind,
+    SELECT order_id, intermediary, asn, domain, any(kind) AS d_kind,
         any(added) AS d_added, any(due) AS d_due,
         minIfOrNull(first_at, verdict IN """ + CONCLUSIVE + """) AS d_since,
         minIfOrNull(first_at, own) AS d_first,
@@ -130,30 +130,13 @@ per_domain AS (
         argMaxIf(verdict, last_at, verdict IN """ + CONCLUSIVE + """) AS d_latest,
         maxIf(day, verdict IN """ + CONCLUSIVE + """) AS d_latest_day
     FROM facts
-    GROUP BY order_id, intermediary, asn, domain_key, domain),
-per_row AS (
-    SELECT order_id, intermediary, asn, domain_key, any(d_kind) AS kind_of,
-        min(d_added) AS added_on, min(d_due) AS due_on,
-        min(d_since) AS monitoring_since, min(d_first) AS first_blocked,
-        min(d_open) AS first_open_after_due,
-        sum(d_blocked) AS blocked, sum(d_total) AS total, sum(d_others) AS others,
-        max(d_own_paths) AS own_paths_measured,
-        arraySort(arrayDistinct(arrayFlatten(groupArray(d_remedies)))) AS remedies,
-        arraySort(arrayDistinct(arrayFlatten(groupArray(d_others_how)))) AS others_how,
-        countIf(d_kind = 'mirror' AND d_since IS NOT NULL) AS mirrors,
-        countIf(d_kind = 'mirror' AND d_latest = 'ok') AS reachable,
-        countIf(d_kind = 'mirror' AND d_latest = 'ok' AND d_latest_day >= d_due) AS overdue
-    FROM per_domain
-    GROUP BY order_id, intermediary, asn, domain_key)
-SELECT g.order_id AS order_id, g.intermediary AS intermediary, t.asn AS asn,
-    t.domain_key AS domain, t.kind_of AS kind, t.added_on AS added, g.deadline AS deadline,
-    t.due_on AS due, t.monitoring_since AS monitoring_since, t.first_blocked AS first_blocked,
-    t.first_open_after_due AS first_open_after_due, t.blocked AS blocked, t.total AS total,
-    t.others AS others, t.own_paths_measured AS own_paths_measured, t.remedies AS remedies,
-    t.others_how AS others_how, t.mirrors AS mirrors, t.reachable AS mirrors_reachable,
-    t.overdue AS mirrors_overdue
+    GROUP BY order_id, intermediary, asn, domain)
+SELECT g.order_id AS order_id, g.intermediary AS intermediary, d.asn AS asn,
+    d.domain AS domain, d.d_kind, d.d_added, g.deadline AS deadline, d.d_due, d.d_since,
+    d.d_first, d.d_open, d.d_blocked, d.d_total, d.d_others, d.d_own_paths, d.d_remedies,
+    d.d_others_how, d.d_latest, d.d_latest_day
 FROM g
-LEFT JOIN per_row AS t ON t.order_id = g.order_id AND t.intermediary = g.intermediary
+LEFT JOIN per_domain AS d ON d.order_id = g.order_id AND d.intermediary = g.intermediary
 ORDER BY order_id, intermediary, asn, domain
 SETTINGS join_use_nulls = 1"""
 

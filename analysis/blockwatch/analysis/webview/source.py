@@ -1,5 +1,6 @@
 """Where the web view's numbers come from: a database it opens itself (`--db`,
-tokens checked against the collector's registry file) or a running collector
+tokens checked against the collector's registry file, read through
+blockwatch.schema.principals) or a running collector
 (`--collector`, each request carrying the analyst's own token to the Reports
 RPC, so the collector decides who may read). Both return the report
 functions' `Report`s (reports.py, evidence.py): one source of numbers."""
@@ -24,6 +25,7 @@ from blockwatch.analysis.known import check_known
 from blockwatch.analysis.reports import REPORTS, Report, build_report, check_request
 from blockwatch.analysis.status import Status, read_status
 from blockwatch.analysis.webview.evidence import evidence
+from blockwatch.schema.principals import TokenReader
 
 Request = tuple[str, Filters]
 STATUS_TTL_S = 1.0
@@ -49,10 +51,8 @@ class LocalSource:
     from the collector's registry (its data directory's registry.db)."""
 
     def __init__(self, db: Any, registry_path: Path) -> None:
-        from blockwatch.collector.registry import Registry
-
         self._db = db
-        self._registry = Registry(registry_path)
+        self._registry = TokenReader(registry_path)
         self._lock = threading.Lock()   # one query at a time on the embedded engine
         # Results per request, kept while the data is unchanged: a read-only view
         # re-reads only when the collector stored or classified something (the
@@ -64,7 +64,7 @@ class LocalSource:
     async def authenticate(self, token: str) -> str:
         def check() -> str:
             with self._lock:
-                principal = self._registry.authenticate(token)
+                principal = self._registry.holder(token)
             if principal is None:
                 raise Denied("unknown or revoked token")
             if principal.role != "analyst":
@@ -75,6 +75,13 @@ class LocalSource:
     def _query(self, sql: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
         with self._lock:
             return list(self._db.rows(sql, parameters))
+
+    def _report_query(self, sql: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows per query text and the parameters it uses: two reports of one
+        query (compliance with and without --by domain: the order page shows
+        both) run it once."""
+        used = tuple(sorted((k, repr(v)) for k, v in parameters.items() if f"{{{k}:" in sql))
+        return self._cached(("rows", sql, used), partial(self._query, sql, parameters))  # type: ignore[no-any-return]
 
     def _current(self) -> Status:
         """The data's status; a change empties the cache."""
@@ -107,7 +114,7 @@ class LocalSource:
                     self._cached(("known", spec.filters, filters),
                                  partial(check_known, filters, self._query, spec.filters))
                 report = self._cached(("report", name, filters),
-                                      partial(build_report, name, filters, self._query))
+                                      partial(build_report, name, filters, self._report_query))
                 out.append(Answer(report, status))
             return out
         await self.authenticate(token)
