@@ -33,7 +33,7 @@ from blockwatch.analysis.httpfingerprints import load_http_fingerprints
 from blockwatch.analysis.sitesql import classify_site_pending
 from blockwatch.analysis.storage import classify_pending, layers_version, oracle_verdicts
 from blockwatch.analysis.webstorage import classify_web_pending
-from blockwatch.collector.migrate import apply_migrations
+from blockwatch.schema.migrate import apply_migrations
 
 # One row per measurement; `{start}`/`{count}` number them, `{t0_us}`/`{span_us}`
 # spread started_at, received_at follows by `{lag_us}`.

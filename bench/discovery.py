@@ -21,8 +21,8 @@ import uuid
 
 from blockwatch.analysis.database import ClickHouseDatabase
 from blockwatch.collector.discovery import DiscoveryState, discover
-from blockwatch.collector.migrate import apply_migrations
 from blockwatch.collector.orders import parse_orders
+from blockwatch.schema.migrate import apply_migrations
 
 T0 = dt.datetime(2024, 9, 1, tzinfo=dt.UTC)
 WEB_COLUMNS = ["observation_id", "batch_id", "round_id", "probe_name", "probe_country",

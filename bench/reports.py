@@ -34,7 +34,7 @@ from blockwatch.analysis.answer import answer
 from blockwatch.analysis.database import ClickHouseDatabase
 from blockwatch.analysis.filters import LAYER_CHOICES, Filters
 from blockwatch.analysis.reports import build_report
-from blockwatch.collector.migrate import apply_migrations
+from blockwatch.schema.migrate import apply_migrations
 
 COUNTRIES = ["IT", "DE", "FR", "ES", "NL", "BE", "AT", "CH", "PT", "GR", "PL", "CZ", "SK", "HU",
              "RO", "BG", "HR", "SI", "SE", "NO", "DK", "FI", "IE", "GB", "US", "CA", "MX", "BR",

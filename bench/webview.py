@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.reports import COUNTRIES, DAYS, GENERATE, RESOLVERS, _orders, _timed
 from blockwatch.analysis.database import ClickHouseDatabase
-from blockwatch.collector.migrate import apply_migrations
+from blockwatch.schema.migrate import apply_migrations
 
 # the stored rows behind the verdicts (same ids, probe, domain, time); a round
 # is an hour of a probe's work

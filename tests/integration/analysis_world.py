@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blockwatch.analysis.database import ClickHouseDatabase
-from blockwatch.collector.migrate import apply_migrations
 from blockwatch.collector.orders import OrderSet, parse_orders
+from blockwatch.schema.migrate import apply_migrations
 
 ORDERS_YAML = """
 orders:

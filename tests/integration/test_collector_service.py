@@ -14,13 +14,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from blockwatch.collector.columns import Batch, Origin, storage_table
-from blockwatch.collector.migrate import load_migrations
 from blockwatch.collector.orders import parse_orders
 from blockwatch.collector.registry import Registry
 from blockwatch.collector.servicer import to_columns
 from blockwatch.collector.store import _arrow_table, dedup_token
 from blockwatch.probe.spool import Spool
 from blockwatch.probe.wire import encode_measurement
+from blockwatch.schema.migrate import load_migrations
 from blockwatch.v1 import probe_pb2 as pb
 from blockwatch.v1 import probe_pb2_grpc as pb_grpc
 from tests.integration.collector_harness import (

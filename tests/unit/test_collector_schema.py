@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from blockwatch.collector.errors import ConfigError, MigrationError
-from blockwatch.collector.migrate import clusterize, load_migrations, split_statements
+from blockwatch.collector.errors import ConfigError
 from blockwatch.collector.settings import Settings, is_loopback
+from blockwatch.schema.errors import MigrationError
+from blockwatch.schema.migrate import clusterize, load_migrations, split_statements
 
 
 def test_migrations_load_in_order() -> None:

@@ -11,7 +11,6 @@ import re
 import pytest
 
 from blockwatch.collector.columns import FIELDS
-from blockwatch.collector.migrate import Migration, load_migrations
 from blockwatch.collector.webcolumns import WEB_FIELDS
 from blockwatch.contract import vocabulary
 from blockwatch.contract.errors import ContractError
@@ -25,6 +24,7 @@ from blockwatch.contract.vocabulary import (
     Transport,
     Word,
 )
+from blockwatch.schema.migrate import Migration, load_migrations
 from blockwatch.v1 import probe_pb2 as pb
 
 _ENUM8 = re.compile(r"Enum8\(([^)]*)\)")

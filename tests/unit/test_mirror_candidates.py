@@ -212,7 +212,7 @@ def test_candidate_purpose_in_step_across_proto_probe_and_sql() -> None:
     assert pb.Purpose.Value("PURPOSE_CANDIDATE") == Purpose.CANDIDATE
     proto = {n.removeprefix("PURPOSE_").lower(): v for n, v in pb.Purpose.items() if v}
     assert proto == {p.label: p.value for p in Purpose}
-    sql = resources.files("blockwatch.collector").joinpath(
+    sql = resources.files("blockwatch.schema").joinpath(
         "migrations/0007_mirror_candidates.sql").read_text()
     for enum in re.findall(r"MODIFY COLUMN purpose\s+Enum8\(([^)]*)\)", sql):
         assert dict((k, int(v)) for k, v in re.findall(r"'(\w+)' = (\d+)", enum)) == proto

@@ -50,7 +50,7 @@ def _proto_enum(name: str, prefix: str) -> dict[str, int]:
 
 
 def _sql_enum(column: str) -> dict[str, int]:
-    sql = resources.files("blockwatch.collector").joinpath("migrations/0006_web.sql").read_text()
+    sql = resources.files("blockwatch.schema").joinpath("migrations/0006_web.sql").read_text()
     body = re.search(rf"\n\s+{column}\s+Enum8\(([^)]*)\)", sql)
     assert body is not None, column
     return {k: int(v) for k, v in re.findall(r"'(\w+)' = (\d+)", body[1])}

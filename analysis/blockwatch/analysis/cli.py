@@ -288,7 +288,7 @@ def reclassify(
             from blockwatch.analysis.classify import classifier_version
             from blockwatch.analysis.fingerprints import load_fingerprints
             from blockwatch.analysis.storage import reclassify as run
-            from blockwatch.collector.migrate import apply_migrations
+            from blockwatch.schema.migrate import apply_migrations
 
             assert db is not None
             handle = _open_db(db, database)

@@ -26,7 +26,8 @@ import grpc.aio
 
 from blockwatch.collector.errors import AuthError
 from blockwatch.collector.metrics import Metrics
-from blockwatch.collector.registry import Principal, Registry, Role
+from blockwatch.collector.registry import Principal, Registry
+from blockwatch.schema.principals import Role
 
 log = logging.getLogger(__name__)
 

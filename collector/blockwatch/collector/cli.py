@@ -22,14 +22,13 @@ import pycountry
 import typer
 
 from blockwatch.collector.errors import CollectorError, ConfigError
-from blockwatch.collector.migrate import load_migrations
 from blockwatch.collector.orders import (
     CSV_COLUMNS,
     canonical,
     parse_orders,
     unknown_intermediaries,
 )
-from blockwatch.collector.registry import Registry, Role
+from blockwatch.collector.registry import Registry
 from blockwatch.collector.settings import Settings, build_settings, is_loopback
 from blockwatch.probe import __version__
 from blockwatch.probe.commandline import (
@@ -43,6 +42,8 @@ from blockwatch.probe.commandline import (
     version_option,
 )
 from blockwatch.probe.resolvers import default_resolvers
+from blockwatch.schema.migrate import load_migrations
+from blockwatch.schema.principals import Role
 
 log = logging.getLogger("blockwatch.collector")
 

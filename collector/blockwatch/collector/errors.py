@@ -9,6 +9,7 @@ CollectorError and the shared `ConfigError`.
 from __future__ import annotations
 
 from blockwatch.contract import errors as shared
+from blockwatch.schema import errors as schema
 
 
 class CollectorError(shared.BlockwatchError):
@@ -27,12 +28,8 @@ class StorageUnavailable(StorageError):
     """A write did not complete; the data was not acknowledged and must be resent."""
 
 
-class MigrationError(StorageError):
-    """A schema migration could not be applied; `version` names it."""
-
-    def __init__(self, message: str, *, version: int) -> None:
-        self.version = version
-        super().__init__(f"migration {version:04d}: {message}")
+class MigrationError(StorageError, schema.MigrationError):
+    """blockwatch.schema's MigrationError as the collector's own (Store.migrate)."""
 
 
 class RegistryError(CollectorError):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import secrets
 import sqlite3
@@ -24,13 +23,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from blockwatch.collector.errors import PrincipalExists, RegistryError, UnknownPrincipal
 from blockwatch.collector.orders import Intermediary, Order, OrderDomain, OrderSet, Site
-
-Role = Literal["probe", "analyst"]
-TOKEN_PREFIX = "bw_"   # lets secret scanners recognise a leaked token
+from blockwatch.schema.principals import TOKEN_PREFIX, Role, hash_token
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS principals (
@@ -113,10 +110,6 @@ class ImportResult:
     @property
     def changed(self) -> bool:
         return bool(self.orders_added or self.orders_changed or self.control_domains_added)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def new_token() -> str:

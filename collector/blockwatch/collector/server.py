@@ -34,7 +34,7 @@ from blockwatch.collector.errors import ConfigError
 from blockwatch.collector.lane import AnalysisLane, AnalystGate
 from blockwatch.collector.metrics import Metrics
 from blockwatch.collector.orders import OrderSet
-from blockwatch.collector.registry import Principal, Registry, Role
+from blockwatch.collector.registry import Principal, Registry
 from blockwatch.collector.servicer import (
     METHOD_ROLES,
     ProbeActivity,
@@ -46,6 +46,7 @@ from blockwatch.collector.settings import Settings
 from blockwatch.collector.store import Store
 from blockwatch.collector.supervise import Supervised
 from blockwatch.collector.writer import IngestWriter
+from blockwatch.schema.principals import Role
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,10 @@ import pyarrow as pa
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from blockwatch.collector.columns import Batch, Origin
-from blockwatch.collector.errors import StorageError, StorageUnavailable
-from blockwatch.collector.migrate import Migration, apply_migrations
+from blockwatch.collector.errors import MigrationError, StorageError, StorageUnavailable
 from blockwatch.collector.orders import OrderSet
+from blockwatch.schema import errors as schema_errors
+from blockwatch.schema.migrate import Migration, apply_migrations
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,10 @@ class Store:
             raise StorageError(str(exc)) from exc
 
     def migrate(self) -> list[Migration]:
-        return apply_migrations(self, self.cluster)
+        try:
+            return apply_migrations(self, self.cluster)
+        except schema_errors.MigrationError as exc:   # the collector's errors are CollectorErrors
+            raise MigrationError(exc.reason, version=exc.version) from exc
 
     # -- measurements ---------------------------------------------------------
 

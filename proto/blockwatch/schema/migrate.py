@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Protocol
 
-from blockwatch.collector.errors import MigrationError, StorageError
+from blockwatch.contract.errors import BlockwatchError
+from blockwatch.schema.errors import MigrationError
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Sharding keys: a batch and its replays land on one shard, where the insert
@@ -64,7 +65,7 @@ class Migration:
 def load_migrations() -> list[Migration]:
     """The packaged migrations, by version; gaps and duplicates are errors."""
     found: list[Migration] = []
-    for entry in resources.files("blockwatch.collector").joinpath("migrations").iterdir():
+    for entry in resources.files("blockwatch.schema").joinpath("migrations").iterdir():
         match = _FILE.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text("utf-8")))
@@ -173,7 +174,7 @@ def apply_migrations(client: SchemaClient, cluster: str = "") -> list[Migration]
         for statement in migration.statements(cluster):
             try:
                 client.command(statement)
-            except StorageError as exc:
+            except BlockwatchError as exc:   # the client's own error (collector or analysis)
                 raise MigrationError(str(exc).splitlines()[0] if str(exc) else repr(exc),
                                      version=migration.version) from exc
         client.command(
