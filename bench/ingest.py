@@ -3,11 +3,10 @@ embedded chDB, measured until acked; then the engine's own INSERT ... SELECT
 rate on the same data, for the ratio. Prints name=value lines.
 
     python bench/ingest.py [--measurements 400000] [--batch-size 5000]
-                           [--streams 2] [--window 8] [--form columns|rows]
+                           [--streams 2] [--window 8]
 
-Batches are built before timing: the columnar form with the probe's own
-adapter (what probes send) by default, `--form rows` for the row form (which
-no probe sends any more; the collector still takes it).
+Batches are built before timing, in the columnar form, by the probe's own
+adapter (what probes send).
 
 The collector runs as a subprocess (`blockwatch-collector serve`) so client
 and server do not share one interpreter lock, as in production.
@@ -45,7 +44,6 @@ from blockwatch.probe.wire import (
     encode_columnar_submit_request,
     encode_measurement,
 )
-from blockwatch.v1 import probe_pb2 as pb
 
 DOMAINS = [f"site{i}.example" for i in range(200)]
 RESOLVERS = [ResolverRef("cloudflare", "1.1.1.1", 53, Transport.UDP),
@@ -107,22 +105,15 @@ async def wait_ready(address: str, token: str, deadline: float) -> None:
             await asyncio.sleep(0.2)
 
 
-def _row_request(batch_id: str, payloads: list[bytes]) -> bytes:
-    request = pb.SubmitRequest(batch=pb.Batch(
-        batch_id=batch_id, measurements=[pb.Measurement.FromString(p) for p in payloads]))
-    return request.SerializeToString()
-
-
-def prepare(measurements: int, batch_size: int, streams: int, form: str) -> list[list[bytes]]:
+def prepare(measurements: int, batch_size: int, streams: int) -> list[list[bytes]]:
     """SubmitRequest bytes per stream, built as the probe builds them: spooled
     per-measurement payloads framed by the probe's adapter."""
     now_us = time.time_ns() // 1000
     payloads = [probe_measurement(i, now_us) for i in range(measurements)]
-    encode = encode_columnar_submit_request if form == "columns" else _row_request
     per_stream: list[list[bytes]] = [[] for _ in range(streams)]
     for n, start in enumerate(range(0, len(payloads), batch_size)):
-        per_stream[n % streams].append(encode(f"bench-{n:08d}",
-                                              payloads[start:start + batch_size]))
+        per_stream[n % streams].append(encode_columnar_submit_request(
+            f"bench-{n:08d}", payloads[start:start + batch_size]))
     return per_stream
 
 
@@ -132,7 +123,6 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--streams", type=int, default=2)
     parser.add_argument("--window", type=int, default=8)
-    parser.add_argument("--form", choices=["columns", "rows"], default="columns")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="blockwatch-bench-"))
@@ -141,9 +131,8 @@ def main() -> None:
     registry.close()
 
     t0 = time.perf_counter()
-    per_stream = prepare(args.measurements, args.batch_size, args.streams, args.form)
+    per_stream = prepare(args.measurements, args.batch_size, args.streams)
     print(f"prepare_seconds={time.perf_counter() - t0:.2f}")
-    print(f"form={args.form}")
     wire_bytes = sum(len(r) for reqs in per_stream for r in reqs)
     print(f"wire_bytes_per_measurement={wire_bytes / args.measurements:.1f}")
 

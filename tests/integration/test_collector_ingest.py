@@ -15,7 +15,7 @@ import pytest
 from blockwatch.collector.registry import Registry
 from blockwatch.probe.observation import ExtendedError, Failure
 from blockwatch.probe.spool import Spool
-from blockwatch.probe.wire import encode_measurement
+from blockwatch.probe.wire import encode_columnar_submit_request, encode_measurement
 from blockwatch.v1 import probe_pb2 as pb
 from blockwatch.v1 import probe_pb2_grpc as pb_grpc
 from tests.integration.collector_harness import (
@@ -27,6 +27,7 @@ from tests.integration.collector_harness import (
     settings_for,
     uploader,
 )
+from tests.rowform import row_form_request
 
 
 @pytest.fixture
@@ -35,8 +36,8 @@ def dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def _batch(batch_id: str, measurements: list[bytes]) -> pb.SubmitRequest:
-    return pb.SubmitRequest(batch=pb.Batch(
-        batch_id=batch_id, measurements=[pb.Measurement.FromString(m) for m in measurements]))
+    """The batch as the probe's adapter builds it (columns)."""
+    return pb.SubmitRequest.FromString(encode_columnar_submit_request(batch_id, measurements))
 
 
 async def _exchange(address: str, token: str, requests: list[pb.SubmitRequest]
@@ -128,19 +129,28 @@ def test_bad_batch_is_rejected_with_the_field_and_the_stream_goes_on(dsn: str,
             bad_domain = [encode_measurement(measurement(0, domain="Not A Domain"))]
             bad_enum = pb.Measurement.FromString(good[0])
             bad_enum.failure = 42  # type: ignore[assignment]
+            # an old probe's batch: the retired row form, refused whole, the stream goes on
+            old = row_form_request("old-1", good)
             too_many = [encode_measurement(measurement(i)) for i in range(21)]
             answers = await _exchange(f"127.0.0.1:{collector.tcp_ports[0]}", token, [
                 _batch("bad-1", bad_ede), _batch("bad-2", bad_domain),
-                pb.SubmitRequest(batch=pb.Batch(batch_id="bad-3", measurements=[bad_enum])),
-                _batch("big", too_many), _batch("good", good)])
+                _batch("bad-3", [bad_enum.SerializeToString()]),
+                _batch("big", too_many), old, _batch("good", good)])
             rej = answers[0].rejection
             assert rej.code == pb.Rejection.CODE_INVALID
             assert (rej.record_index, rej.field) == (3, "responses[0].extended_errors[1].text")
             assert answers[1].rejection.field == "domain"
             assert answers[2].rejection.field == "failure"
             assert answers[3].rejection.code == pb.Rejection.CODE_TOO_LARGE
-            assert answers[4].ack.stored == 5
+            old_rejection = answers[4].rejection
+            assert old_rejection.code == pb.Rejection.CODE_INVALID
+            assert (old_rejection.record_index, old_rejection.field) == (-1, "measurements")
+            assert old_rejection.reason.startswith(
+                "the row form (Batch.measurements) is no longer accepted: 5 measurements")
+            assert answers[5].ack.stored == 5
             assert await count(collector) == 5
+            # every refused measurement counted: 5 + 1 + 1 + 21 + 5 (the old batch's)
+            assert collector.metrics.measurements.labels("rejected")._value.get() == 33
 
     asyncio.run(scenario())
 

@@ -16,10 +16,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from blockwatch.collector.columns import Batch, Origin, storage_table
 from blockwatch.collector.orders import parse_orders
 from blockwatch.collector.registry import Registry
-from blockwatch.collector.servicer import to_columns
+from blockwatch.collector.servicer import batch_columns
 from blockwatch.collector.store import _arrow_table, dedup_token
+from blockwatch.collector.validation import Limits
 from blockwatch.probe.spool import Spool
-from blockwatch.probe.wire import encode_measurement
+from blockwatch.probe.wire import encode_columnar_submit_request, encode_measurement
 from blockwatch.schema.migrate import load_migrations
 from blockwatch.v1 import probe_pb2 as pb
 from blockwatch.v1 import probe_pb2_grpc as pb_grpc
@@ -176,9 +177,10 @@ def test_insert_deduplication_token_really_deduplicates_in_chdb(dsn: str,
     async def scenario() -> None:
         async with running(settings_for(dsn, tmp_path)) as collector:
             store = collector.writer.store
-            msgs = [pb.Measurement.FromString(encode_measurement(measurement(i)))
-                    for i in range(20)]
-            group = [(Batch("b1", storage_table(to_columns(msgs))), Origin("p1", "IT", 0, False))]
+            wire = pb.SubmitRequest.FromString(encode_columnar_submit_request(
+                "b1", [encode_measurement(measurement(i)) for i in range(20)])).batch
+            columns = batch_columns(wire, Limits())
+            group = [(Batch("b1", storage_table(columns)), Origin("p1", "IT", 0, False))]
             table = _arrow_table(group, 1_700_000_000_000_000)
             token = dedup_token([("p1", "b1")])
             assert token == "p1:b1"

@@ -299,7 +299,7 @@ def render(figures: dict[str, Any], summary: str, seconds: float, status: int) -
                 "Generated from a valid columnar batch by one to three mutations (49 kinds: "
                 "out-of-range qtype/qclass/purpose/transport/failure/time, bad ids and "
                 "domains, huge strings, wrong counts, missing or extra column items, "
-                "10,001 measurements, both wire forms, bad batch ids), plus invalid UTF-8 "
+                "10,001 measurements, the retired row form, bad batch ids), plus invalid UTF-8 "
                 "in string fields, truncated messages and random bytes, on one Submit "
                 "stream (a fresh stream for bytes that are not a SubmitRequest).", "",
                 _table([("batches tried", hostile["tried"]), ("outcomes", hostile["outcomes"]),

@@ -29,6 +29,7 @@ from blockwatch.probe.wire import SUBMIT_METHOD
 from blockwatch.v1 import probe_pb2 as pb
 from tests.integration.collector_harness import chdb_dsn, count, running, settings_for
 from tests.reliability.conftest import Figures, Sizes
+from tests.rowform import row_form_batch
 
 Columns = dict[str, list[Any]]
 NOW_US = time.time_ns() // 1000
@@ -148,7 +149,7 @@ MUTATIONS: dict[str, Callable[[Columns, random.Random], None]] = {
     "ede_count+": _count_off("extended_error_count"),
     "column-1": _drop_one, "column+1": _add_one, "measurements=10001": _too_many,
 }
-BATCH_MUTATIONS = ("batch_id=empty", "batch_id=65", "batch_id=bad", "both_forms")
+BATCH_MUTATIONS = ("batch_id=empty", "batch_id=65", "batch_id=bad", "row_form")
 STRING_FIELDS = ("round_id", "domain", "resolver_name", "failure_text", "answer_data",
                  "extended_error_text", "cname_chain", "parse_error")
 
@@ -171,8 +172,9 @@ def hostile_request(kind: str, names: list[str], rnd: random.Random, batch_id: s
         batch.batch_id = "b" * 65
     if "batch_id=bad" in names:
         batch.batch_id = batch_id + "/../x"
-    if "both_forms" in names:
-        batch.measurements.add(measurement_id=bytes(16), domain="example.org")
+    if "row_form" in names:   # a 0.1 probe's retired rows beside the columns
+        batch.MergeFrom(row_form_batch("", [pb.Measurement(
+            measurement_id=bytes(16), domain="example.org").SerializeToString()]))
     if kind == "invalid_utf8":
         field = rnd.choice(STRING_FIELDS)
         marker = "\x01M" + "x" * rnd.randint(0, 6)

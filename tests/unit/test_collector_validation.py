@@ -1,6 +1,6 @@
-"""Batch validation names the record and the wire field, for both wire forms
-(rows as older probes send them, columns as the probe's adapter builds them);
-pure, no I/O."""
+"""Batch validation names the record and the Measurement field path of each
+problem in a columnar batch as the probe's adapter builds it, and refuses the
+retired row form as a whole; pure, no I/O."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pytest
 
 from blockwatch.collector.columns import MeasurementColumns, storage_table
 from blockwatch.collector.errors import BatchTooLarge, ValidationError
-from blockwatch.collector.servicer import batch_columns
+from blockwatch.collector.servicer import RETIRED_BATCH_FIELDS, batch_columns, retired_items
 from blockwatch.collector.validation import DOMAIN_PATTERN, Limits, valid_domain, validate_batch
 from blockwatch.probe.ids import new_measurement_id
 from blockwatch.probe.wire import encode_columnar_submit_request
 from blockwatch.v1 import probe_pb2 as pb
+from tests.rowform import row_form_batch
 
 NOW = time.time_ns() // 1000
 
@@ -32,24 +33,16 @@ def _m(**kw: object) -> pb.Measurement:
     return pb.Measurement(**base)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["rows", "columns"])
-def form(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def wire_batch(ms: list[pb.Measurement], form: str, batch_id: str = "b1") -> pb.Batch:
-    """The batch a probe would send in `form`; the columnar one is built by the
-    probe's own adapter from serialized measurements, as the uploader does."""
-    if form == "rows":
-        return pb.Batch(batch_id=batch_id, measurements=ms)
+def wire_batch(ms: list[pb.Measurement], batch_id: str = "b1") -> pb.Batch:
+    """The batch a probe sends, built by the probe's own adapter from serialized
+    measurements, as the uploader does."""
     data = encode_columnar_submit_request(batch_id, [m.SerializeToString() for m in ms])
     return pb.SubmitRequest.FromString(data).batch
 
 
-def _check(*ms: pb.Measurement, form: str = "rows", limits: Limits | None = None,
-           batch_id: str = "b1") -> None:
+def _check(*ms: pb.Measurement, limits: Limits | None = None, batch_id: str = "b1") -> None:
     limits = limits or Limits()
-    validate_batch(batch_id, batch_columns(wire_batch(list(ms), form), limits), limits, NOW)
+    validate_batch(batch_id, batch_columns(wire_batch(list(ms)), limits), limits, NOW)
 
 
 def _error(*ms: pb.Measurement, **kw: object) -> ValidationError:
@@ -58,23 +51,23 @@ def _error(*ms: pb.Measurement, **kw: object) -> ValidationError:
     return info.value
 
 
-def test_clean_batch_passes(form: str) -> None:
-    _check(_m(), _m(responses=[], failure=pb.FAILURE_TIMEOUT), _m(domain="."), form=form)
+def test_clean_batch_passes() -> None:
+    _check(_m(), _m(responses=[], failure=pb.FAILURE_TIMEOUT), _m(domain="."))
 
 
-def test_ede_text_too_long_names_record_and_path(form: str) -> None:
+def test_ede_text_too_long_names_record_and_path() -> None:
     bad = _m()
     bad.responses[0].extended_errors.extend([pb.ExtendedError(code=16, text="ok"),
                                              pb.ExtendedError(code=17, text="x" * 2000)])
-    e = _error(_m(), _m(), bad, form=form)
+    e = _error(_m(), _m(), bad)
     assert (e.record_index, e.field) == (2, "responses[0].extended_errors[1].text")
 
 
-def test_later_response_field_is_named_with_its_wire_index(form: str) -> None:
+def test_later_response_field_is_named_with_its_wire_index() -> None:
     bad = _m()
     bad.responses.extend([pb.Response(), pb.Response(extended_errors=[
         pb.ExtendedError(code=1, text="y" * 2000)])])
-    e = _error(_m(), bad, form=form)
+    e = _error(_m(), bad)
     assert (e.record_index, e.field) == (1, "responses[2].extended_errors[0].text")
 
 
@@ -95,32 +88,32 @@ def test_later_response_field_is_named_with_its_wire_index(form: str) -> None:
      "resolver.transport"),
     ({"responses": []}, "failure"),   # FAILURE_NONE without a response
 ])
-def test_bad_fields_are_named(change: dict[str, object], field: str, form: str) -> None:
-    e = _error(_m(), _m(**change), form=form)
+def test_bad_fields_are_named(change: dict[str, object], field: str) -> None:
+    e = _error(_m(), _m(**change))
     assert (e.record_index, e.field) == (1, field)
 
 
-def test_duplicate_measurement_id_within_batch(form: str) -> None:
+def test_duplicate_measurement_id_within_batch() -> None:
     one = _m()
-    e = _error(one, _m(), one, form=form)
+    e = _error(one, _m(), one)
     assert (e.record_index, e.field) == (2, "measurement_id")
 
 
-def test_batch_limits(form: str) -> None:
+def test_batch_limits() -> None:
     with pytest.raises(BatchTooLarge):
-        _check(*[_m() for _ in range(3)], form=form, limits=Limits(max_measurements=2))
-    assert _error(_m(), form=form, batch_id="").field == "batch_id"
-    assert _error(_m(), form=form, batch_id="a b").field == "batch_id"
+        _check(*[_m() for _ in range(3)], limits=Limits(max_measurements=2))
+    assert _error(_m(), batch_id="").field == "batch_id"
+    assert _error(_m(), batch_id="a b").field == "batch_id"
     too_many = _m()
     too_many.responses[0].answers.extend([pb.ResourceRecord(data="x")] * 300)
-    assert _error(too_many, form=form).field == "responses[0].answers"
+    assert _error(too_many).field == "responses[0].answers"
 
 
-def test_columns_flatten_first_response_and_keep_later_ones(form: str) -> None:
+def test_columns_flatten_first_response_and_keep_later_ones() -> None:
     m = _m()
     m.responses.append(pb.Response(arrival_us=9, rcode=3, answers=[
         pb.ResourceRecord(rtype=1, data="10.0.0.1")]))
-    c = batch_columns(wire_batch([m, _m(responses=[], failure=pb.FAILURE_TIMEOUT)], form),
+    c = batch_columns(wire_batch([m, _m(responses=[], failure=pb.FAILURE_TIMEOUT)]),
                       Limits())
     assert isinstance(c, MeasurementColumns) and len(c) == 2
     t = storage_table(c).to_pydict()
@@ -151,16 +144,18 @@ def _varied() -> list[pb.Measurement]:
             _m(responses=[], failure=pb.FAILURE_TLS_ERROR)]
 
 
-def test_both_forms_give_the_same_stored_rows() -> None:
-    ms = _varied()
-    rows, cols = (storage_table(batch_columns(wire_batch(ms, f), Limits())) for f in
-                  ("rows", "columns"))
-    assert rows.equals(cols)
-    assert rows.to_pydict()["later_ede_texts"][2] == [[], ["Blocked"]]
+def test_varied_measurements_keep_their_later_responses() -> None:
+    t = storage_table(batch_columns(wire_batch(_varied()), Limits())).to_pydict()
+    assert t["response_count"] == [1, 0, 3, 1, 0]
+    assert t["later_rcode"][2] == [3, 0]
+    assert t["later_ede_texts"][2] == [[], ["Blocked"]]
+    assert t["ede_texts"][2] == ["Censored", ""]
+    assert t["cname_chain"][2] == ["a.example", "b.example"]
+    assert t["parse_error"][3] == "short" and t["resolver_tls_name"][3] == "dns.quad9.net"
 
 
 def _columnar(ms: list[pb.Measurement]) -> pb.Batch:
-    return wire_batch(ms, "columns")
+    return wire_batch(ms)
 
 
 def _structure_error(batch: pb.Batch) -> ValidationError:
@@ -192,7 +187,7 @@ def test_columnar_fields_must_have_their_levels_length() -> None:
     assert _structure_error(batch).field == "columns.domain"
 
 
-def test_columnar_bad_values_name_record_and_row_form_field() -> None:
+def test_columnar_bad_values_name_record_and_measurement_field() -> None:
     batch = _columnar(_varied())
     batch.columns.resolver_transport[3] = 9  # type: ignore[call-overload]
     e = _structure_error(batch)
@@ -211,11 +206,27 @@ def test_columnar_bad_values_name_record_and_row_form_field() -> None:
     assert (e.record_index, e.field) == (4, "measurement_id")
 
 
-def test_a_batch_carries_one_form_only() -> None:
-    batch = _columnar(_varied())
-    batch.measurements.append(_m())
-    e = _structure_error(batch)
-    assert (e.record_index, e.field) == (-1, "columns")
+def test_a_row_form_batch_from_a_0_1_probe_is_refused_as_a_whole() -> None:
+    old = row_form_batch("b1", [m.SerializeToString() for m in _varied()])
+    e = _structure_error(old)
+    assert (e.record_index, e.field) == (-1, "measurements")
+    assert e.reason.startswith("the row form (Batch.measurements) is no longer accepted: "
+                                "5 measurements not stored")
+    assert retired_items(old) == 5
+    # columns beside the old rows do not let the rows through unnoticed
+    both = _columnar(_varied())
+    both.MergeFrom(old)
+    assert _structure_error(both).field == "measurements"
+
+
+def test_the_row_form_field_is_reserved_in_the_contract() -> None:
+    assert sorted(RETIRED_BATCH_FIELDS) == [2]
+    assert "measurements" not in pb.Batch.DESCRIPTOR.fields_by_name
+
+
+def test_a_batch_without_columns_is_an_empty_batch() -> None:
+    batch = pb.Batch(batch_id="b1")
+    assert len(batch_columns(batch, Limits())) == 0
 
 
 def test_an_empty_columnar_batch_is_columnar_and_valid() -> None:
@@ -251,7 +262,7 @@ def _strays(*reasons: str) -> list[pb.StrayReply]:
     return [pb.StrayReply(arrival_us=100 + i, size=3, reason=r) for i, r in enumerate(reasons)]
 
 
-def test_flood_counts_strays_and_cuts_are_stored(form: str) -> None:
+def test_flood_counts_strays_and_cuts_are_stored() -> None:
     flooded = _m(reply_count=21, answer_set_count=2, reply_bytes=1356, stray_count=9,
                  strays=_strays("wrong_id", "runt"), truncated=True)
     flooded.responses[0].wire_truncated = True
@@ -259,7 +270,7 @@ def test_flood_counts_strays_and_cuts_are_stored(form: str) -> None:
                                          wire_truncated=True))
     plain = _m(responses=[], failure=pb.FAILURE_TIMEOUT, stray_count=1, strays=_strays("runt"))
     limits = Limits()
-    columns = batch_columns(wire_batch([flooded, _m(), plain], form), limits)
+    columns = batch_columns(wire_batch([flooded, _m(), plain]), limits)
     validate_batch("b1", columns, limits, NOW)
     t = storage_table(columns).to_pydict()
     assert t["reply_count"] == [21, 0, 0] and t["answer_set_count"] == [2, 0, 0]
@@ -271,24 +282,24 @@ def test_flood_counts_strays_and_cuts_are_stored(form: str) -> None:
     assert t["later_wire_truncated"] == [[True], [], []]
 
 
-def test_too_many_strays_and_a_long_reason_are_named(form: str) -> None:
-    e = _error(_m(), _m(strays=_strays(*["runt"] * 17)), form=form)
+def test_too_many_strays_and_a_long_reason_are_named() -> None:
+    e = _error(_m(), _m(strays=_strays(*["runt"] * 17)))
     assert (e.record_index, e.field) == (1, "strays")
-    e = _error(_m(strays=_strays("runt", "x" * 65)), form=form)
+    e = _error(_m(strays=_strays("runt", "x" * 65)))
     assert (e.record_index, e.field) == (0, "strays[1].reason")
 
 
-def test_a_measurement_over_the_byte_bound_is_named(form: str) -> None:
+def test_a_measurement_over_the_byte_bound_is_named() -> None:
     big = _m()
     for _ in range(12):
         big.responses.append(pb.Response(wire=b"w" * 6000))
-    e = _error(_m(), big, form=form)
+    e = _error(_m(), big)
     assert (e.record_index, e.field) == (1, "measurement")
     assert "65536 bytes" in str(e)
 
 
 def test_columns_from_a_probe_that_predates_the_evidence_fields_are_accepted() -> None:
-    batch = wire_batch([_m(), _m(responses=[], failure=pb.FAILURE_TIMEOUT)], "columns")
+    batch = wire_batch([_m(), _m(responses=[], failure=pb.FAILURE_TIMEOUT)])
     for name in ("reply_count", "answer_set_count", "reply_bytes", "stray_count",
                  "stray_kept_count", "truncated", "wire_truncated"):
         batch.columns.ClearField(name)

@@ -304,10 +304,9 @@ def test_the_probes_columnar_form_fills_every_contract_column() -> None:
         encode_columnar_submit_request("b", [encode_measurement(m)])).batch.columns
     empty = [name for name in MEASUREMENT_COLUMNS if not len(getattr(columns, name))]
     assert empty == []
-    # collector/servicer.py spells them again for the row form: the same arrays
-    from blockwatch.collector.servicer import columnar_to_columns, to_columns
+    # the collector reads every one of them, by the contract's names
+    from blockwatch.collector.servicer import columnar_to_columns
 
-    by_rows = to_columns([pb.Measurement.FromString(encode_measurement(m))])
-    by_columns = columnar_to_columns(columns)
-    assert {n: by_rows[n].to_pylist() for n in MEASUREMENT_COLUMNS} == {
-        n: by_columns[n].to_pylist() for n in MEASUREMENT_COLUMNS}
+    read = columnar_to_columns(columns)
+    assert {n: read[n].to_pylist() for n in MEASUREMENT_COLUMNS} == {
+        n: list(getattr(columns, n)) for n in MEASUREMENT_COLUMNS}

@@ -1,8 +1,8 @@
 """The gRPC adapter: the only collector module that imports the generated
-blockwatch.v1 classes. It turns a protobuf Batch, in either wire form, into
-MeasurementColumns (Arrow arrays; from the columnar form one C-level call per
-field, from the row form one comprehension per field), and answers each batch
-with an Ack or a Rejection; everything behind it uses the collector's own types.
+blockwatch.v1 classes. It turns a protobuf Batch's columns into
+MeasurementColumns (Arrow arrays, one C-level call per field), refuses the
+retired row form, and answers each batch with an Ack or a Rejection;
+everything behind it uses the collector's own types.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from typing import Any, cast
 
 import grpc
 import grpc.aio
+from google.protobuf.descriptor_pb2 import DescriptorProto
 from google.protobuf.message import DecodeError
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from blockwatch.collector.assignment import Assignment
 from blockwatch.collector.auth import current_principal
@@ -63,71 +65,6 @@ STREAM_WINDOW = 64   # batches read ahead of their acks on one stream
 MAX_STREAMS_PER_PROBE = 4
 
 
-def to_columns(measurements: Any) -> MeasurementColumns:
-    """Row form (protobuf repeated Measurement) -> columns.
-
-    One list comprehension per field over each level (measurements, their
-    responses, answers, ...): at hundreds of thousands of rows a second,
-    per-row method calls are the cost that matters, and a comprehension's loop
-    runs without them. Probes send the columnar form; this serves older ones.
-    """
-    ms = list(measurements)
-    resolvers = [m.resolver for m in ms]
-    responses = [x for m in ms for x in m.responses]
-    answers = [a for x in responses for a in x.answers]
-    errors = [e for x in responses for e in x.extended_errors]
-    strays = [s for m in ms for s in m.strays]
-    return MeasurementColumns.from_lists({
-        "measurement_id": [m.measurement_id for m in ms],
-        "round_id": [m.round_id for m in ms],
-        "started_at_us": [m.started_at_us for m in ms],
-        "duration_us": [m.duration_us for m in ms],
-        "domain": [m.domain for m in ms],
-        "qtype": [m.qtype for m in ms],
-        "qclass": [m.qclass for m in ms],
-        "purpose": [m.purpose for m in ms],
-        "resolver_name": [r.name for r in resolvers],
-        "resolver_address": [r.address for r in resolvers],
-        "resolver_port": [r.port for r in resolvers],
-        "resolver_transport": [r.transport for r in resolvers],
-        "resolver_tls_name": [r.tls_name for r in resolvers],
-        "resolver_url": [r.url for r in resolvers],
-        "failure": [m.failure for m in ms],
-        "failure_text": [m.failure_text for m in ms],
-        "response_count": [len(m.responses) for m in ms],
-        "arrival_us": [x.arrival_us for x in responses],
-        "rcode": [x.rcode for x in responses],
-        "flags": [x.flags for x in responses],
-        "answer_count": [len(x.answers) for x in responses],
-        "cname_count": [len(x.cname_chain) for x in responses],
-        "authority_count": [x.authority_count for x in responses],
-        "additional_count": [x.additional_count for x in responses],
-        "edns": [x.edns for x in responses],
-        "extended_error_count": [len(x.extended_errors) for x in responses],
-        "nsid": [x.nsid for x in responses],
-        "wire": [x.wire for x in responses],
-        "size": [x.size for x in responses],
-        "parse_error": [x.parse_error for x in responses],
-        "answer_name": [a.name for a in answers],
-        "answer_rtype": [a.rtype for a in answers],
-        "answer_ttl": [a.ttl for a in answers],
-        "answer_data": [a.data for a in answers],
-        "cname_chain": [name for x in responses for name in x.cname_chain],
-        "extended_error_code": [e.code for e in errors],
-        "extended_error_text": [e.text for e in errors],
-        "reply_count": [m.reply_count for m in ms],
-        "answer_set_count": [m.answer_set_count for m in ms],
-        "reply_bytes": [m.reply_bytes for m in ms],
-        "stray_count": [m.stray_count for m in ms],
-        "stray_kept_count": [len(m.strays) for m in ms],
-        "truncated": [m.truncated for m in ms],
-        "wire_truncated": [x.wire_truncated for x in responses],
-        "stray_arrival_us": [s.arrival_us for s in strays],
-        "stray_size": [s.size for s in strays],
-        "stray_reason": [s.reason for s in strays],
-    })
-
-
 def columnar_to_columns(columns: pb.MeasurementColumns) -> MeasurementColumns:
     """Columnar form -> columns: each repeated field goes to Arrow in one
     C-level call (field names are the same on both sides by construction)."""
@@ -135,14 +72,33 @@ def columnar_to_columns(columns: pb.MeasurementColumns) -> MeasurementColumns:
         {name: list(getattr(columns, name)) for name in FIELDS}))
 
 
+def _reserved_numbers(message: Any) -> frozenset[int]:
+    proto = DescriptorProto()
+    message.DESCRIPTOR.CopyToProto(proto)
+    return frozenset(n for r in proto.reserved_range for n in range(r.start, r.end))
+
+
+# Field numbers the contract retired from Batch (the row form of probes 0.1).
+# Protobuf keeps what a newer schema no longer names as unknown fields, so a
+# batch that still carries them is recognised and refused, not read as empty.
+RETIRED_BATCH_FIELDS = _reserved_numbers(pb.Batch)
+
+
+def retired_items(batch: pb.Batch) -> int:
+    """How many items of retired fields `batch` carries (each item of a
+    repeated field is one unknown field: a row-form batch's measurement count)."""
+    unknown = UnknownFieldSet(batch)
+    return sum(unknown[i].field_number in RETIRED_BATCH_FIELDS for i in range(len(unknown)))
+
+
 def batch_columns(batch: pb.Batch, limits: Limits) -> MeasurementColumns:
-    """The batch's columns from whichever form it carries; structure checked."""
-    if not batch.HasField("columns"):
-        check_batch_size(len(batch.measurements), limits)
-        return to_columns(batch.measurements)
-    if batch.measurements:
-        raise ValidationError("a batch carries measurements or columns, not both",
-                              field="columns")
+    """The batch's columns, structure checked; a batch in the retired row form
+    is refused as a whole."""
+    old = retired_items(batch)
+    if old:
+        raise ValidationError(
+            f"the row form (Batch.measurements) is no longer accepted: {old} measurements "
+            "not stored; upgrade the probe, it sends columns", field="measurements")
     check_batch_size(len(batch.columns.measurement_id), limits)
     columns = columnar_to_columns(batch.columns)
     check_structure(columns)
@@ -343,7 +299,7 @@ class ProbeServicer(pb_grpc.ProbeServiceServicer):
             if web is not None:
                 validate_web(web, self._web_limits, now_us)
         except ValidationError as exc:
-            size = len(batch.measurements) or len(batch.columns.measurement_id)
+            size = len(batch.columns.measurement_id) or retired_items(batch)
             return _done(self._reject(batch_id, origin, exc, size))
         future = self._writer.submit(Batch(batch_id, storage_table(columns),
                                            web_storage_table(web) if web is not None else None),

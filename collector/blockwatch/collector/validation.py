@@ -5,8 +5,7 @@ Arrow compute kernels (min/max, lengths, a regular expression over the distinct
 domains) so a good batch costs a few C-level passes whatever its size; only
 when a check fails is the first offending item located and mapped back through
 the count columns to its record, so the rejection can name it: `record_index`
-and the row form's field path (`responses[0].extended_errors[1].text`), the
-same for both wire forms.
+and the field's path within its Measurement (`responses[0].extended_errors[1].text`).
 """
 
 from __future__ import annotations
@@ -79,7 +78,7 @@ def valid_domain(domain: str) -> bool:
 
 class _Locator:
     """Maps the index of a failing item at some level back to its record and
-    the row form's field path. Built lazily: only a failing batch needs it."""
+    the field's path within its Measurement. Built lazily: only a failing batch needs it."""
 
     def __init__(self, c: MeasurementColumns) -> None:
         self._c = c
@@ -144,8 +143,7 @@ class _Checker:
 
 
 def check_structure(c: MeasurementColumns) -> None:
-    """Columnar form only (the servicer builds the row form's columns itself):
-    every field as long as its level, and each count column summing to the
+    """Every field as long as its level, and each count column summing to the
     length of the level it splits. Levels are checked parents first, so a
     count column is only read once its own level is known to be sound."""
     lengths = {Level.MEASUREMENT: len(c)}
@@ -215,7 +213,7 @@ def validate_batch(batch_id: str, c: MeasurementColumns, limits: Limits, now_us:
                        pc.equal(c["response_count"], 0))
     if pc.any(answered).as_py():
         check.fail(m, answered, "failure", "FAILURE_NONE needs at least one response")
-    # Every response alike, first or later: the row form's path names it.
+    # Every response alike, first or later: the Measurement path names it.
     check.range("rcode", 0, 4095, ".rcode")
     check.range("flags", 0, 0xFFFF, ".flags")
     check.range("answer_count", 0, limits.max_answers, ".answers",

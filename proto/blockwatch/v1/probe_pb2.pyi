@@ -203,16 +203,14 @@ class Measurement(_message.Message):
     def __init__(self, measurement_id: _Optional[bytes] = ..., round_id: _Optional[str] = ..., started_at_us: _Optional[int] = ..., duration_us: _Optional[int] = ..., domain: _Optional[str] = ..., qtype: _Optional[int] = ..., qclass: _Optional[int] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., resolver: _Optional[_Union[Resolver, _Mapping]] = ..., failure: _Optional[_Union[Failure, str]] = ..., failure_text: _Optional[str] = ..., responses: _Optional[_Iterable[_Union[Response, _Mapping]]] = ..., reply_count: _Optional[int] = ..., answer_set_count: _Optional[int] = ..., reply_bytes: _Optional[int] = ..., stray_count: _Optional[int] = ..., strays: _Optional[_Iterable[_Union[StrayReply, _Mapping]]] = ..., truncated: _Optional[bool] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("batch_id", "measurements", "columns", "web")
+    __slots__ = ("batch_id", "columns", "web")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
-    MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     WEB_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
-    measurements: _containers.RepeatedCompositeFieldContainer[Measurement]
     columns: MeasurementColumns
     web: WebObservationColumns
-    def __init__(self, batch_id: _Optional[str] = ..., measurements: _Optional[_Iterable[_Union[Measurement, _Mapping]]] = ..., columns: _Optional[_Union[MeasurementColumns, _Mapping]] = ..., web: _Optional[_Union[WebObservationColumns, _Mapping]] = ...) -> None: ...
+    def __init__(self, batch_id: _Optional[str] = ..., columns: _Optional[_Union[MeasurementColumns, _Mapping]] = ..., web: _Optional[_Union[WebObservationColumns, _Mapping]] = ...) -> None: ...
 
 class MeasurementColumns(_message.Message):
     __slots__ = ("measurement_id", "round_id", "started_at_us", "duration_us", "domain", "qtype", "qclass", "purpose", "resolver_name", "resolver_address", "resolver_port", "resolver_transport", "resolver_tls_name", "resolver_url", "failure", "failure_text", "response_count", "arrival_us", "rcode", "flags", "answer_count", "cname_count", "authority_count", "additional_count", "edns", "extended_error_count", "nsid", "wire", "size", "parse_error", "answer_name", "answer_rtype", "answer_ttl", "answer_data", "cname_chain", "extended_error_code", "extended_error_text", "reply_count", "answer_set_count", "reply_bytes", "stray_count", "stray_kept_count", "truncated", "wire_truncated", "stray_arrival_us", "stray_size", "stray_reason")
