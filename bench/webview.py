@@ -2,9 +2,12 @@
 
     python bench/webview.py [--rows 100000000] [--path DIR]
 
-Generates verdict rows as bench/reports.py does (same world: 30 days, 40
-countries, 6 resolvers, 10 orders over 250 of 300 domains) and the matching
-stored measurements (the columns the page reads: probe, round, domain), then
+Generates site verdicts as bench/reports.py does (same world: 30 days, 40
+countries, 6 resolvers, 10 orders over 250 of 300 domains; blocks in DNS, at
+an edge or in the network), the orders' intermediaries as groups (Cloudflare
+with its edge, the ISP with its networks, the others plain resolver names),
+and the matching stored measurements (the columns the page reads: probe,
+round, domain), then
 renders the order page through the real app (Starlette, templates, SVG) with
 a real analyst token, in process (no socket: the figure is the server's
 work). Prints name=value lines: order page first and median seconds, the
@@ -20,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.reports import COUNTRIES, DAYS, GENERATE, RESOLVERS, _orders, _timed
+from bench.reports import COUNTRIES, DAYS, GENERATE, RESOLVERS, TRANSPORTS, _orders, _timed
 from blockwatch.analysis.database import ClickHouseDatabase
 from blockwatch.schema.migrate import apply_migrations
 
@@ -32,7 +35,31 @@ MEASUREMENTS = """INSERT INTO measurements (measurement_id, batch_id, round_id, 
 SELECT measurement_id, 'bench', concat(probe_name, '-', toString(toStartOfHour(started_at))),
     probe_name, probe_country, probe_asn, false, started_at, received_at, domain, 1, 1,
     'target', resolver_name, 'udp', 'none', 1, 0
-FROM verdicts WHERE started_at >= {lo:DateTime64(6)} AND started_at < {hi:DateTime64(6)}"""
+FROM site_verdicts
+WHERE started_at >= {lo:DateTime64(6)} AND started_at < {hi:DateTime64(6)}"""
+
+
+# and their DNS verdicts, as the classify pass writes them beside the site
+# verdicts (the data status compares the two tables)
+VERDICTS = """INSERT INTO verdicts (measurement_id, started_at, received_at, probe_name,
+    probe_country, probe_asn, probe_control, domain, qtype, purpose, resolver_name, transport,
+    failure, verdict, method, rule, classifier_version, classified_at)
+SELECT measurement_id, started_at, received_at, probe_name, probe_country, probe_asn,
+    probe_control, domain, qtype, purpose, resolver_name, transport, 'none', dns_verdict,
+    dns_method, dns_rule, 'bench', classified_at
+FROM site_verdicts
+WHERE started_at >= {lo:DateTime64(6)} AND started_at < {hi:DateTime64(6)}"""
+
+
+def _groups(db: ClickHouseDatabase) -> None:
+    """Every order's intermediaries as the compliance report reads them: the
+    generator's edge blocks name the resolver's operator, its network blocks
+    the probe's ASN (64512 + 10 per country, two per country)."""
+    asns = [f"AS{64512 + 10 * c + k}" for c in range(len(COUNTRIES)) for k in range(2)]
+    groups = [["cloudflare", ["cloudflare"], ["cloudflare"]], ["isp", ["isp"], asns[:4]],
+              *([r, [r], []] for r in RESOLVERS if r not in ("cloudflare", "isp"))]
+    db.insert("order_intermediaries", ["order_id", "intermediary", "resolvers", "networks"],
+              [[f"o{k}", *g] for k in range(10) for g in groups])
 
 
 def _generate(db: ClickHouseDatabase, rows: int, chunk: int) -> float:
@@ -40,14 +67,17 @@ def _generate(db: ClickHouseDatabase, rows: int, chunk: int) -> float:
 
     started = time.perf_counter()
     _orders(db)
+    _groups(db)
     for start in range(0, rows, chunk):
         db.rows(GENERATE, {"start": start, "count": min(chunk, rows - start), "total": rows,
                            "span_us": DAYS * 86_400_000_000, "countries": COUNTRIES,
-                           "resolvers": RESOLVERS})
+                           "resolvers": RESOLVERS, "transports": TRANSPORTS})
     first = dt.datetime(2024, 8, 1, tzinfo=dt.UTC)
     for day in range(DAYS):
-        db.command(MEASUREMENTS, {"lo": first + dt.timedelta(days=day),
-                                  "hi": first + dt.timedelta(days=day + 1)})
+        window = {"lo": first + dt.timedelta(days=day), "hi": first + dt.timedelta(days=day + 1)}
+        db.command(MEASUREMENTS, window)
+        db.command(VERDICTS, window)
+    db.command("OPTIMIZE TABLE layers_daily FINAL")
     return time.perf_counter() - started
 
 
@@ -71,10 +101,10 @@ def main() -> int:
         setup.command("CREATE DATABASE IF NOT EXISTS bench")
         db = ClickHouseDatabase(f"chdb://{path}", "bench")
         apply_migrations(db)
-        fresh = not db.rows("SELECT count() FROM verdicts")[0][0]
+        fresh = not db.rows("SELECT count() FROM site_verdicts")[0][0]
         generate_s = _generate(db, args.rows, args.chunk) if fresh else 0.0
         stored = db.rows("SELECT count() FROM measurements")[0][0]
-        rollup = db.rows("SELECT count() FROM verdicts_daily")[0][0]
+        rollup = db.rows("SELECT count() FROM layers_daily")[0][0]
 
         registry = Registry(Path(tmp) / "registry.db")
         token = registry.add("analyst", "bench")
@@ -102,6 +132,14 @@ def main() -> int:
                                        "&resolver=isp&verdict=blocked&scope=due"), args.repeat)
         _, api = _timed(lambda: get(client(), "/api/v1/reports/compliance?order=o3"),
                         args.repeat)
+        from blockwatch.analysis.filters import Filters
+        from blockwatch.analysis.reports import build_report
+
+        per_order = Filters(order="o3")
+        _, compliance = _timed(lambda: build_report("compliance", per_order, db.rows),
+                               args.repeat)
+        _, by_domain = _timed(lambda: build_report(
+            "compliance", Filters(order="o3", by="domain"), db.rows), args.repeat)
         for line in (f"measurements={stored}", f"rollup_rows={rollup}",
                      f"generate_seconds={generate_s:.1f}",
                      f"order_page_first_seconds={cold_first:.3f}",
@@ -110,6 +148,8 @@ def main() -> int:
                      f"overview_cold_seconds={overview:.3f}",
                      f"measurement_list_cold_seconds={listed:.3f}",
                      f"api_compliance_cold_seconds={api:.3f}",
+                     f"compliance_report_seconds={compliance:.3f}",
+                     f"compliance_by_domain_report_seconds={by_domain:.3f}",
                      f"bar_met_cold={cold <= 1.0}", f"goal_met_cold={cold <= 0.3}",
                      f"goal_met_cached={cached <= 0.3}"):
             print(line)
