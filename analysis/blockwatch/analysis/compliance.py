@@ -28,14 +28,14 @@ NONE_OBSERVED = "none observed"
 def remedy(how: Sequence[Sequence[str]], own_paths_measured: bool) -> str | None:
     """The remedy observed, from the intermediary's own blocks (site layer,
     party, method): "edge http-451, DNS unchanged", "DNS nxdomain + edge
-    http-451", "DNS ede"; "none observed" when measured and never blocked by
-    its hand; None when nothing was measured."""
+    http-451", "DNS ede"; "none observed" when never blocked by its hand (the
+    caller asks only when something was measured)."""
     dns = sorted({m for _, party, m in how if party == "resolver"})
     rest = sorted({(layer, party, m) for layer, party, m in how if party != "resolver"},
                   key=lambda t: (_LAYERS.index(t[0]) if t[0] in _LAYERS else 9, t[1], t[2]))
     parts = ([f"DNS {'/'.join(dns)}"] if dns else []) + [f"{p} {m}" for _, p, m in rest]
     if not parts:
-        return NONE_OBSERVED if own_paths_measured or how else None
+        return NONE_OBSERVED
     text = " + ".join(parts)
     return f"{text}, DNS unchanged" if not dns and own_paths_measured else text
 
