@@ -42,6 +42,7 @@ from blockwatch.analysis.sitesql import (
 )
 from blockwatch.analysis.verdict import Verdict
 from blockwatch.analysis.webstorage import (
+    WEB_CHUNK_ROWS,
     classify_web_pending,
     web_reclassify_chunk,
     web_watermark_us,
@@ -332,7 +333,8 @@ def begin_reclassify(db: Database, since: dt.date | None, *, max_rows: int = CHU
     _delete(db, "layers_daily", f"day >= toDate('{day.isoformat()}')")
     _delete(db, "layers_sites_daily", f"day >= toDate('{day.isoformat()}')")   # 0011
     chunks = tuple(_hour_chunks(db, _RECLASSIFY_WHERE, {"day": day, "mark": mark}, max_rows))
-    web_chunks = tuple(_web_hour_chunks(db, {"day": day, "mark": web_mark}, max_rows))
+    web_chunks = tuple(_web_hour_chunks(db, {"day": day, "mark": web_mark},
+                                        min(max_rows, WEB_CHUNK_ROWS)))
     site_chunks = tuple(_hour_chunks(db, _RECLASSIFY_WHERE, {"day": day, "mark": site_mark},
                                      max_rows))
     return Reclassification(day, mark, chunks, web_mark, web_chunks, site_mark, site_chunks)
@@ -348,9 +350,10 @@ def reclassify_chunk(db: Database, fps: FingerprintSet, plan: Reclassification,
 
 
 def reclassify_web_chunk(db: Database, hfps: HttpFingerprintSet, plan: Reclassification,
-                         chunk: tuple[int, int], *, window_us: int = DEFAULT_WINDOW_US) -> int:
+                         chunk: tuple[int, int], *, window_us: int = DEFAULT_WINDOW_US,
+                         max_rows: int = WEB_CHUNK_ROWS) -> int:
     return web_reclassify_chunk(db, hfps, plan.day, plan.web_mark_us, chunk,
-                                window_us=window_us)
+                                window_us=window_us, max_rows=max_rows)
 
 
 def reclassify_site_chunk(db: Database, fps: FingerprintSet, hfps: HttpFingerprintSet,
@@ -371,7 +374,8 @@ def reclassify(db: Database, fps: FingerprintSet, since: dt.date | None = None, 
     hfps = http_fingerprints or load_http_fingerprints()
     plan = begin_reclassify(db, since, max_rows=max_rows)
     total = sum(reclassify_chunk(db, fps, plan, c, window_us=window_us) for c in plan.chunks)
-    web = sum(reclassify_web_chunk(db, hfps, plan, c, window_us=window_us)
+    web = sum(reclassify_web_chunk(db, hfps, plan, c, window_us=window_us,
+                                   max_rows=min(max_rows, WEB_CHUNK_ROWS))
               for c in plan.web_chunks)
     sites = sum(reclassify_site_chunk(db, fps, hfps, plan, c) for c in plan.site_chunks)
     while True:

@@ -338,11 +338,24 @@ def classify_web_pending(db: Database, fps: HttpFingerprintSet, *, settle_s: flo
 
 
 def web_reclassify_chunk(db: Database, fps: HttpFingerprintSet, day: dt.date, mark_us: int,
-                         chunk: tuple[int, int], *, window_us: int = DEFAULT_WINDOW_US) -> int:
-    """Write the web verdicts of one planned [lo, hi) µs chunk of started_at."""
-    where = ("toDate(started_at) >= {day:Date} AND received_at <= "
-             "fromUnixTimestamp64Micro({mark:Int64}, 'UTC') AND started_at >= "
-             "fromUnixTimestamp64Micro({clo:Int64}, 'UTC') AND started_at < "
-             "fromUnixTimestamp64Micro({chi:Int64}, 'UTC')")
-    return _write(db, fps, where, {"day": day, "mark": mark_us, "clo": chunk[0],
-                                   "chi": chunk[1]}, window_us)
+                         chunk: tuple[int, int], *, window_us: int = DEFAULT_WINDOW_US,
+                         max_rows: int = WEB_CHUNK_ROWS) -> int:
+    """Write the web verdicts of one planned [lo, hi) µs chunk of started_at,
+    at most about `max_rows` follow-ups in memory at a time (an hour of a
+    large deployment holds many more)."""
+    base = ("toDate(started_at) >= {day:Date} AND received_at <= "
+            "fromUnixTimestamp64Micro({mark:Int64}, 'UTC') AND started_at >= "
+            "fromUnixTimestamp64Micro({clo:Int64}, 'UTC') AND started_at < "
+            "fromUnixTimestamp64Micro({chi:Int64}, 'UTC')")
+    total, lo = 0, chunk[0]
+    while lo < chunk[1]:
+        params: dict[str, Any] = {"day": day, "mark": mark_us, "clo": lo, "chi": chunk[1],
+                                  "offset": max_rows}
+        edge = db.rows("SELECT toUnixTimestamp64Micro(started_at) FROM web_observations "
+                       f"WHERE {base} ORDER BY started_at LIMIT 1 OFFSET {{offset:UInt64}}",
+                       params)
+        # [lo, edge) holds max_rows follow-ups at most; all sharing one instant go together
+        hi = max(int(edge[0][0]), lo + 1) if edge else chunk[1]
+        total += _write(db, fps, base, {**params, "chi": hi}, window_us)
+        lo = hi
+    return total
