@@ -569,3 +569,52 @@ def test_copies_of_judged_follow_ups_are_stepped_over_not_judged_again(
     assert int(db.rows("SELECT count() FROM web_verdicts")[0][0]) == before
     assert classify_web_pending(db, HFPS, settle_s=0, now_us=now_us, max_rows=2) \
         .frontier_us == now_us
+
+
+def test_follow_ups_uploaded_by_a_probe_get_web_and_site_verdicts(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    """The whole path: a probe's spool, the Submit stream, ingest, the pass."""
+    from dataclasses import replace
+
+    from blockwatch.collector.registry import Registry
+    from blockwatch.probe.spool import Spool
+    from blockwatch.probe.webobservation import ConnectStep, HttpStep, TlsStep
+    from blockwatch.probe.webobservation import WebObservation as ProbeWeb
+    from blockwatch.probe.wire import encode_measurement, encode_web_observation
+    from tests.integration.collector_harness import drain, measurement, uploader
+
+    async def scenario() -> None:
+        settings = settings_for(chdb_dsn(tmp_path_factory), tmp_path, settle_s=0.0,
+                                web_settle_s=0.0)
+        async with running(settings) as collector:
+            token = Registry(settings.registry_path).add("probe", "probe-it", country="IT")
+            m = measurement(7, domain=KAT)
+            reply = m.responses[0]
+            m = replace(m, responses=[replace(reply, answers=(
+                replace(reply.answers[0], data=EDGE),))])
+            address = EDGE
+            legal = HttpStep(url=f"https://{KAT}/", duration_us=900, status=451,
+                             headers=(("server", "cloudflare"), ("cf-ray", "8b1c-MXP")),
+                             body_length=12, body_prefix=b"<h1>451</h1>",
+                             title="Unavailable For Legal Reasons")
+            webs = [ProbeWeb(observation_id=uuid.uuid4().bytes, round_id="r1",
+                             started_at_us=m.started_at_us + 2_000_000, duration_us=3000,
+                             name=KAT, address=address, port=port,
+                             scheme="https" if port == 443 else "http",
+                             dns_measurement_ids=(m.measurement_id,),
+                             connect=ConnectStep(500),
+                             tls=TlsStep(700, chain_verified=True, name_matches=True)
+                             if port == 443 else None, http=legal)
+                    for port in (443, 80)]
+            spool = Spool(tmp_path / "spool.db")
+            spool.add([encode_measurement(m)], [encode_web_observation(w) for w in webs])
+            stats = await drain(uploader(spool, f"unix:{settings.unix}", token))
+            assert stats.measurements_acked >= 1
+            store = StoreDatabase(collector.writer.store)
+            await collector.classifier.run_once()
+            rows = await collector.writer.call(
+                store.rows, "SELECT toString(verdict), layer, method, toString(party), "
+                "operator, length(web_observation_ids) FROM site_verdicts FINAL")
+            assert rows == [("blocked", "http", "http-451", "edge", "cloudflare", 2)]
+
+    asyncio.run(scenario())
