@@ -8,10 +8,11 @@ import time
 
 import pytest
 
+from blockwatch.collector.columnchecks import DOMAIN_PATTERN
 from blockwatch.collector.columns import MeasurementColumns, storage_table
 from blockwatch.collector.errors import BatchTooLarge, ValidationError
 from blockwatch.collector.servicer import RETIRED_BATCH_FIELDS, batch_columns, retired_items
-from blockwatch.collector.validation import DOMAIN_PATTERN, Limits, valid_domain, validate_batch
+from blockwatch.collector.validation import Limits, valid_domain, validate_batch
 from blockwatch.probe.ids import new_measurement_id
 from blockwatch.probe.wire import encode_columnar_submit_request
 from blockwatch.v1 import probe_pb2 as pb

@@ -17,21 +17,20 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from blockwatch.collector.columnchecks import (
+    DAY_US,
+    DOMAIN_PATTERN,
+    MAX_DOMAIN,
+    ColumnChecker,
+    binary_lengths,
+    rollup,
+)
 from blockwatch.collector.columns import COUNTS, FIELDS, Level, MeasurementColumns, offsets
 from blockwatch.collector.errors import BatchTooLarge, ValidationError
 from blockwatch.contract.vocabulary import Failure, Purpose, Transport
 
 _BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
-# Labels of [a-z0-9_-], 1-63 long, not starting or ending with '-'. RE2 (Arrow)
-# has no look-around, so the ends are spelled out; Python's re reads it alike.
-_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
-DOMAIN_PATTERN = rf"^{_LABEL}(?:\.{_LABEL})*$"
 _DOMAIN = re.compile(DOMAIN_PATTERN)
-# 253 presentation characters without the trailing dot are 255 octets on the
-# wire (a length octet per label plus the root), the DNS limit.
-MAX_DOMAIN = 253
-EARLIEST_US = 1_577_836_800_000_000  # 2020-01-01T00:00:00Z: before blockwatch existed
-DAY_US = 86_400_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +75,22 @@ def valid_domain(domain: str) -> bool:
     return domain == "." or (len(domain) <= MAX_DOMAIN and _DOMAIN.fullmatch(domain) is not None)
 
 
+# Each column's path within its item where it is not the column's own name
+# (measurement level) or "." and the name (response level).
+_PATHS = {
+    "resolver_name": "resolver.name", "resolver_address": "resolver.address",
+    "resolver_port": "resolver.port", "resolver_transport": "resolver.transport",
+    "resolver_tls_name": "resolver.tls_name", "resolver_url": "resolver.url",
+    "response_count": "responses", "stray_kept_count": "strays",
+    "answer_count": ".answers", "cname_count": ".cname_chain",
+    "extended_error_count": ".extended_errors",
+    "answer_name": ".name", "answer_rtype": ".rtype", "answer_ttl": ".ttl",
+    "answer_data": ".data", "cname_chain": "", "extended_error_code": ".code",
+    "extended_error_text": ".text", "stray_arrival_us": ".arrival_us",
+    "stray_size": ".size", "stray_reason": ".reason",
+}
+
+
 class _Locator:
     """Maps the index of a failing item at some level back to its record and
     the field's path within its Measurement. Built lazily: only a failing batch needs it."""
@@ -98,48 +113,27 @@ class _Locator:
         if level is Level.RESPONSE:
             record, j = self._parent("response_count", index)
             return record, f"responses[{j}]{item}"
-        count, _ = COUNTS[level]
-        response, k = self._parent(count, index)
-        record, j = self._parent("response_count", response)
         if level is Level.STRAY:
             record, k = self._parent("stray_kept_count", index)
             return record, f"strays[{k}]{item}"
+        count, _ = COUNTS[level]
+        response, k = self._parent(count, index)
+        record, j = self._parent("response_count", response)
         name = {Level.ANSWER: "answers", Level.CNAME: "cname_chain",
                 Level.EXTENDED_ERROR: "extended_errors"}[level]
         return record, f"responses[{j}].{name}[{k}]{item}"
 
 
-class _Checker:
+class _Checker(ColumnChecker):
     def __init__(self, c: MeasurementColumns) -> None:
+        super().__init__(c.arrays)
         self.c = c
         self.where = _Locator(c)
 
-    def fail(self, level: Level, bad: pa.Array, item: str, message: str) -> None:
-        """Raise for the first True of `bad` (a boolean array at `level`)."""
-        index = pc.index(bad, True).as_py()
-        if index < 0:  # pragma: no cover - callers only call this when something failed
-            raise AssertionError(f"{item}: a column check failed but no item did")
-        record, field = self.where.locate(level, index, item)
-        raise ValidationError(message, record_index=record, field=field)
-
-    def range(self, name: str, low: int, high: int, item: str, message: str = "") -> None:
-        values = self.c[name]
-        if not len(values):
-            return
-        bounds = pc.min_max(values)
-        if bounds["min"].as_py() < low or bounds["max"].as_py() > high:
-            bad = pc.or_(pc.less(values, low), pc.greater(values, high))
-            self.fail(FIELDS[name][0], bad, item, message or f"must be in {low}..{high}")
-
-    def length(self, name: str, limit: int, item: str, minimum: int = 0) -> None:
-        values = self.c[name]
-        if not len(values):
-            return
-        lengths = pc.binary_length(values)
-        bounds = pc.min_max(lengths)
-        if bounds["min"].as_py() < minimum or bounds["max"].as_py() > limit:
-            bad = pc.or_(pc.less(lengths, minimum), pc.greater(lengths, limit))
-            self.fail(FIELDS[name][0], bad, item, f"length must be in {minimum}..{limit}")
+    def locate(self, name: str, index: int) -> tuple[int, str]:
+        level = FIELDS[name][0]
+        item = _PATHS.get(name, name if level is Level.MEASUREMENT else f".{name}")
+        return self.where.locate(level, index, item)
 
 
 def check_structure(c: MeasurementColumns) -> None:
@@ -179,88 +173,68 @@ def validate_batch(batch_id: str, c: MeasurementColumns, limits: Limits, now_us:
     if not len(c):
         return
     check = _Checker(c)
-    m = Level.MEASUREMENT
-    ids = c["measurement_id"]
-    check.length("measurement_id", 16, "measurement_id", minimum=16)
-    if pc.count_distinct(ids).as_py() != len(ids):
-        seen: set[bytes] = set()
-        for i, value in enumerate(ids.to_pylist()):
-            if value in seen:
-                raise ValidationError("repeats an earlier measurement of this batch",
-                                      record_index=i, field="measurement_id")
-            seen.add(value)
-    check.length("round_id", limits.max_round_id, "round_id")
-    check.range("started_at_us", EARLIEST_US, now_us + limits.future_skew_us, "started_at_us",
-                "must be after 2020-01-01 and at most a day ahead of the collector's clock")
-    _domains(check)
-    check.range("qtype", 1, 65535, "qtype")
-    check.range("qclass", 1, 65535, "qclass")
-    check.range("purpose", int(min(Purpose)), int(max(Purpose)), "purpose",
-                f"must be {Purpose.spelled()}")
-    check.length("resolver_name", limits.max_name, "resolver.name", minimum=1)
-    check.length("resolver_address", limits.max_address, "resolver.address")
-    check.range("resolver_port", 0, 65535, "resolver.port")
+    check.ids("measurement_id", "measurement")
+    check.length("round_id", limits.max_round_id)
+    check.started("started_at_us", now_us + limits.future_skew_us)
+    check.domains("domain", root=True)
+    check.range("qtype", 1, 65535)
+    check.range("qclass", 1, 65535)
+    check.range("purpose", int(min(Purpose)), int(max(Purpose)), f"must be {Purpose.spelled()}")
+    check.length("resolver_name", limits.max_name, minimum=1)
+    check.length("resolver_address", limits.max_address)
+    check.range("resolver_port", 0, 65535)
     check.range("resolver_transport", int(min(Transport)), int(max(Transport)),
-                "resolver.transport", f"must be {Transport.spelled()}")
-    check.length("resolver_tls_name", MAX_DOMAIN, "resolver.tls_name")
-    check.length("resolver_url", limits.max_url, "resolver.url")
-    check.range("failure", int(min(Failure)), int(max(Failure)), "failure",
+                f"must be {Transport.spelled()}")
+    check.length("resolver_tls_name", MAX_DOMAIN)
+    check.length("resolver_url", limits.max_url)
+    check.range("failure", int(min(Failure)), int(max(Failure)),
                 f"is not in the failure taxonomy ({int(min(Failure))}-{int(max(Failure))})")
-    check.length("failure_text", limits.max_text, "failure_text")
-    check.range("response_count", 0, limits.max_responses, "responses",
+    check.length("failure_text", limits.max_text)
+    check.range("response_count", 0, limits.max_responses,
                 f"more than {limits.max_responses} responses")
     answered = pc.and_(pc.equal(c["failure"], int(Failure.NONE)),
                        pc.equal(c["response_count"], 0))
     if pc.any(answered).as_py():
-        check.fail(m, answered, "failure", "FAILURE_NONE needs at least one response")
+        check.fail("failure", answered, "FAILURE_NONE needs at least one response")
     # Every response alike, first or later: the Measurement path names it.
-    check.range("rcode", 0, 4095, ".rcode")
-    check.range("flags", 0, 0xFFFF, ".flags")
-    check.range("answer_count", 0, limits.max_answers, ".answers",
-                f"more than {limits.max_answers} answers")
-    check.range("cname_count", 0, limits.max_cname_chain, ".cname_chain",
+    check.range("rcode", 0, 4095)
+    check.range("flags", 0, 0xFFFF)
+    check.range("answer_count", 0, limits.max_answers, f"more than {limits.max_answers} answers")
+    check.range("cname_count", 0, limits.max_cname_chain,
                 f"more than {limits.max_cname_chain} names")
-    check.range("authority_count", 0, 65535, ".authority_count")
-    check.range("additional_count", 0, 65535, ".additional_count")
-    check.range("extended_error_count", 0, limits.max_extended_errors, ".extended_errors",
+    check.range("authority_count", 0, 65535)
+    check.range("additional_count", 0, 65535)
+    check.range("extended_error_count", 0, limits.max_extended_errors,
                 f"more than {limits.max_extended_errors} extended errors")
-    check.length("nsid", limits.max_nsid, ".nsid")
-    check.length("wire", limits.max_wire, ".wire")
-    check.length("parse_error", limits.max_text, ".parse_error")
-    check.length("answer_name", 255, ".name")
-    check.range("answer_rtype", 0, 65535, ".rtype")
-    check.length("answer_data", limits.max_answer_data, ".data")
-    check.length("cname_chain", 255, "")
-    check.range("extended_error_code", 0, 65535, ".code")
-    check.length("extended_error_text", limits.max_ede_text, ".text")
+    check.length("nsid", limits.max_nsid)
+    check.length("wire", limits.max_wire)
+    check.length("parse_error", limits.max_text)
+    check.length("answer_name", 255)
+    check.range("answer_rtype", 0, 65535)
+    check.length("answer_data", limits.max_answer_data)
+    check.length("cname_chain", 255)
+    check.range("extended_error_code", 0, 65535)
+    check.length("extended_error_text", limits.max_ede_text)
     _strays_and_size(check, limits)
 
 
 def _strays_and_size(check: _Checker, limits: Limits) -> None:
-    check.range("stray_kept_count", 0, limits.max_strays, "strays",
+    check.range("stray_kept_count", 0, limits.max_strays,
                 f"more than {limits.max_strays} stray replies")
-    check.range("stray_size", 0, 65535, ".size")
-    check.length("stray_reason", limits.max_stray_reason, ".reason")
+    check.range("stray_size", 0, 65535)
+    check.length("stray_reason", limits.max_stray_reason)
     sizes = measurement_bytes(check.c)
     if pc.max(sizes).as_py() > limits.max_measurement_bytes:
-        check.fail(Level.MEASUREMENT, pc.greater(sizes, limits.max_measurement_bytes),
-                   "measurement", f"content over {limits.max_measurement_bytes} bytes")
+        index = pc.index(pc.greater(sizes, limits.max_measurement_bytes), True).as_py()
+        raise ValidationError(f"content over {limits.max_measurement_bytes} bytes",
+                              record_index=index, field="measurement")
 
 
 def measurement_bytes(c: MeasurementColumns) -> pa.Array:
     """Each measurement's content in bytes (strings, bytes, a few per item):
     each level's sizes summed into its parent's through the count columns."""
     def strings(*names: str) -> pa.Array:
-        total = pc.binary_length(c[names[0]]).cast(pa.int64())
-        for name in names[1:]:
-            total = pc.add(total, pc.binary_length(c[name]).cast(pa.int64()))
-        return total
-
-    def rollup(child: pa.Array, count: str) -> pa.Array:
-        summed = pa.concat_arrays([pa.array([0], pa.int64()),
-                                   pc.cumulative_sum(child).cast(pa.int64())])
-        ends = offsets(c[count])
-        return pc.subtract(pc.take(summed, ends[1:]), pc.take(summed, ends[:-1]))
+        return binary_lengths(c.arrays, list(names))
 
     answers = pc.add(strings("answer_name", "answer_data"), 8)
     cnames = pc.add(strings("cname_chain"), 2)
@@ -269,21 +243,8 @@ def measurement_bytes(c: MeasurementColumns) -> pa.Array:
     responses = pc.add(strings("nsid", "wire", "parse_error"), 24)
     for child, count in ((answers, "answer_count"), (cnames, "cname_count"),
                          (errors, "extended_error_count")):
-        responses = pc.add(responses, rollup(child, count))
+        responses = pc.add(responses, rollup(child, c[count]))
     own = strings("measurement_id", "round_id", "domain", "failure_text", "resolver_name",
                   "resolver_address", "resolver_tls_name", "resolver_url")
-    return pc.add(pc.add(own, rollup(responses, "response_count")),
-                  rollup(strays, "stray_kept_count"))
-
-
-def _domains(check: _Checker) -> None:
-    # Probes query the same few hundred names over and over: check each once.
-    domains = check.c["domain"]
-    distinct = pc.unique(domains)
-    good = pc.or_(pc.equal(distinct, "."), pc.and_(
-        pc.less_equal(pc.utf8_length(distinct), MAX_DOMAIN),
-        pc.match_substring_regex(distinct, DOMAIN_PATTERN)))
-    if not pc.all(good).as_py():
-        bad = pc.is_in(domains, value_set=pc.filter(distinct, pc.invert(good)))
-        check.fail(Level.MEASUREMENT, bad, "domain",
-                   "is not a lower-case domain name without the trailing dot")
+    return pc.add(pc.add(own, rollup(responses, c["response_count"])),
+                  rollup(strays, c["stray_kept_count"]))

@@ -1,6 +1,6 @@
 """Web observation validation: pure functions over WebColumns, as validation.py
-is for measurements: column-wise Arrow checks, and only on failure the first
-offending item located and named by its row-form path, e.g.
+is for measurements, with the same column checks (columnchecks.py); only on
+failure the first offending item located and named by its path, e.g.
 `web[3].http.title` or `web[0].certificate.sans[2]`, with `record_index` the
 observation's index in the batch's web level.
 """
@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from blockwatch.collector.columnchecks import ColumnChecker, binary_lengths, rollup
 from blockwatch.collector.columns import offsets
 from blockwatch.collector.errors import BatchTooLarge, ValidationError
-from blockwatch.collector.validation import DOMAIN_PATTERN, EARLIEST_US, MAX_DOMAIN, Limits
+from blockwatch.collector.validation import Limits
 from blockwatch.collector.webcolumns import WEB_COUNTS, WEB_FIELDS, WebColumns, WebLevel
 from blockwatch.contract.vocabulary import Failure, Scheme, TlsVersion
 
@@ -23,7 +24,7 @@ from blockwatch.contract.vocabulary import Failure, Scheme, TlsVersion
 FAILURES = int(max(Failure))
 SCHEMES = int(max(Scheme))
 TLS_VERSIONS = int(max(TlsVersion))
-# The row-form path of each field below its observation.
+# The path of each field below its observation (WebObservation's fields).
 _PATHS = {
     "connect_failure_text": "connect_failure_text", "tls_cipher": "tls_cipher",
     "cert_subject": "certificate.subject", "cert_issuer": "certificate.issuer",
@@ -91,12 +92,13 @@ def check_web_structure(c: WebColumns) -> None:
             raise ValidationError(why, field=f"web.{name}")
 
 
-class _WebChecker:
+class _WebChecker(ColumnChecker):
     def __init__(self, c: WebColumns) -> None:
+        super().__init__(c.arrays)
         self.c = c
         self._starts: dict[str, list[int]] = {}
 
-    def _path(self, name: str, index: int) -> tuple[int, str]:
+    def locate(self, name: str, index: int) -> tuple[int, str]:
         level = WEB_FIELDS[name][0]
         if level is WebLevel.OBSERVATION:
             return index, f"web[{index}].{_PATHS.get(name, name)}"
@@ -107,30 +109,6 @@ class _WebChecker:
         record = bisect.bisect_right(starts, index) - 1
         k = index - starts[record]
         return record, f"web[{record}].{_LEVEL_PATHS[level]}[{k}]{_ITEM_PATHS[name]}"
-
-    def fail(self, name: str, bad: pa.Array, message: str) -> None:
-        index = pc.index(bad, True).as_py()
-        record, field = self._path(name, index)
-        raise ValidationError(message, record_index=record, field=field)
-
-    def range(self, name: str, low: int, high: int, message: str = "") -> None:
-        values = self.c[name]
-        if not len(values):
-            return
-        bounds = pc.min_max(values)
-        if bounds["min"].as_py() < low or bounds["max"].as_py() > high:
-            bad = pc.or_(pc.less(values, low), pc.greater(values, high))
-            self.fail(name, bad, message or f"must be in {low}..{high}")
-
-    def length(self, name: str, limit: int, minimum: int = 0) -> None:
-        values = self.c[name]
-        if not len(values):
-            return
-        lengths = pc.binary_length(values)
-        bounds = pc.min_max(lengths)
-        if bounds["min"].as_py() < minimum or bounds["max"].as_py() > limit:
-            bad = pc.or_(pc.less(lengths, minimum), pc.greater(lengths, limit))
-            self.fail(name, bad, f"length must be in {minimum}..{limit}")
 
     def empty_or(self, name: str, size: int) -> None:
         lengths = pc.binary_length(self.c[name])
@@ -147,24 +125,10 @@ def validate_web(c: WebColumns, limits: WebLimits, now_us: int,
     if not len(c):
         return
     check = _WebChecker(c)
-    check.length("observation_id", 16, minimum=16)
-    ids = c["observation_id"]
-    if pc.count_distinct(ids).as_py() != len(ids):
-        seen: set[bytes] = set()
-        for i, value in enumerate(ids.to_pylist()):
-            if value in seen:
-                raise ValidationError("repeats an earlier web observation of this batch",
-                                      record_index=i, field=f"web[{i}].observation_id")
-            seen.add(value)
+    check.ids("observation_id", "web observation")
     check.length("round_id", limits.max_round_id)
-    check.range("started_at_us", EARLIEST_US, now_us + day_us,
-                "must be after 2020-01-01 and at most a day ahead of the collector's clock")
-    names = c["name"]
-    good = pc.and_(pc.less_equal(pc.utf8_length(names), MAX_DOMAIN),
-                   pc.match_substring_regex(names, DOMAIN_PATTERN))
-    if not pc.all(good).as_py():
-        check.fail("name", pc.invert(good),
-                   "is not a lower-case domain name without the trailing dot")
+    check.started("started_at_us", now_us + day_us)
+    check.domains("name", root=False)
     addresses = c["address"]
     ip = pc.match_substring_regex(addresses, r"^[0-9A-Fa-f:.]{2,45}$")
     if not pc.all(ip).as_py():
@@ -214,22 +178,11 @@ def _lengths(check: _WebChecker, limits: WebLimits) -> None:
 
 def web_observation_bytes(c: WebColumns) -> pa.Array:
     """Each observation's content in bytes (strings and bytes of every level)."""
-    def total(names: list[str]) -> pa.Array:
-        summed = pc.binary_length(c[names[0]]).cast(pa.int64())
-        for name in names[1:]:
-            summed = pc.add(summed, pc.binary_length(c[name]).cast(pa.int64()))
-        return summed
-
-    def rollup(child: pa.Array, count: str) -> pa.Array:
-        cum = pa.concat_arrays([pa.array([0], pa.int64()),
-                                pc.cumulative_sum(child).cast(pa.int64())])
-        ends = offsets(c[count])
-        return pc.subtract(pc.take(cum, ends[1:]), pc.take(cum, ends[:-1]))
-
-    own = total([n for n, (lv, kind) in WEB_FIELDS.items()
-                 if lv is WebLevel.OBSERVATION and kind in (pa.string(), pa.binary())])
+    own = binary_lengths(c.arrays, [
+        n for n, (lv, kind) in WEB_FIELDS.items()
+        if lv is WebLevel.OBSERVATION and kind in (pa.string(), pa.binary())])
     for level, count in WEB_COUNTS.items():
         names = [n for n, (lv, kind) in WEB_FIELDS.items()
                  if lv is level and kind in (pa.string(), pa.binary())]
-        own = pc.add(own, rollup(pc.add(total(names), 8), count))
+        own = pc.add(own, rollup(pc.add(binary_lengths(c.arrays, names), 8), c[count]))
     return own

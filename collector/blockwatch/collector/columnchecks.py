@@ -1,0 +1,119 @@
+"""Column checks shared by measurement and web validation.
+
+A good batch costs one Arrow pass per check (a min/max, the lengths), whatever
+its size; only when a check fails is the first offending item located, by the
+subclass that knows its levels and paths, so the rejection can name its
+record and field. Content sizes are summed per record the same way: each
+level's strings and bytes, rolled up into their parents through the counts.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import NoReturn
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from blockwatch.collector.columns import offsets
+from blockwatch.collector.errors import ValidationError
+
+# Labels of [a-z0-9_-], 1-63 long, not starting or ending with '-'. RE2 (Arrow)
+# has no look-around, so the ends are spelled out; Python's re reads it alike.
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+DOMAIN_PATTERN = rf"^{_LABEL}(?:\.{_LABEL})*$"
+# 253 presentation characters without the trailing dot are 255 octets on the
+# wire (a length octet per label plus the root), the DNS limit.
+MAX_DOMAIN = 253
+EARLIEST_US = 1_577_836_800_000_000  # 2020-01-01T00:00:00Z: before blockwatch existed
+DAY_US = 86_400_000_000
+
+
+class ColumnChecker(ABC):
+    """Checks over one batch's columns (`arrays`: name -> Arrow array)."""
+
+    def __init__(self, arrays: Mapping[str, pa.Array]) -> None:
+        self.arrays = arrays
+
+    @abstractmethod
+    def locate(self, name: str, index: int) -> tuple[int, str]:
+        """(record index, field path) of item `index` of column `name`."""
+
+    def fail(self, name: str, bad: pa.Array, message: str) -> NoReturn:
+        """Raise for the first True of `bad` (a boolean array as long as `name`)."""
+        index = pc.index(bad, True).as_py()
+        if index < 0:  # pragma: no cover - callers only call this when something failed
+            raise AssertionError(f"{name}: a column check failed but no item did")
+        record, field = self.locate(name, index)
+        raise ValidationError(message, record_index=record, field=field)
+
+    def range(self, name: str, low: int, high: int, message: str = "") -> None:
+        values = self.arrays[name]
+        if not len(values):
+            return
+        bounds = pc.min_max(values)
+        if bounds["min"].as_py() < low or bounds["max"].as_py() > high:
+            bad = pc.or_(pc.less(values, low), pc.greater(values, high))
+            self.fail(name, bad, message or f"must be in {low}..{high}")
+
+    def length(self, name: str, limit: int, minimum: int = 0) -> None:
+        values = self.arrays[name]
+        if not len(values):
+            return
+        lengths = pc.binary_length(values)
+        bounds = pc.min_max(lengths)
+        if bounds["min"].as_py() < minimum or bounds["max"].as_py() > limit:
+            bad = pc.or_(pc.less(lengths, minimum), pc.greater(lengths, limit))
+            self.fail(name, bad, f"length must be in {minimum}..{limit}")
+
+    def unique(self, name: str, message: str) -> None:
+        """Every value of `name` distinct; else the first repeat is named."""
+        values = self.arrays[name]
+        if pc.count_distinct(values).as_py() == len(values):
+            return
+        seen: set[object] = set()
+        for i, value in enumerate(values.to_pylist()):
+            if value in seen:
+                record, field = self.locate(name, i)
+                raise ValidationError(message, record_index=record, field=field)
+            seen.add(value)
+
+    def ids(self, name: str, what: str) -> None:
+        """16-byte ids (UUIDs), each once in the batch."""
+        self.length(name, 16, minimum=16)
+        self.unique(name, f"repeats an earlier {what} of this batch")
+
+    def started(self, name: str, latest_us: int) -> None:
+        self.range(name, EARLIEST_US, latest_us,
+                   "must be after 2020-01-01 and at most a day ahead of the collector's clock")
+
+    def domains(self, name: str, *, root: bool) -> None:
+        """Lower-case domain names without the trailing dot; "." too if `root`."""
+        # Probes use the same few hundred names over and over: check each once.
+        values = self.arrays[name]
+        distinct = pc.unique(values)
+        good = pc.and_(pc.less_equal(pc.utf8_length(distinct), MAX_DOMAIN),
+                       pc.match_substring_regex(distinct, DOMAIN_PATTERN))
+        if root:
+            good = pc.or_(pc.equal(distinct, "."), good)
+        if not pc.all(good).as_py():
+            bad = pc.is_in(values, value_set=pc.filter(distinct, pc.invert(good)))
+            self.fail(name, bad, "is not a lower-case domain name without the trailing dot")
+
+
+def binary_lengths(arrays: Mapping[str, pa.Array], names: list[str]) -> pa.Array:
+    """Item by item, the summed lengths of these string/bytes columns of one level."""
+    total = pc.binary_length(arrays[names[0]]).cast(pa.int64())
+    for name in names[1:]:
+        total = pc.add(total, pc.binary_length(arrays[name]).cast(pa.int64()))
+    return total
+
+
+def rollup(child: pa.Array, counts: pa.Array) -> pa.Array:
+    """Per parent, the sum of its items' `child` values (parent i owns the next
+    counts[i] items)."""
+    summed = pa.concat_arrays([pa.array([0], pa.int64()),
+                               pc.cumulative_sum(child).cast(pa.int64())])
+    ends = offsets(counts)
+    return pc.subtract(pc.take(summed, ends[1:]), pc.take(summed, ends[:-1]))
