@@ -94,7 +94,7 @@ each with a test here that failed before:
     classification pass and housekeeping could die for good with health green. Now each
     runs under a supervisor: logged with its traceback, restarted with backoff, counted
     (`blockwatch_task_failures_total{task}`), and the failing service's health turns
-    NOT_SERVING; `stop()` always stops the writer (`supervise.py` in both).
+    NOT_SERVING; `stop()` always stops the writer (`blockwatch.runtime.supervise`, shared by both).
 14. **probe — WAL damage was silent.** A truncated or zeroed WAL tail dropped committed
     measurements without a word. Now a durable high-water mark beside the spool makes the
     loss counted and logged (`SPOOL DAMAGE`); `[spool] fsync` is a documented setting.

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from blockwatch.probe.spool import Spool
-from blockwatch.probe.supervise import TaskHealth, supervise
 from blockwatch.probe.wire import encode_measurement
+from blockwatch.runtime.supervise import TaskHealth, supervise
 from tests.integration.collector_harness import (
     chdb_dsn,
     count,

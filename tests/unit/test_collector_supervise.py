@@ -8,7 +8,7 @@ import pytest
 from blockwatch.collector.auth import certificate_identity
 from blockwatch.collector.errors import AuthError
 from blockwatch.collector.server import connection_cap, merge_activity
-from blockwatch.collector.supervise import Backoff
+from blockwatch.runtime.supervise import Backoff
 
 
 def test_backoff_doubles_from_one_second_up_to_a_minute() -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from blockwatch.contract.resolvers import SYSTEM
 from blockwatch.probe.observation import Transport
 from blockwatch.probe.resolvers import (
-    SYSTEM,
     ResolverSpec,
     parse_nameservers,
     system_path,

@@ -127,7 +127,7 @@ class ClassifyPass:
         """Classify what has settled, chunk by chunk: DNS, then web follow-ups,
         then sites; returns DNS measurements done.
 
-        The server runs it under supervision (supervise.py): any error is
+        The server runs it under supervision (blockwatch.runtime.supervise): any error is
         logged, counted, shown in health and retried after a backoff (verdicts
         are derived data: nothing is lost, only late)."""
         done = 0

@@ -30,8 +30,9 @@ from blockwatch.collector.orders import (
 )
 from blockwatch.collector.registry import Registry
 from blockwatch.collector.settings import Settings, build_settings, is_loopback
-from blockwatch.probe import __version__
-from blockwatch.probe.commandline import (
+from blockwatch.contract.resolvers import DEFAULT_RESOLVERS
+from blockwatch.runtime import __version__
+from blockwatch.runtime.commandline import (
     LogFormat,
     LogFormatOption,
     LogLevel,
@@ -41,7 +42,6 @@ from blockwatch.probe.commandline import (
     setup_logging,
     version_option,
 )
-from blockwatch.probe.resolvers import default_resolvers
 from blockwatch.schema.migrate import load_migrations
 from blockwatch.schema.principals import Role
 
@@ -412,7 +412,7 @@ def targets_import(
 def _known_names(settings: Settings, previous: Any, importing: Any) -> set[str]:
     """Resolver names probes measure by (built-in defaults, `isp` for the probe's
     own resolver, the collector's assignment) and intermediaries of other orders."""
-    names = {spec.name for spec in default_resolvers()} | {"isp"}
+    names = {r.name for r in DEFAULT_RESOLVERS} | {"isp"}
     names |= {r.name for r in settings.assignment.resolvers}
     ids = {o.order_id for o in importing.orders}
     names |= {i for o in previous.orders if o.order_id not in ids for i in o.intermediaries}

@@ -5,6 +5,7 @@ collide)."""
 from __future__ import annotations
 
 import threading
+import time
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -35,13 +36,24 @@ class Metrics:
                                      "Calls refused by authentication, by reason",
                                      ["reason"], registry=r)
         self.streams = Gauge("blockwatch_open_streams", "Submit streams open", registry=r)
-        # Background work (supervise.py): a failing task is counted, never silent.
+        # Background work (blockwatch.runtime.supervise): a failing task is counted,
+        # never silent.
         self.task_failures = Counter("blockwatch_task_failures_total",
                                      "Failed steps of a background task (each is retried "
                                      "after a backoff), by task", ["task"], registry=r)
         self.task_last_success = Gauge("blockwatch_task_last_success_seconds",
                                        "Unix time a background task last completed a step, "
                                        "by task", ["task"], registry=r)
+
+    # blockwatch.runtime.supervise's TaskMeter
+    def task_started(self, name: str) -> None:
+        self.task_failures.labels(name)   # the series exists at 0
+
+    def task_failed(self, name: str) -> None:
+        self.task_failures.labels(name).inc()
+
+    def task_succeeded(self, name: str) -> None:
+        self.task_last_success.labels(name).set(time.time())
 
     def serve(self, address: str) -> tuple[WSGIServer, threading.Thread]:
         """Expose /metrics on host:port; returns the server (shutdown() it on exit)."""

@@ -44,15 +44,16 @@ from blockwatch.collector.servicer import (
 )
 from blockwatch.collector.settings import Settings
 from blockwatch.collector.store import Store
-from blockwatch.collector.supervise import Supervised
 from blockwatch.collector.writer import IngestWriter
+from blockwatch.runtime.supervise import Supervised
 from blockwatch.schema.principals import Role
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_S = 2.0
-# Health service names of the supervised background tasks (supervise.py): NOT_SERVING
-# while the task is failing; the overall ("") status stays about ingest.
+# Health service names of the supervised background tasks (blockwatch.runtime's
+# supervise.py): NOT_SERVING while the task is failing; the overall ("") status
+# stays about ingest.
 CLASSIFY_HEALTH = "blockwatch.collector.classify"
 HOUSEKEEPING_HEALTH = "blockwatch.collector.housekeeping"
 _ROLES: dict[str, Role] = {method: "probe" if role == "probe" else "analyst"

@@ -18,8 +18,8 @@ import msgspec
 
 from blockwatch.collector.errors import ConfigError
 from blockwatch.collector.validation import Limits
+from blockwatch.contract.resolvers import check_resolver
 from blockwatch.contract.vocabulary import TransportLabel
-from blockwatch.probe.config import check_resolver
 
 DEFAULT_PORT = 4443
 MAX_MESSAGE_BYTES = 16 << 20

@@ -1,3 +1,3 @@
 """The blockwatch probe: resolves target names through many resolvers and records what it sees."""
 
-__version__ = "0.1.0"
+from blockwatch.runtime import __version__ as __version__

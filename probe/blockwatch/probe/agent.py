@@ -30,7 +30,6 @@ from blockwatch.probe.resolvers import ResolverSpec
 from blockwatch.probe.runner import Limits, RoundRunner, RoundSummary, expand
 from blockwatch.probe.sink import SpoolSink
 from blockwatch.probe.spool import Spool
-from blockwatch.probe.supervise import TaskHealth, supervise
 from blockwatch.probe.targets import (
     Target,
     make_targets,
@@ -41,6 +40,7 @@ from blockwatch.probe.targets import (
 from blockwatch.probe.web import WebEngine
 from blockwatch.probe.webbounds import bound_web_observation
 from blockwatch.probe.webobservation import WebObservation
+from blockwatch.runtime.supervise import TaskHealth, supervise
 
 if TYPE_CHECKING:
     # grpc costs ~8 MB: a probe without a collector never loads it

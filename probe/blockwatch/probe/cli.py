@@ -16,7 +16,10 @@ import typer
 
 from blockwatch.probe import __version__
 from blockwatch.probe.agent import Agent, Progress, once
-from blockwatch.probe.commandline import (
+from blockwatch.probe.config import ProbeConfig, ResolverConfig, load_config, parse_config
+from blockwatch.probe.errors import ConfigError, ProbeError
+from blockwatch.probe.targets import name_from_argument
+from blockwatch.runtime.commandline import (
     LogFormat,
     LogFormatOption,
     LogLevel,
@@ -25,9 +28,6 @@ from blockwatch.probe.commandline import (
     setup_logging,
     version_option,
 )
-from blockwatch.probe.config import ProbeConfig, ResolverConfig, load_config, parse_config
-from blockwatch.probe.errors import ConfigError, ProbeError
-from blockwatch.probe.targets import name_from_argument
 
 if TYPE_CHECKING:
     from rich.console import Console

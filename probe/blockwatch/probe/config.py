@@ -6,24 +6,22 @@ keys are errors, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 import dns.rdatatype
 import msgspec
 
+from blockwatch.contract.resolvers import NAME, check_resolver
 from blockwatch.contract.vocabulary import Transport, TransportLabel
 from blockwatch.probe.dnsmessage import normalize_domain
 from blockwatch.probe.errors import ConfigError
-from blockwatch.probe.resolvers import SYSTEM, ResolverSpec, default_resolvers
+from blockwatch.probe.resolvers import ResolverSpec, default_resolvers
 from blockwatch.probe.webconfig import WebConfig
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 DEFAULT_QTYPES = [int(dns.rdatatype.A), int(dns.rdatatype.AAAA)]
 _DOT, _DOH = Transport.DOT.label, Transport.DOH.label
 
@@ -52,27 +50,6 @@ class ResolverConfig(_Strict, frozen=True):
     def spec(self) -> ResolverSpec:
         return ResolverSpec(self.name, Transport.from_label(self.transport), self.address,
                             self.port, self.tls_name, self.url, self.ca_file)
-
-
-def check_resolver(name: str, *, transport: str, address: str, port: int, tls_name: str,
-                   url: str) -> None:
-    """The rules a resolver entry obeys, here and in the collector's assignment config;
-    raises ValueError starting with the field's name."""
-    if not _NAME.match(name):
-        raise ValueError(f"name: {name!r} must be 1-63 letters, digits, '.', '_' or '-'")
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port: {port} is not in 0..65535")
-    if transport == _DOH:
-        _check_doh_url(url)
-        if address:
-            raise ValueError("address: not used with transport 'doh' (put the host in url)")
-    else:
-        if url:
-            raise ValueError(f"url: only used with transport 'doh', not {transport!r}")
-        if address != SYSTEM:
-            _check_ip(address, "address")
-    if tls_name and transport != _DOT:
-        raise ValueError("tls_name: only used with transport 'dot'")
 
 
 class CollectorConfig(_Strict, frozen=True):
@@ -190,7 +167,7 @@ class ProbeConfig(_Strict, frozen=True):
     resolvers: list[ResolverConfig] = []
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
+        if not NAME.match(self.name):
             raise ValueError(f"name: {self.name!r} must be 1-63 letters, digits, '.', '_' or '-'")
         for i, qtype in enumerate(self.qtypes):
             try:
@@ -270,27 +247,6 @@ def parse_config(raw: dict[str, object], source: str = "") -> ProbeConfig:
             path = f"{path}.{field}" if path else field
             message = detail
         raise ConfigError(message, field=path, source=source) from None
-
-
-def _check_ip(value: str, field: str) -> None:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise ValueError(
-            f"{field}: {value!r} is not an IP address (or \"system\" for resolv.conf)"
-        ) from None
-
-
-def _check_doh_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ValueError(f"url: {url!r} must be an https:// URL with a host")
-    if not parts.path or parts.path == "/":
-        raise ValueError(f"url: {url!r} needs a path such as /dns-query")
-    try:
-        _ = parts.port
-    except ValueError:
-        raise ValueError(f"url: {url!r} has an invalid port") from None
 
 
 def _check_collector_address(address: str, field: str) -> None:

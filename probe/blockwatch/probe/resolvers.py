@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from blockwatch.contract.resolvers import DEFAULT_RESOLVERS, SYSTEM
 from blockwatch.probe.errors import ConfigError
 from blockwatch.probe.observation import ResolverRef, Transport
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {Transport.UDP: 53, Transport.TCP: 53, Transport.DOT: 853, Transport.DOH: 443}
-SYSTEM = "system"
 
 # Local stubs answer from a cache and forward elsewhere: measuring one says
 # little about the network's resolver. systemd-resolved listens on 127.0.0.53
@@ -137,18 +137,5 @@ def system_nameservers(resolv_conf: Path) -> list[str]:
 
 
 def default_resolvers() -> list[ResolverSpec]:
-    """The zero-config set: the system resolver and the big public ones, UDP and DoH.
-
-    DoH URLs use the resolvers' IP literals (their certificates cover them) so
-    that measuring DoH does not depend on the system resolver, which may be the
-    one that blocks.
-    """
-    return [
-        ResolverSpec(SYSTEM, Transport.UDP, SYSTEM),
-        ResolverSpec("cloudflare", Transport.UDP, "1.1.1.1"),
-        ResolverSpec("google", Transport.UDP, "8.8.8.8"),
-        ResolverSpec("quad9", Transport.UDP, "9.9.9.9"),
-        ResolverSpec("cloudflare-doh", Transport.DOH, url="https://1.1.1.1/dns-query"),
-        ResolverSpec("google-doh", Transport.DOH, url="https://8.8.8.8/dns-query"),
-        ResolverSpec("quad9-doh", Transport.DOH, url="https://9.9.9.9/dns-query"),
-    ]
+    """The zero-config set (blockwatch.contract.resolvers.DEFAULT_RESOLVERS)."""
+    return [ResolverSpec(r.name, r.transport, r.address, url=r.url) for r in DEFAULT_RESOLVERS]

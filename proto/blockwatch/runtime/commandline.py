@@ -1,9 +1,9 @@
 """What every blockwatch command line shares (README, "Command-line conventions").
 
 One definition, used by `blockwatch-probe` and `blockwatch-collector` (it lives
-in the probe package because the probe is the base install every other part
-depends on): usage errors as one `error:` line and exit 2, `--version`, the
-log format (key=value or JSON lines) and RFC 3339 UTC timestamps.
+in blockwatch.runtime, below both, so neither imports the other): usage errors
+as one `error:` line and exit 2, `--version`, the log format (key=value or JSON
+lines) and RFC 3339 UTC timestamps.
 """
 
 from __future__ import annotations
