@@ -19,9 +19,10 @@ from blockwatch.collector.errors import ConfigError as CollectorConfigError
 from blockwatch.contract.errors import BlockwatchError, ConfigError
 from blockwatch.probe.errors import ConfigError as ProbeConfigError
 from blockwatch.probe.errors import ProbeError
+from blockwatch.schema.errors import SchemaError
 
 ROOTS = {"blockwatch.probe": ProbeError, "blockwatch.collector": CollectorError,
-         "blockwatch.analysis": AnalysisError}
+         "blockwatch.analysis": AnalysisError, "blockwatch.schema": SchemaError}
 
 # Exceptions that never leave their module's caller (control flow, a parse
 # step's own signal): not errors raised to users, so under no root.
