@@ -4,8 +4,11 @@ generated protobuf classes."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
+from itertools import chain
+from operator import attrgetter
+from typing import Any, cast
 
 from blockwatch.probe.dnsmessage import normalize_domain
 from blockwatch.probe.observation import (
@@ -178,156 +181,134 @@ def decode_web_observation(data: bytes) -> WebObservation:
                                  failure_text=r.failure_text) for r in m.redirects))
 
 
+@dataclass(frozen=True, slots=True)
+class _ColumnarForm:
+    """How a columnar message of the contract is filled from spooled messages.
+
+    `levels`: each level below the root, in order, as (its parent level, a
+    field of the parent's items): "field[]" a repeated field, whose items,
+    flattened in order, make the level; "field" a message field, one item per
+    parent (unset ones read as defaults), read once for all its columns.
+    `columns`: per level, each column with what it holds of each item: an
+    attribute, "#field" the number of items of a repeated field, "?field"
+    whether a message field is set, "" the item itself.
+    """
+
+    root: str
+    levels: dict[str, tuple[str, str]]
+    columns: dict[str, dict[str, str]]
+
+
+def _same(*names: str) -> dict[str, str]:
+    return {name: name for name in names}
+
+
+_MEASUREMENT_FORM = _ColumnarForm(
+    root="measurement",
+    levels={"resolver": ("measurement", "resolver"),
+            "response": ("measurement", "responses[]"), "answer": ("response", "answers[]"),
+            "cname": ("response", "cname_chain[]"),
+            "extended_error": ("response", "extended_errors[]"),
+            "stray": ("measurement", "strays[]")},
+    columns={
+        "measurement": {
+            **_same("measurement_id", "round_id", "started_at_us", "duration_us", "domain",
+                    "qtype", "qclass", "purpose", "failure", "failure_text", "reply_count",
+                    "answer_set_count", "reply_bytes", "stray_count", "truncated"),
+            "response_count": "#responses", "stray_kept_count": "#strays"},
+        "resolver": {"resolver_name": "name", "resolver_address": "address",
+                     "resolver_port": "port", "resolver_transport": "transport",
+                     "resolver_tls_name": "tls_name", "resolver_url": "url"},
+        "response": {
+            **_same("arrival_us", "rcode", "flags", "authority_count", "additional_count", "edns",
+                    "nsid", "wire", "size", "parse_error", "wire_truncated"),
+            "answer_count": "#answers", "cname_count": "#cname_chain",
+            "extended_error_count": "#extended_errors"},
+        "answer": {"answer_name": "name", "answer_rtype": "rtype", "answer_ttl": "ttl",
+                   "answer_data": "data"},
+        "cname": {"cname_chain": ""},
+        "extended_error": {"extended_error_code": "code", "extended_error_text": "text"},
+        "stray": {"stray_arrival_us": "arrival_us", "stray_size": "size",
+                  "stray_reason": "reason"},
+    })
+
+_WEB_FORM = _ColumnarForm(
+    root="observation",
+    levels={"certificate": ("observation", "certificate"), "http": ("observation", "http"),
+            "dns_id": ("observation", "dns_measurement_ids[]"),
+            "san": ("certificate", "sans[]"), "header": ("http", "headers[]"),
+            "redirect": ("observation", "redirects[]")},
+    columns={
+        "observation": {
+            **_same("observation_id", "round_id", "started_at_us", "duration_us", "name",
+                    "address", "port", "scheme", "connect_duration_us", "connect_failure",
+                    "connect_failure_text", "tls_attempted", "tls_duration_us", "tls_version",
+                    "tls_cipher", "chain_verified", "name_matches", "verify_error",
+                    "tls_failure", "tls_failure_text", "truncated"),
+            "dns_id_count": "#dns_measurement_ids", "has_certificate": "?certificate",
+            "http_sent": "?http", "redirect_count": "#redirects"},
+        "certificate": {"cert_subject": "subject", "cert_issuer": "issuer",
+                        "cert_sha256": "sha256", "cert_not_before_s": "not_before_s",
+                        "cert_not_after_s": "not_after_s", "san_count": "#sans"},
+        "http": {"http_url": "url", "http_duration_us": "duration_us",
+                 "first_byte_us": "first_byte_us", "status": "status", "http_reason": "reason",
+                 "http_version": "http_version", "header_count": "#headers",
+                 "body_length": "body_length", "body_truncated": "body_truncated",
+                 "body_sha256": "body_sha256", "body_prefix": "body_prefix", "title": "title",
+                 "http_failure": "failure", "http_failure_text": "failure_text"},
+        "dns_id": {"dns_measurement_id": ""},
+        "san": {"san": ""},
+        "header": {"header_name": "name", "header_value": "value"},
+        "redirect": {"redirect_url": "url", "redirect_duration_us": "duration_us",
+                     "redirect_status": "status", "redirect_location": "location",
+                     "redirect_title": "title", "redirect_failure": "failure",
+                     "redirect_failure_text": "failure_text"},
+    })
+
+
+def _values(items: list[Any], source: str) -> Iterable[Any]:
+    # map over attrgetter runs in C; per-item Python calls are what costs here.
+    if not source:
+        return items
+    if source[0] == "#":
+        return list(map(len, map(attrgetter(source[1:]), items)))
+    if source[0] == "?":
+        field = source[1:]
+        return [item.HasField(field) for item in items]
+    return list(map(attrgetter(source), items))
+
+
+def _fill(target: Any, form: _ColumnarForm, roots: list[Any]) -> None:
+    """Every column of `form` into `target`, one pass per column over its level."""
+    items: dict[str, list[Any]] = {form.root: roots}
+    for level, (parent, field) in form.levels.items():
+        of_parents = map(attrgetter(field.removesuffix("[]")), items[parent])
+        items[level] = list(chain.from_iterable(of_parents) if field.endswith("[]")
+                            else of_parents)
+    for level, columns in form.columns.items():
+        for name, source in columns.items():
+            getattr(target, name).extend(_values(items[level], source))
+
+
 def encode_columnar_submit_request(batch_id: str, payloads: list[bytes],
                                    web_payloads: list[bytes] | None = None) -> bytes:
-    """SubmitRequest{batch: Batch{batch_id, columns}} from already-serialized
-    measurements, column by column, so the collector converts each column in one
-    call instead of per record.
+    """SubmitRequest{batch: Batch{batch_id, columns, web}} from already-serialized
+    measurements (and web observations), column by column, so the collector
+    converts each column in one call instead of per record.
 
-    The spool keeps one serialized Measurement per row (durable one by one);
-    the columns are built per upload. Each level (measurements, responses,
-    answers, cname names, extended errors) is gathered once as a list and each
-    column is one comprehension over it: per-item method calls are what costs.
+    The spool keeps one serialized message per row (durable one by one); the
+    columns are built per upload, by one table per form (`_MEASUREMENT_FORM`,
+    `_WEB_FORM`).
     """
-    ms = [pb.Measurement.FromString(p) for p in payloads]
-    resolvers = [m.resolver for m in ms]
-    responses = [x for m in ms for x in m.responses]
-    answers = [a for x in responses for a in x.answers]
-    errors = [e for x in responses for e in x.extended_errors]
     request = pb.SubmitRequest()
     batch = request.batch
     batch.batch_id = batch_id
-    c = batch.columns
     # Touch the field so an empty batch still says it is columnar.
-    c.SetInParent()
-    c.measurement_id.extend([m.measurement_id for m in ms])
-    c.round_id.extend([m.round_id for m in ms])
-    c.started_at_us.extend([m.started_at_us for m in ms])
-    c.duration_us.extend([m.duration_us for m in ms])
-    c.domain.extend([m.domain for m in ms])
-    c.qtype.extend([m.qtype for m in ms])
-    c.qclass.extend([m.qclass for m in ms])
-    c.purpose.extend([m.purpose for m in ms])
-    c.resolver_name.extend([r.name for r in resolvers])
-    c.resolver_address.extend([r.address for r in resolvers])
-    c.resolver_port.extend([r.port for r in resolvers])
-    c.resolver_transport.extend([r.transport for r in resolvers])
-    c.resolver_tls_name.extend([r.tls_name for r in resolvers])
-    c.resolver_url.extend([r.url for r in resolvers])
-    c.failure.extend([m.failure for m in ms])
-    c.failure_text.extend([m.failure_text for m in ms])
-    c.response_count.extend([len(m.responses) for m in ms])
-    c.arrival_us.extend([x.arrival_us for x in responses])
-    c.rcode.extend([x.rcode for x in responses])
-    c.flags.extend([x.flags for x in responses])
-    c.answer_count.extend([len(x.answers) for x in responses])
-    c.cname_count.extend([len(x.cname_chain) for x in responses])
-    c.authority_count.extend([x.authority_count for x in responses])
-    c.additional_count.extend([x.additional_count for x in responses])
-    c.edns.extend([x.edns for x in responses])
-    c.extended_error_count.extend([len(x.extended_errors) for x in responses])
-    c.nsid.extend([x.nsid for x in responses])
-    c.wire.extend([x.wire for x in responses])
-    c.size.extend([x.size for x in responses])
-    c.parse_error.extend([x.parse_error for x in responses])
-    c.answer_name.extend([a.name for a in answers])
-    c.answer_rtype.extend([a.rtype for a in answers])
-    c.answer_ttl.extend([a.ttl for a in answers])
-    c.answer_data.extend([a.data for a in answers])
-    c.cname_chain.extend([name for x in responses for name in x.cname_chain])
-    c.extended_error_code.extend([e.code for e in errors])
-    c.extended_error_text.extend([e.text for e in errors])
-    _evidence_columns(c, ms, responses)
-    _web_columns(batch, web_payloads or [])
+    batch.columns.SetInParent()
+    _fill(batch.columns, _MEASUREMENT_FORM, [pb.Measurement.FromString(p) for p in payloads])
+    if web_payloads:
+        _fill(batch.web, _WEB_FORM, [pb.WebObservation.FromString(p) for p in web_payloads])
     return request.SerializeToString()
-
-
-def _web_columns(batch: pb.Batch, payloads: list[bytes]) -> None:
-    """Spooled web observations, column by column (WebObservationColumns)."""
-    if not payloads:
-        return
-    w = batch.web
-    os = [pb.WebObservation.FromString(p) for p in payloads]
-    certs = [o.certificate for o in os]
-    https = [o.http for o in os]
-    w.observation_id.extend([o.observation_id for o in os])
-    w.round_id.extend([o.round_id for o in os])
-    w.name.extend([o.name for o in os])
-    w.address.extend([o.address for o in os])
-    w.connect_failure_text.extend([o.connect_failure_text for o in os])
-    w.tls_cipher.extend([o.tls_cipher for o in os])
-    w.cert_subject.extend([c.subject for c in certs])
-    w.cert_issuer.extend([c.issuer for c in certs])
-    w.cert_sha256.extend([c.sha256 for c in certs])
-    w.verify_error.extend([o.verify_error for o in os])
-    w.tls_failure_text.extend([o.tls_failure_text for o in os])
-    w.http_url.extend([h.url for h in https])
-    w.http_reason.extend([h.reason for h in https])
-    w.body_sha256.extend([h.body_sha256 for h in https])
-    w.body_prefix.extend([h.body_prefix for h in https])
-    w.title.extend([h.title for h in https])
-    w.http_failure_text.extend([h.failure_text for h in https])
-    w.http_version.extend([h.http_version for h in https])
-    _web_step_columns(w, os, certs, https)
-
-
-def _web_step_columns(w: pb.WebObservationColumns, os: list[pb.WebObservation],
-                      certs: list[pb.Certificate], https: list[pb.HttpExchange]) -> None:
-    hops = [r for o in os for r in o.redirects]
-    w.started_at_us.extend([o.started_at_us for o in os])
-    w.duration_us.extend([o.duration_us for o in os])
-    w.port.extend([o.port for o in os])
-    w.scheme.extend([o.scheme for o in os])
-    w.dns_id_count.extend([len(o.dns_measurement_ids) for o in os])
-    w.connect_duration_us.extend([o.connect_duration_us for o in os])
-    w.connect_failure.extend([o.connect_failure for o in os])
-    w.tls_attempted.extend([o.tls_attempted for o in os])
-    w.tls_duration_us.extend([o.tls_duration_us for o in os])
-    w.tls_version.extend([o.tls_version for o in os])
-    w.has_certificate.extend([o.HasField("certificate") for o in os])
-    w.cert_not_before_s.extend([c.not_before_s for c in certs])
-    w.cert_not_after_s.extend([c.not_after_s for c in certs])
-    w.san_count.extend([len(c.sans) for c in certs])
-    w.chain_verified.extend([o.chain_verified for o in os])
-    w.name_matches.extend([o.name_matches for o in os])
-    w.tls_failure.extend([o.tls_failure for o in os])
-    w.http_sent.extend([o.HasField("http") for o in os])
-    w.http_duration_us.extend([h.duration_us for h in https])
-    w.first_byte_us.extend([h.first_byte_us for h in https])
-    w.status.extend([h.status for h in https])
-    w.header_count.extend([len(h.headers) for h in https])
-    w.body_length.extend([h.body_length for h in https])
-    w.body_truncated.extend([h.body_truncated for h in https])
-    w.http_failure.extend([h.failure for h in https])
-    w.redirect_count.extend([len(o.redirects) for o in os])
-    w.truncated.extend([o.truncated for o in os])
-    w.dns_measurement_id.extend([i for o in os for i in o.dns_measurement_ids])
-    w.san.extend([san for c in certs for san in c.sans])
-    w.header_name.extend([x.name for h in https for x in h.headers])
-    w.header_value.extend([x.value for h in https for x in h.headers])
-    w.redirect_url.extend([r.url for r in hops])
-    w.redirect_duration_us.extend([r.duration_us for r in hops])
-    w.redirect_status.extend([r.status for r in hops])
-    w.redirect_location.extend([r.location for r in hops])
-    w.redirect_title.extend([r.title for r in hops])
-    w.redirect_failure.extend([r.failure for r in hops])
-    w.redirect_failure_text.extend([r.failure_text for r in hops])
-
-
-def _evidence_columns(c: pb.MeasurementColumns, ms: list[pb.Measurement],
-                      responses: list[pb.Response]) -> None:
-    """The columns added for floods, stray replies and cuts (contract fields 38-47)."""
-    strays = [s for m in ms for s in m.strays]
-    c.reply_count.extend([m.reply_count for m in ms])
-    c.answer_set_count.extend([m.answer_set_count for m in ms])
-    c.reply_bytes.extend([m.reply_bytes for m in ms])
-    c.stray_count.extend([m.stray_count for m in ms])
-    c.stray_kept_count.extend([len(m.strays) for m in ms])
-    c.truncated.extend([m.truncated for m in ms])
-    c.wire_truncated.extend([x.wire_truncated for x in responses])
-    c.stray_arrival_us.extend([s.arrival_us for s in strays])
-    c.stray_size.extend([s.size for s in strays])
-    c.stray_reason.extend([s.reason for s in strays])
 
 
 _ASSIGNED = frozenset(int(p) for p in (Purpose.TARGET, Purpose.CONTROL, Purpose.CANDIDATE))
