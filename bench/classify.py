@@ -30,9 +30,9 @@ from pathlib import Path
 from blockwatch.analysis.database import ClickHouseDatabase
 from blockwatch.analysis.fingerprints import FingerprintSet, load_fingerprints
 from blockwatch.analysis.httpfingerprints import load_http_fingerprints
-from blockwatch.analysis.sitesql import classify_site_pending
-from blockwatch.analysis.storage import classify_pending, layers_version, oracle_verdicts
-from blockwatch.analysis.webstorage import classify_web_pending
+from blockwatch.analysis.sitesql import store_pending_site_verdicts
+from blockwatch.analysis.storage import layers_version, oracle_verdicts, store_pending_verdicts
+from blockwatch.analysis.webstorage import store_pending_web_verdicts
 from blockwatch.schema.migrate import apply_migrations
 
 # One row per measurement; `{start}`/`{count}` number them, `{t0_us}`/`{span_us}`
@@ -135,7 +135,7 @@ def layers(db: ClickHouseDatabase, fps: FingerprintSet) -> None:
     started, c0 = time.perf_counter(), time.process_time()
     web_done, frontier = 0, 0
     while True:
-        step = classify_web_pending(db, hfps, settle_s=0, now_us=now_us)
+        step = store_pending_web_verdicts(db, hfps, settle_s=0, now_us=now_us)
         frontier = step.frontier_us
         if not step.observations:
             break
@@ -148,7 +148,7 @@ def layers(db: ClickHouseDatabase, fps: FingerprintSet) -> None:
     started = time.perf_counter()
     sites = 0
     while True:
-        n = classify_site_pending(db, layers_version(fps, hfps), cutoff_us=frontier)
+        n = store_pending_site_verdicts(db, layers_version(fps, hfps), cutoff_us=frontier)
         if not n:
             break
         sites += n
@@ -190,7 +190,7 @@ def main() -> None:
         done = 0
         while True:
             s = time.perf_counter()
-            result = classify_pending(db, fps, max_rows=chunk)
+            result = store_pending_verdicts(db, fps, max_rows=chunk)
             slices.append(time.perf_counter() - s)
             if not result.measurements:
                 break

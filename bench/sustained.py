@@ -86,7 +86,7 @@ def _preload(path: str, count: int, out: multiprocessing.Queue[tuple[float, floa
     from classify import generate, open_database  # type: ignore[import-not-found]
 
     from blockwatch.analysis.fingerprints import load_fingerprints
-    from blockwatch.analysis.storage import classify_pending
+    from blockwatch.analysis.storage import store_pending_verdicts
 
     db = open_database(Path(path))
     t0_us = int(time.time() - 2 * 86_400) * 1_000_000
@@ -97,7 +97,7 @@ def _preload(path: str, count: int, out: multiprocessing.Queue[tuple[float, floa
     generated = time.perf_counter() - started
     fps = load_fingerprints()
     started = time.perf_counter()
-    while classify_pending(db, fps, max_rows=200_000).measurements:
+    while store_pending_verdicts(db, fps, max_rows=200_000).measurements:
         pass
     out.put((generated, count / (time.perf_counter() - started)))
     db.close()

@@ -53,8 +53,8 @@ def test_the_background_pass_judges_after_the_configured_settle_time(
     async def scenario() -> None:
         settings = settings_for(chdb_dsn(tmp_path_factory), tmp_path, settle_s=2.0)
         async with running(settings) as c:
-            assert c.classifier.settle_s == 2.0
-            c.classifier.interval_s = 0.2
+            assert c.verdict_pass.settle_s == 2.0
+            c.verdict_pass.interval_s = 0.2
             cli = Registry(c.settings.registry_path)
             token = cli.add("probe", "probe-it", country="IT")
             cli.close()

@@ -14,7 +14,7 @@ import grpc.aio
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-import blockwatch.collector.classify as classify_module
+import blockwatch.collector.verdictpass as verdictpass_module
 from blockwatch.analysis import storage
 from blockwatch.collector.registry import Registry
 from blockwatch.collector.server import Collector
@@ -63,20 +63,20 @@ def test_a_failing_classification_pass_is_loud_counted_and_resumes(
         dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     fault: list[Exception] = [ValueError("injected: a rule that raises")]
-    real = storage.classify_pending
+    real = storage.store_pending_verdicts
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
         if fault:
             raise fault[0]
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(classify_module, "classify_pending", flaky)
+    monkeypatch.setattr(verdictpass_module, "store_pending_verdicts", flaky)
 
     async def scenario() -> None:
         settings = settings_for(dsn, tmp_path)
         collector = Collector(settings)
-        collector.classifier.interval_s = 0.05
-        collector.classifier.settle_s = 0.0
+        collector.verdict_pass.interval_s = 0.05
+        collector.verdict_pass.settle_s = 0.0
         await collector.start()
         try:
             address = f"unix:{settings.unix}"

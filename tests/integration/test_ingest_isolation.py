@@ -53,7 +53,7 @@ def test_a_batch_sent_during_a_reclassify_is_acked_at_once(
         tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running(settings_for(chdb_dsn(tmp_path_factory), tmp_path)) as collector:
-            collector.classifier.settle_s = 0.0
+            collector.verdict_pass.settle_s = 0.0
             store = collector.writer.store
             await collector.writer.call(store.command, _GENERATE, {"n": PRELOADED})
             cli = Registry(collector.settings.registry_path)

@@ -20,9 +20,9 @@ from blockwatch.analysis.errors import UsageError
 from blockwatch.analysis.filters import Filters
 from blockwatch.analysis.remote import Endpoint, fetch_report
 from blockwatch.analysis.reports import build_report
-from blockwatch.collector.classify import StoreDatabase
 from blockwatch.collector.orders import parse_orders
 from blockwatch.collector.registry import Registry
+from blockwatch.collector.verdictpass import StoreDatabase
 from blockwatch.v1 import reports_pb2 as reports_pb
 from blockwatch.v1 import reports_pb2_grpc as reports_grpc
 from tests.integration.analysis_world import ORDERS_YAML

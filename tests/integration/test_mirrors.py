@@ -230,7 +230,7 @@ def test_the_collector_derives_candidates_and_assigns_them(
             db = ClickHouseDatabase(dsn, settings.database)
             store_rows(db, world.dns_rows())
             db.insert("web_observations", world.WEB_COLUMNS, world.web_rows())
-            await collector.classifier.run_once()
+            await collector.verdict_pass.run_once()
             assert await collector.tasks["discovery"].step_once()
             stored = {(str(r[0]), str(r[1])) for r in db.rows(
                 "SELECT candidate, toString(source) FROM mirror_candidates FINAL")}

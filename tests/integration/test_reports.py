@@ -18,7 +18,11 @@ from blockwatch.analysis.fingerprints import load_fingerprints
 from blockwatch.analysis.httpfingerprints import load_http_fingerprints
 from blockwatch.analysis.known import UnknownValue
 from blockwatch.analysis.reports import Report, build_report
-from blockwatch.analysis.storage import classify_layers_pending, classify_pending, reclassify
+from blockwatch.analysis.storage import (
+    reclassify,
+    store_pending_layer_verdicts,
+    store_pending_verdicts,
+)
 from blockwatch.collector.orders import parse_orders
 from tests.integration.analysis_world import (
     AGCOM,
@@ -228,7 +232,7 @@ def test_reclassify_since_a_day_rewrites_only_that_range(db: ClickHouseDatabase)
     assert result.measurements == sum(1 for r in world_rows() if r.day >= dt.date(2024, 8, 16))
     assert run(db, "effectiveness") == before
     assert db.rows("SELECT count() FROM verdicts") == [(len(world_rows()),)]
-    assert classify_pending(db, FPS).measurements == 0     # nothing left behind
+    assert store_pending_verdicts(db, FPS).measurements == 0     # nothing left behind
 
 
 def test_unknown_report_and_misplaced_filters_are_usage_errors(db: ClickHouseDatabase) -> None:
@@ -259,12 +263,12 @@ def test_status_counts_measurements_awaiting_classification(
         assert waiting.report.rows == ()      # nothing classified: partial (here: nothing)
         assert f"{len(world_rows())} measurements await classification since " \
             "2024-08-13T10:00:30Z" in waiting.status.note()
-        classify_pending(fresh, FPS)
+        store_pending_verdicts(fresh, FPS)
         # DNS verdicts alone: the layered reports count site verdicts, which wait
         # for the web follow-ups; until they are written the figures are partial
         dns_only = answer("effectiveness", Filters(until=UNTIL), fresh.rows)
         assert dns_only.status.pending == len(world_rows()) and dns_only.report.rows == ()
-        classify_layers_pending(fresh, FPS, load_http_fingerprints())
+        store_pending_layer_verdicts(fresh, FPS, load_http_fingerprints())
         done = answer("effectiveness", Filters(until=UNTIL), fresh.rows)
         assert done.status.pending == 0 and done.status.note() == ""
         assert done.report == run(fresh, "effectiveness") and done.report.rows

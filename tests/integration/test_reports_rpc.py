@@ -15,9 +15,9 @@ from blockwatch.analysis.errors import RemoteError, UsageError
 from blockwatch.analysis.filters import Filters
 from blockwatch.analysis.remote import Endpoint, fetch_answer, fetch_report, reclassify_remote
 from blockwatch.analysis.reports import build_report
-from blockwatch.collector.classify import StoreDatabase
 from blockwatch.collector.orders import parse_orders
 from blockwatch.collector.registry import Registry
+from blockwatch.collector.verdictpass import StoreDatabase
 from blockwatch.v1 import probe_pb2 as probe_pb
 from blockwatch.v1 import probe_pb2_grpc as probe_grpc
 from tests.integration.analysis_world import ORDERS_YAML, world_rows
@@ -55,8 +55,8 @@ def test_reports_rpc_roles_rows_and_reclassify(tmp_path_factory: pytest.TempPath
 
             async def settle_soon() -> int:
                 await asyncio.sleep(1.0)
-                collector.classifier.settle_s = 0.0
-                return await collector.classifier.run_once()
+                collector.verdict_pass.settle_s = 0.0
+                return await collector.verdict_pass.run_once()
 
             # --wait: the collector answers once the pass has classified them
             waited, classified = await asyncio.gather(

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from blockwatch.analysis.database import ClickHouseDatabase
 from blockwatch.analysis.fingerprints import load_fingerprints
-from blockwatch.analysis.storage import classify_pending, oracle_verdicts, reclassify
+from blockwatch.analysis.storage import oracle_verdicts, reclassify, store_pending_verdicts
 from blockwatch.analysis.verdict import Rule
 from tests.integration.analysis_world import build_world, create_schema
 from tests.integration.collector_harness import chdb_dsn
@@ -158,9 +158,9 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseDatabase]
 def test_production_verdicts_equal_the_rules_on_a_generated_world_reaching_every_rule(
         db: ClickHouseDatabase) -> None:
     _store(db, world(seed=7, size=4000))
-    done = classify_pending(db, FPS, window_us=WINDOW_US, max_rows=1000)
+    done = store_pending_verdicts(db, FPS, window_us=WINDOW_US, max_rows=1000)
     while done.measurements:
-        done = classify_pending(db, FPS, window_us=WINDOW_US, max_rows=1000)
+        done = store_pending_verdicts(db, FPS, window_us=WINDOW_US, max_rows=1000)
     rules = _compare(db, WINDOW_US)
     missing = {r.value for r in Rule} - set(rules)
     assert not missing, f"the generated world never reached {sorted(missing)}"
@@ -179,7 +179,7 @@ def test_reclassify_writes_the_same_verdicts_as_the_rules(db: ClickHouseDatabase
 def test_production_verdicts_equal_the_rules_on_small_generated_worlds(
         db: ClickHouseDatabase, seed: int, size: int) -> None:
     _store(db, world(seed, size))
-    classify_pending(db, FPS, window_us=WINDOW_US, max_rows=100_000)
+    store_pending_verdicts(db, FPS, window_us=WINDOW_US, max_rows=100_000)
     _compare(db, WINDOW_US)
 
 

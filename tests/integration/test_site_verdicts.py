@@ -26,15 +26,15 @@ from blockwatch.analysis.fingerprints import load_fingerprints
 from blockwatch.analysis.httpfingerprints import load_http_fingerprints
 from blockwatch.analysis.sitesql import oracle_site_rows
 from blockwatch.analysis.storage import (
-    classify_layers_pending,
-    classify_pending,
     reclassify,
+    store_pending_layer_verdicts,
+    store_pending_verdicts,
 )
 from blockwatch.analysis.strength import Attempt, strengthen
 from blockwatch.analysis.webobservation import WebContext
-from blockwatch.analysis.webstorage import _SELECT, _latest, classify_web_pending
+from blockwatch.analysis.webstorage import _SELECT, _latest, store_pending_web_verdicts
 from blockwatch.analysis.webverdicts import classify_web
-from blockwatch.collector.classify import StoreDatabase
+from blockwatch.collector.verdictpass import StoreDatabase
 from tests.integration.analysis_world import create_schema
 from tests.integration.collector_harness import chdb_dsn, running, settings_for
 
@@ -192,9 +192,9 @@ def run_pass(db: ClickHouseDatabase, *, web_settle_s: float = 0.0,
              now: dt.datetime | None = None) -> None:
     """What the collector's background pass does: DNS, then web, then sites."""
     now_us = int((now or dt.datetime.now(dt.UTC)).timestamp() * 1e6)
-    while classify_pending(db, FPS, now_us=now_us).measurements:
+    while store_pending_verdicts(db, FPS, now_us=now_us).measurements:
         pass
-    classify_layers_pending(db, FPS, HFPS, web_settle_s=web_settle_s, now_us=now_us)
+    store_pending_layer_verdicts(db, FPS, HFPS, web_settle_s=web_settle_s, now_us=now_us)
 
 
 SITE_FIELDS = ("dns_verdict", "dns_method", "dns_rule", "web_verdict", "web_method",
@@ -517,7 +517,7 @@ def test_the_collectors_pass_and_reclassify_write_every_layer(
                 rows = await collector.writer.call(store.rows, sql)
                 return int(rows[0][0])
 
-            await collector.classifier.run_once()
+            await collector.verdict_pass.run_once()
             n = await count("SELECT count() FROM verdicts FINAL")
             assert n == len(w.measurements)
             assert await count("SELECT count() FROM web_verdicts FINAL") == len(w.web)
@@ -526,7 +526,7 @@ def test_the_collectors_pass_and_reclassify_write_every_layer(
                 f"layer = 'http' AND operator = 'cloudflare' AND measurement_id IN " \
                 f"({', '.join(repr(i) for i in ids['milan'])})"
             assert await count(milan) == 2
-            await collector.classifier.reclassify(None)
+            await collector.verdict_pass.reclassify(None)
             assert await count("SELECT count() FROM site_verdicts FINAL") == n
             assert await count("SELECT count() FROM web_verdicts FINAL") == len(w.web)
             assert await count("SELECT sum(measurements) FROM layers_daily") == 3 * n
@@ -563,11 +563,11 @@ def test_copies_of_judged_follow_ups_are_stepped_over_not_judged_again(
     db.insert("web_observations", list(copies[0]), [list(r.values()) for r in copies])
     now_us = int(dt.datetime.now(dt.UTC).timestamp() * 1e6)
     for _ in range(len(copies) + 1):    # two copies a chunk: never stuck on them
-        if not classify_web_pending(db, HFPS, settle_s=0, now_us=now_us,
-                                    max_rows=2).observations:
+        if not store_pending_web_verdicts(db, HFPS, settle_s=0, now_us=now_us,
+                                          max_rows=2).observations:
             break
     assert int(db.rows("SELECT count() FROM web_verdicts")[0][0]) == before
-    assert classify_web_pending(db, HFPS, settle_s=0, now_us=now_us, max_rows=2) \
+    assert store_pending_web_verdicts(db, HFPS, settle_s=0, now_us=now_us, max_rows=2) \
         .frontier_us == now_us
 
 
@@ -611,7 +611,7 @@ def test_follow_ups_uploaded_by_a_probe_get_web_and_site_verdicts(
             stats = await drain(uploader(spool, f"unix:{settings.unix}", token))
             assert stats.measurements_acked >= 1
             store = StoreDatabase(collector.writer.store)
-            await collector.classifier.run_once()
+            await collector.verdict_pass.run_once()
             rows = await collector.writer.call(
                 store.rows, "SELECT toString(verdict), layer, method, toString(party), "
                 "operator, length(web_observation_ids) FROM site_verdicts FINAL")

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from blockwatch.analysis.classify import classify
+from blockwatch.analysis.dnsverdicts import classify
 from blockwatch.analysis.fingerprints import load_fingerprints
 from blockwatch.analysis.observation import ControlContext
 from blockwatch.analysis.storage import observation

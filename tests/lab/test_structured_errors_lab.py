@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from blockwatch.analysis.classify import classify
+from blockwatch.analysis.dnsverdicts import classify
 from blockwatch.analysis.fingerprints import load_fingerprints
 from blockwatch.analysis.observation import (
     RCODE_REFUSED,

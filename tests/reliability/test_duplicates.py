@@ -17,10 +17,10 @@ import pytest
 from blockwatch.analysis.filters import Filters
 from blockwatch.analysis.render import to_json
 from blockwatch.analysis.reports import Report, build_report
-from blockwatch.collector.classify import StoreDatabase
 from blockwatch.collector.orders import parse_orders
 from blockwatch.collector.registry import Registry
 from blockwatch.collector.server import Collector
+from blockwatch.collector.verdictpass import StoreDatabase
 from blockwatch.probe.observation import Failure
 from blockwatch.probe.spool import Spool
 from blockwatch.probe.wire import encode_measurement
@@ -90,7 +90,7 @@ def test_a_measurement_stored_twice_is_counted_once(
     async def scenario() -> None:
         settings = settings_for(dsn, tmp_path)
         async with running(settings) as collector:
-            collector.classifier.settle_s = 0.0
+            collector.verdict_pass.settle_s = 0.0
             registry = Registry(settings.registry_path)
             token = registry.add("probe", "dup-it", country="IT", asn=3269)
             registry.import_orders(parse_orders(ORDERS.read_text("utf-8"),
@@ -103,7 +103,7 @@ def test_a_measurement_stored_twice_is_counted_once(
             first.add(payloads)
             assert (await drain(uploader(first, address, token, name="dup-it"))
                     ).measurements_acked == n
-            assert await collector.classifier.run_once() == n
+            assert await collector.verdict_pass.run_once() == n
             counted["once"] = _counted(await _reports(collector))
 
             # The same measurements again under a new batch id: the ledger cannot
@@ -115,11 +115,11 @@ def test_a_measurement_stored_twice_is_counted_once(
             stored = collector.metrics.registry.get_sample_value(
                 "blockwatch_measurements_total", {"result": "stored"})
             assert stored == 2 * n
-            await collector.classifier.run_once()
+            await collector.verdict_pass.run_once()
             counted["stored twice"] = _counted(await _reports(collector))
             assert await _verdicts(collector) == (n, n)
 
-            await collector.classifier.reclassify(None)
+            await collector.verdict_pass.reclassify(None)
             counted["after reclassify"] = _counted(await _reports(collector))
             assert await _verdicts(collector) == (n, n)
 

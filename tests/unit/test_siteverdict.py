@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from blockwatch.analysis.classify import classify
+from blockwatch.analysis.dnsverdicts import classify
 from blockwatch.analysis.fingerprints import load_fingerprints
 from blockwatch.analysis.httpfingerprints import load_http_fingerprints
 from blockwatch.analysis.observation import (

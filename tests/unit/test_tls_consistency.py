@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from blockwatch.analysis.classify import classify
+from blockwatch.analysis.dnsverdicts import classify
 from blockwatch.analysis.fingerprints import load_fingerprints
 from blockwatch.analysis.observation import (
     Answer,

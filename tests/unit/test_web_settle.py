@@ -9,10 +9,10 @@ from typing import cast
 
 import pytest
 
-from blockwatch.collector.classify import ClassifyPass
 from blockwatch.collector.errors import ConfigError
 from blockwatch.collector.lane import AnalysisLane
 from blockwatch.collector.settings import build_settings
+from blockwatch.collector.verdictpass import VerdictPass
 
 
 def test_web_settle_comes_from_the_config_file(tmp_path: Path) -> None:
@@ -31,6 +31,6 @@ def test_a_bad_web_settle_names_the_key(tmp_path: Path) -> None:
 
 def test_by_default_a_site_verdict_waits_twice_the_settle_time() -> None:
     lane = cast(AnalysisLane, object())     # never called here
-    assert ClassifyPass(lane, settle_s=2.0).web_settle_s == 4.0
-    assert ClassifyPass(lane, settle_s=60.0).web_settle_s == 120.0
-    assert ClassifyPass(lane, settle_s=2.0, web_settle_s=0.0).web_settle_s == 0.0
+    assert VerdictPass(lane, settle_s=2.0).web_settle_s == 4.0
+    assert VerdictPass(lane, settle_s=60.0).web_settle_s == 120.0
+    assert VerdictPass(lane, settle_s=2.0, web_settle_s=0.0).web_settle_s == 0.0

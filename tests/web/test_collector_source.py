@@ -18,9 +18,9 @@ from blockwatch.analysis.reports import build_report
 from blockwatch.analysis.webview.app import create_app
 from blockwatch.analysis.webview.evidence import evidence
 from blockwatch.analysis.webview.source import RemoteSource
-from blockwatch.collector.classify import StoreDatabase
 from blockwatch.collector.orders import parse_orders
 from blockwatch.collector.registry import Registry
+from blockwatch.collector.verdictpass import StoreDatabase
 from blockwatch.v1 import reports_pb2 as pb
 from blockwatch.v1 import reports_pb2_grpc as pb_grpc
 from tests.integration.analysis_world import ORDERS_YAML, world_rows
@@ -41,8 +41,8 @@ def test_web_view_through_a_running_collector(tmp_path_factory: pytest.TempPathF
                 db.insert, "measurements", columns, [[v[c] for c in columns] for v in values])
             await collector.writer.call(store.replace_orders,
                                         parse_orders(ORDERS_YAML, source="w.yaml"))
-            collector.classifier.settle_s = 0.0
-            assert await collector.classifier.run_once() == len(values)
+            collector.verdict_pass.settle_s = 0.0
+            assert await collector.verdict_pass.run_once() == len(values)
             reg = Registry(collector.settings.registry_path)
             analyst, probe = reg.add("analyst", "ana"), reg.add("probe", "p1", country="IT")
             reg.close()

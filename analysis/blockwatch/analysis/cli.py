@@ -285,7 +285,7 @@ def reclassify(
 
             result = asyncio.run(remote.reclassify_remote(endpoint, since))
         else:
-            from blockwatch.analysis.classify import classifier_version
+            from blockwatch.analysis.dnsverdicts import classifier_version
             from blockwatch.analysis.fingerprints import load_fingerprints
             from blockwatch.analysis.storage import reclassify as run
             from blockwatch.schema.migrate import apply_migrations

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blockwatch.analysis.bogons import _RANGES, is_bogon
-from blockwatch.analysis.classify import DROP_FAILURES, EDE_BLOCKED, EDE_FILTERED
+from blockwatch.analysis.dnsverdicts import DROP_FAILURES, EDE_BLOCKED, EDE_FILTERED
 from blockwatch.analysis.fingerprints import Behaviour, FingerprintSet
 from blockwatch.analysis.observation import (
     ADDRESS_TYPES,

@@ -278,8 +278,8 @@ def write_sites(db: Database, where: str, params: dict[str, Any], version: str) 
 
 
 
-def classify_site_pending(db: Database, version: str, *, cutoff_us: int,
-                          max_rows: int = SITE_CHUNK_ROWS, floor_us: int = 0) -> int:
+def store_pending_site_verdicts(db: Database, version: str, *, cutoff_us: int,
+                                max_rows: int = SITE_CHUNK_ROWS, floor_us: int = 0) -> int:
     """Site verdicts for DNS verdicts received after the site watermark and up
     to `cutoff_us` (the caller's rule: their follow-ups have web verdicts, see
     storage.site_cutoff_us); at most about `max_rows` per call, whole insert

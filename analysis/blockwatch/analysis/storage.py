@@ -1,13 +1,13 @@
 """Reading measurements and writing verdicts: the I/O around the pure classifier.
 
 Two entry points, the same code path:
-- `classify_pending`: verdicts for measurements received since the last pass
+- `store_pending_verdicts`: verdicts for measurements received since the last pass
   (the collector runs it in the background; `settle_s` gives control probes'
   batches time to arrive, since a verdict needs the control nearest in time);
 - `reclassify`: delete the verdicts of a time range (whole UTC days, the rollup's
   grain) and write them again, after rules or fingerprints change.
 
-The watermark of `classify_pending` is the newest `received_at` in `verdicts`,
+The watermark of `store_pending_verdicts` is the newest `received_at` in `verdicts`,
 so no separate state can disagree with the table.
 
 The layers (issue 13) follow the DNS verdicts: web verdicts per follow-up
@@ -27,23 +27,23 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from blockwatch.analysis.classify import classifier_version, classify
 from blockwatch.analysis.controls import DEFAULT_WINDOW_US, ControlIndex
 from blockwatch.analysis.database import Database
+from blockwatch.analysis.dnsverdicts import classifier_version, classify
 from blockwatch.analysis.fingerprints import FingerprintSet
 from blockwatch.analysis.httpfingerprints import HttpFingerprintSet, load_http_fingerprints
 from blockwatch.analysis.observation import Answer, LaterResponse, Observation
 from blockwatch.analysis.rules_sql import classify_sql
 from blockwatch.analysis.sitesql import (
-    classify_site_pending,
     site_classifier_version,
     site_reclassify_chunk,
     site_watermark_us,
+    store_pending_site_verdicts,
 )
 from blockwatch.analysis.verdict import Verdict
 from blockwatch.analysis.webstorage import (
     WEB_CHUNK_ROWS,
-    classify_web_pending,
+    store_pending_web_verdicts,
     web_reclassify_chunk,
     web_watermark_us,
 )
@@ -70,7 +70,7 @@ VERDICT_COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True)
-class ClassifyResult:
+class PassResult:
     measurements: int
     seconds: float
 
@@ -176,9 +176,9 @@ def watermark_us(db: Database) -> int:
     return int(rows[0][0]) if rows and int(rows[0][1]) else 0
 
 
-def classify_pending(db: Database, fps: FingerprintSet, *, settle_s: float = 0.0,
-                     window_us: int = DEFAULT_WINDOW_US, max_rows: int = CHUNK_ROWS,
-                     now_us: int | None = None, floor_us: int = 0) -> ClassifyResult:
+def store_pending_verdicts(db: Database, fps: FingerprintSet, *, settle_s: float = 0.0,
+                           window_us: int = DEFAULT_WINDOW_US, max_rows: int = CHUNK_ROWS,
+                           now_us: int | None = None, floor_us: int = 0) -> PassResult:
     """Classify measurements received after the watermark and at least
     `settle_s` ago; at most about `max_rows` per call (whole insert groups:
     rows sharing a received_at are never split, or the watermark would skip
@@ -208,7 +208,7 @@ def classify_pending(db: Database, fps: FingerprintSet, *, settle_s: float = 0.0
         log.warning("event=duplicates_not_reclassified measurements=%d", skipped)
     if n:
         log.info("event=classified measurements=%d version=%s", n, classifier_version(fps))
-    return ClassifyResult(n, time.perf_counter() - started)
+    return PassResult(n, time.perf_counter() - started)
 
 
 def _delete(db: Database, table: str, where: str) -> None:
@@ -245,26 +245,26 @@ class LayersResult:
     seconds: float
 
 
-def classify_layers_pending(db: Database, fps: FingerprintSet, hfps: HttpFingerprintSet, *,
-                            settle_s: float = 0.0, web_settle_s: float = 0.0,
-                            window_us: int = DEFAULT_WINDOW_US, now_us: int | None = None,
-                            web_floor_us: int = 0, site_floor_us: int = 0) -> LayersResult:
+def store_pending_layer_verdicts(db: Database, fps: FingerprintSet, hfps: HttpFingerprintSet, *,
+                                 settle_s: float = 0.0, web_settle_s: float = 0.0,
+                                 window_us: int = DEFAULT_WINDOW_US, now_us: int | None = None,
+                                 web_floor_us: int = 0, site_floor_us: int = 0) -> LayersResult:
     """Every pending web verdict, then every site verdict whose follow-ups are
-    judged (run after `classify_pending`); the collector runs the same steps
-    one chunk per lane call (collector/classify.py)."""
+    judged (run after `store_pending_verdicts`); the collector runs the same steps
+    one chunk per lane call (collector/verdictpass.py)."""
     started = time.perf_counter()
     now = now_us if now_us is not None else time.time_ns() // 1000
     web = sites = 0
     while True:
-        step = classify_web_pending(db, hfps, settle_s=settle_s, now_us=now,
-                                    window_us=window_us, floor_us=web_floor_us)
+        step = store_pending_web_verdicts(db, hfps, settle_s=settle_s, now_us=now,
+                                          window_us=window_us, floor_us=web_floor_us)
         web += step.observations
         if not step.observations:
             break
     while True:
-        n = classify_site_pending(db, layers_version(fps, hfps),
-                                  cutoff_us=site_cutoff_us(step.frontier_us, web_settle_s),
-                                  floor_us=site_floor_us)
+        n = store_pending_site_verdicts(db, layers_version(fps, hfps),
+                                        cutoff_us=site_cutoff_us(step.frontier_us, web_settle_s),
+                                        floor_us=site_floor_us)
         sites += n
         if not n:
             break
@@ -365,7 +365,7 @@ def reclassify_site_chunk(db: Database, fps: FingerprintSet, hfps: HttpFingerpri
 def reclassify(db: Database, fps: FingerprintSet, since: dt.date | None = None, *,
                window_us: int = DEFAULT_WINDOW_US, max_rows: int = CHUNK_ROWS,
                settle_s: float = 0.0, web_settle_s: float = 0.0,
-               http_fingerprints: HttpFingerprintSet | None = None) -> ClassifyResult:
+               http_fingerprints: HttpFingerprintSet | None = None) -> PassResult:
     """Recompute every verdict from `since` (a UTC day; None: everything):
     DNS, web and site; then catch up on what was received since the last pass
     and at least `settle_s` ago, as the background pass would (a fresher
@@ -379,13 +379,13 @@ def reclassify(db: Database, fps: FingerprintSet, since: dt.date | None = None, 
               for c in plan.web_chunks)
     sites = sum(reclassify_site_chunk(db, fps, hfps, plan, c) for c in plan.site_chunks)
     while True:
-        caught = classify_pending(db, fps, settle_s=settle_s, window_us=window_us,
-                                  max_rows=max_rows)
+        caught = store_pending_verdicts(db, fps, settle_s=settle_s, window_us=window_us,
+                                        max_rows=max_rows)
         total += caught.measurements
         if not caught.measurements:
             break
-    layers = classify_layers_pending(db, fps, hfps, settle_s=settle_s,
-                                     web_settle_s=web_settle_s, window_us=window_us)
+    layers = store_pending_layer_verdicts(db, fps, hfps, settle_s=settle_s,
+                                          web_settle_s=web_settle_s, window_us=window_us)
     log.info("event=reclassified since=%s measurements=%d web=%d sites=%d", since, total,
              web + layers.web, sites + layers.sites)
-    return ClassifyResult(total, time.perf_counter() - started)
+    return PassResult(total, time.perf_counter() - started)

@@ -303,9 +303,9 @@ class WebPass:
     frontier_us: int     # every follow-up received up to here has a verdict
 
 
-def classify_web_pending(db: Database, fps: HttpFingerprintSet, *, settle_s: float,
-                         now_us: int, window_us: int = DEFAULT_WINDOW_US,
-                         max_rows: int = WEB_CHUNK_ROWS, floor_us: int = 0) -> WebPass:
+def store_pending_web_verdicts(db: Database, fps: HttpFingerprintSet, *, settle_s: float,
+                               now_us: int, window_us: int = DEFAULT_WINDOW_US,
+                               max_rows: int = WEB_CHUNK_ROWS, floor_us: int = 0) -> WebPass:
     """Web verdicts for follow-ups received after the web watermark and at
     least `settle_s` ago: at most about `max_rows` per call, whole insert groups
     (rows sharing a received_at are never split). `frontier_us` tells the site

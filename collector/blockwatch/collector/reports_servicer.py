@@ -18,15 +18,15 @@ import grpc
 import grpc.aio
 
 from blockwatch.analysis.answer import Answer, answer
-from blockwatch.analysis.classify import classifier_version
+from blockwatch.analysis.dnsverdicts import classifier_version
 from blockwatch.analysis.errors import AnalysisError, UsageError
 from blockwatch.analysis.filters import Filters, parse_day
 from blockwatch.analysis.reports import Report, Value, iso_time
 from blockwatch.analysis.status import Status, read_status
 from blockwatch.collector.auth import current_principal
-from blockwatch.collector.classify import ClassifyPass, StoreDatabase
 from blockwatch.collector.errors import CollectorError
 from blockwatch.collector.lane import AnalysisLane, AnalystGate, Busy
+from blockwatch.collector.verdictpass import StoreDatabase, VerdictPass
 from blockwatch.v1 import reports_pb2 as pb
 from blockwatch.v1 import reports_pb2_grpc as pb_grpc
 
@@ -77,7 +77,7 @@ def to_message(report: Report, status: Status | None = None) -> pb.ReportRespons
 
 
 class ReportServicer(pb_grpc.ReportServiceServicer):
-    def __init__(self, lane: AnalysisLane, classifier: ClassifyPass,
+    def __init__(self, lane: AnalysisLane, classifier: VerdictPass,
                  gate: AnalystGate | None = None) -> None:
         self._lane = lane
         self._classifier = classifier

@@ -28,7 +28,6 @@ from grpc_reflection.v1alpha import reflection
 from blockwatch.collector import reports_servicer
 from blockwatch.collector.assignment import Assignment, build_assignment
 from blockwatch.collector.auth import AuthInterceptor
-from blockwatch.collector.classify import ClassifyPass
 from blockwatch.collector.discovery import DiscoveryState, discover
 from blockwatch.collector.errors import ConfigError
 from blockwatch.collector.lane import AnalysisLane, AnalystGate
@@ -44,6 +43,7 @@ from blockwatch.collector.servicer import (
 )
 from blockwatch.collector.settings import Settings
 from blockwatch.collector.store import Store
+from blockwatch.collector.verdictpass import VerdictPass
 from blockwatch.collector.writer import IngestWriter
 from blockwatch.runtime.supervise import Supervised
 from blockwatch.schema.principals import Role
@@ -54,6 +54,8 @@ HOUSEKEEPING_S = 2.0
 # Health service names of the supervised background tasks (blockwatch.runtime's
 # supervise.py): NOT_SERVING while the task is failing; the overall ("") status
 # stays about ingest.
+# (operators' names: the health service and the task label stayed "classify"
+# when the module became verdictpass.py)
 CLASSIFY_HEALTH = "blockwatch.collector.classify"
 HOUSEKEEPING_HEALTH = "blockwatch.collector.housekeeping"
 _ROLES: dict[str, Role] = {method: "probe" if role == "probe" else "analyst"
@@ -155,7 +157,7 @@ class Collector:
                                  nice=10)
         self.reports_lane = AnalysisLane(lambda: self._open_analysis_store({}), nice=5)
         self.gate = AnalystGate()
-        self.classifier = ClassifyPass(self.lane, settle_s=settings.settle_s,
+        self.verdict_pass = VerdictPass(self.lane, settle_s=settings.settle_s,
                                        web_settle_s=settings.web_settle_s)
         self.closing = asyncio.Event()
         self.health = HealthServicer()
@@ -168,8 +170,8 @@ class Collector:
         self.discovery_s = settings.assignment.discovery_interval_s
         self.tasks: dict[str, Supervised] = {
             "classify": Supervised(
-                "classify", self.classifier.run_once,
-                interval_s=lambda: self.classifier.interval_s, metrics=self.metrics,
+                "classify", self.verdict_pass.run_once,
+                interval_s=lambda: self.verdict_pass.interval_s, metrics=self.metrics,
                 set_health=lambda ok: self._set_health(CLASSIFY_HEALTH, ok)),
             "housekeeping": Supervised(
                 "housekeeping", self._housekeep_once, interval_s=lambda: self.housekeeping_s,
@@ -261,7 +263,7 @@ class Collector:
             activity=self.activity, limits=s.limits, assignment_for=self.assignment_for,
             closing=self.closing), server)
         reports_servicer.add_to_server(
-            reports_servicer.ReportServicer(self.reports_lane, self.classifier, self.gate),
+            reports_servicer.ReportServicer(self.reports_lane, self.verdict_pass, self.gate),
             server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

@@ -33,18 +33,18 @@ from typing import Any
 
 from blockwatch.analysis.fingerprints import FingerprintSet, load_fingerprints
 from blockwatch.analysis.httpfingerprints import HttpFingerprintSet, load_http_fingerprints
-from blockwatch.analysis.sitesql import classify_site_pending
+from blockwatch.analysis.sitesql import store_pending_site_verdicts
 from blockwatch.analysis.storage import (
-    ClassifyResult,
+    PassResult,
     begin_reclassify,
-    classify_pending,
     layers_version,
     reclassify_chunk,
     reclassify_site_chunk,
     reclassify_web_chunk,
     site_cutoff_us,
+    store_pending_verdicts,
 )
-from blockwatch.analysis.webstorage import WebPass, classify_web_pending
+from blockwatch.analysis.webstorage import WebPass, store_pending_web_verdicts
 from blockwatch.collector.lane import AnalysisLane
 from blockwatch.collector.store import Store
 
@@ -96,7 +96,7 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
-class ClassifyPass:
+class VerdictPass:
     def __init__(self, lane: AnalysisLane, *, interval_s: float = 10.0,
                  settle_s: float = 60.0, fingerprints: FingerprintSet | None = None,
                  web_settle_s: float | None = None,
@@ -133,8 +133,8 @@ class ClassifyPass:
         done = 0
         while True:
             async with self._lock:
-                result: ClassifyResult = await self._lane.call(functools.partial(
-                    classify_pending, self._database(), self.fingerprints,
+                result: PassResult = await self._lane.call(functools.partial(
+                    store_pending_verdicts, self._database(), self.fingerprints,
                     settle_s=self.settle_s, floor_us=self._floor_us))
             done += result.measurements
             if not result.measurements:
@@ -142,7 +142,7 @@ class ClassifyPass:
         while True:
             async with self._lock:
                 web: WebPass = await self._lane.call(functools.partial(
-                    classify_web_pending, self._database(), self.http_fingerprints,
+                    store_pending_web_verdicts, self._database(), self.http_fingerprints,
                     settle_s=self.settle_s, now_us=_now_us(), floor_us=self._web_floor_us))
             if not web.observations:
                 break
@@ -150,13 +150,13 @@ class ClassifyPass:
         while True:
             async with self._lock:
                 sites: int = await self._lane.call(functools.partial(
-                    classify_site_pending, self._database(), version,
+                    store_pending_site_verdicts, self._database(), version,
                     cutoff_us=site_cutoff_us(web.frontier_us, self.web_settle_s),
                     floor_us=self._site_floor_us))
             if not sites:
                 return done
 
-    async def reclassify(self, since: dt.date | None) -> ClassifyResult:
+    async def reclassify(self, since: dt.date | None) -> PassResult:
         """Delete and write again the verdicts from `since` (DNS, web, site),
         one chunk per lane call; then catch up as the pass would."""
         started = time.perf_counter()
@@ -185,4 +185,4 @@ class ClassifyPass:
         total += await self.run_once()
         log.info("event=reclassified since=%s measurements=%d chunks=%d", since, total,
                  len(plan.chunks) + len(plan.web_chunks) + len(plan.site_chunks))
-        return ClassifyResult(total, time.perf_counter() - started)
+        return PassResult(total, time.perf_counter() - started)

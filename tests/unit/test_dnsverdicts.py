@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from blockwatch.analysis.classify import classify
 from blockwatch.analysis.controls import ControlIndex
+from blockwatch.analysis.dnsverdicts import classify
 from blockwatch.analysis.fingerprints import load_fingerprints
 from blockwatch.analysis.observation import (
     Answer,

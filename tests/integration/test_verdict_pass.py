@@ -38,14 +38,14 @@ def test_reclassify_catch_up_waits_for_the_settle_time(
                                                    "SELECT count() FROM verdicts FINAL")
                 return int(str(rows[0][0]))
 
-            assert collector.classifier.settle_s == 60.0   # the default
+            assert collector.verdict_pass.settle_s == 60.0   # the default
             # Just received: neither the pass nor a reclassify may judge them yet.
-            assert await collector.classifier.run_once() == 0
-            result = await collector.classifier.reclassify(None)
+            assert await collector.verdict_pass.run_once() == 0
+            result = await collector.verdict_pass.reclassify(None)
             assert (result.measurements, await verdicts()) == (0, 0)
             # Once settled (here: no settle time), the same catch-up classifies them.
-            collector.classifier.settle_s = 0.0
-            result = await collector.classifier.reclassify(None)
+            collector.verdict_pass.settle_s = 0.0
+            result = await collector.verdict_pass.reclassify(None)
             assert (result.measurements, await verdicts()) == (10, 10)
 
     asyncio.run(scenario())

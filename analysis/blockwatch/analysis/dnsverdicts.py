@@ -1,6 +1,7 @@
-"""The classifier: one observation + its control context + fingerprints -> a
-verdict. Pure functions; rules run in the order of docs/verdicts.md and the
-first that decides wins.
+"""The DNS verdict rules (the web's are webverdicts.py): `classify` takes one
+observation + its control context + fingerprints and returns a verdict. Pure
+functions; rules run in the order of docs/verdicts.md and the first that
+decides wins.
 
 Two kinds of rules (DESIGN.md, "Classification"): signals that need no
 control (EDE, known stop pages, bogons, Quad9-style NXDOMAIN, injection), and
