@@ -3,6 +3,7 @@ and peak RSS during a 50,000-name round (DNS only); then a second pass with the
 web follow-up on, against a local nginx over TLS.
 
     python bench/probe.py [--names 50000] [--concurrency 256] [--web-names 5000]
+                          [--listen-window 0.3] [--udp-names 50000]
 
 Runs the real agent (`blockwatch-probe run --rounds 1`, spool included) pinned
 to one core, against unbound answering the names from local data on loopback
@@ -16,11 +17,20 @@ limits are lifted there, since every follow-up goes to the same address.
 `web_measurements_per_second` (DNS measurements over the round's DNS and
 follow-up time), `web_followups_per_second` ((name, address) pairs over the
 follow-up time) and `web_peak_rss_mb` (the agent's peak RSS in the web pass).
+
+A third pass isolates what the UDP listen window costs: one `UdpChannel` alone
+(no spool, no parsing) sends `--names` queries to the same unbound from 256
+workers, once with the window and once without, each in its own process pinned
+to the probe's core: `udp_listening_peak` (answered queries in their window at
+once), `udp_listen_rss_mb` (how far RSS grew over the pass's start, with the
+window minus without, sampled every 5 ms) and `udp_listen_kb_per_query` (their
+ratio: what one listening query costs, whatever the rate).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import shutil
@@ -135,6 +145,83 @@ port = {dns_port}
                 _WEB.search(stderr))
 
 
+def _rss_kb() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+async def _udp_channel_pass(port: int, names: int, window: float) -> tuple[float, int, int]:
+    """Rate, most queries listening at once, and the most RSS grew over its start."""
+    from blockwatch.probe.dnsmessage import encode_query
+    from blockwatch.probe.udp import UdpChannel, UdpOutcome
+
+    channel = UdpChannel("127.0.0.1", port, listen_window=window, timeout=5.0)
+    await channel.open()
+    closed = 0
+    failed: list[str] = []
+    everything = asyncio.Event()
+
+    def on_done(outcome: UdpOutcome) -> None:
+        nonlocal closed
+        closed += 1
+        if outcome.failure.label != "none":
+            failed.append(outcome.failure.label)
+        if closed == names:
+            everything.set()
+
+    queue = iter(range(names))
+
+    async def worker() -> None:
+        for i in queue:
+            await channel.query(encode_query(f"n{i}.bench.test", 1), on_done)
+
+    grown_kb = 0
+    start_kb = _rss_kb()
+
+    async def sample() -> None:
+        nonlocal grown_kb
+        while not everything.is_set():
+            grown_kb = max(grown_kb, _rss_kb() - start_kb)
+            await asyncio.sleep(0.005)
+
+    sampler = asyncio.ensure_future(sample())
+    started = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(256)))
+    seconds = time.monotonic() - started  # to the last first reply, as the agent's rate
+    await asyncio.wait_for(everything.wait(), 30)
+    await sampler
+    channel.close()
+    if failed:
+        sys.exit(f"the UDP pass saw {len(failed)} failures, e.g. {failed[0]}")
+    return names / seconds, channel.listening_peak, grown_kb
+
+
+def _udp_pass_main(port: int, names: int, window: float) -> int:
+    """In a process of its own, so that passes do not share a heap."""
+    print(*asyncio.run(_udp_channel_pass(port, names, window)))
+    return 0
+
+
+def _udp_pass(port: int, names: int, window: float, core: int) -> tuple[float, int, int]:
+    done = subprocess.run(
+        ["taskset", "-c", str(core), sys.executable, __file__, "--udp-pass", str(port),
+         "--names", str(names), "--listen-window", str(window)],
+        capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"the UDP pass failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    rate, peak, grown_kb = done.stdout.split()
+    return float(rate), int(peak), int(grown_kb)
+
+
+def _print_udp(with_window: tuple[float, int, int], without: tuple[float, int, int]) -> None:
+    rate, peak, grown_kb = with_window
+    extra_kb = grown_kb - without[2]
+    print(f"udp_queries_per_second={rate:.0f}")
+    print(f"udp_queries_per_second_no_window={without[0]:.0f}")
+    print(f"udp_listening_peak={peak}")
+    print(f"udp_listen_rss_mb={extra_kb / 1024:.1f}")
+    print(f"udp_listen_kb_per_query={extra_kb / peak if peak else 0:.2f}")
+
+
 def _print_dns(args: argparse.Namespace, dns: Pass) -> None:
     print(f"names={args.names}")
     print(f"concurrency={args.concurrency}")
@@ -175,7 +262,12 @@ def main() -> int:
                         help="names of the pass with web follow-up (0: skip it)")
     parser.add_argument("--web-concurrency", type=int, default=32,
                         help="follow-ups in flight ([web] concurrency; the default is 32)")
+    parser.add_argument("--udp-names", type=int, default=50_000,
+                        help="queries of the UdpChannel-only pass (0: skip it)")
+    parser.add_argument("--udp-pass", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.udp_pass:  # the child of the UdpChannel-only pass
+        return _udp_pass_main(args.udp_pass, args.names, args.listen_window)
     for program in ("unbound", "taskset", *(("nginx",) if args.web_names else ())):
         if not shutil.which(program):
             sys.exit(f"bench/probe.py needs {program} (scripts/setup.sh installs it)")
@@ -213,12 +305,18 @@ def main() -> int:
                         f'ca_file = "{ca.ca_path}"\nconcurrency = {args.web_concurrency}\n'
                         f"destination_concurrency = {args.web_concurrency}\n"
                         "destination_rate = 100000.0")
+            udp = None
+            if args.udp_names:
+                udp = (_udp_pass(port, args.udp_names, args.listen_window, probe_core),
+                       _udp_pass(port, args.udp_names, 0.0, probe_core))
         finally:
             server.terminate()
             server.wait(10)
     _print_dns(args, dns)
     if web is not None:
         _print_web(args, web)
+    if udp is not None:
+        _print_udp(*udp)
     return 0
 
 

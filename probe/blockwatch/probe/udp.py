@@ -24,6 +24,7 @@ from blockwatch.probe.observation import Failure, StrayReason, StrayReply
 
 RECEIVE_BUFFER = 4 << 20  # a burst of replies must not overflow into false timeouts
 _ID_SPACE = 1 << 16
+_MAX_DATAGRAM = 65_535
 assert MAX_RESPONSES >= 2  # the first reply is never replaced: its window's end is fixed
 _MAX_ANSWER_SETS = 4096  # distinct answer sets told apart per query; beyond, the count stops
 _REST_GROUP_S = 0.01  # ids that stop resting within this long of each other rest as one group
@@ -148,6 +149,10 @@ class UdpChannel(asyncio.DatagramProtocol):
             sock.close()
             raise
         transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
+        if hasattr(transport, "max_size"):
+            # asyncio reads each datagram into a 256 KiB buffer, which glibc maps and
+            # unmaps per datagram (~25 µs); no UDP payload exceeds 65,535 bytes
+            transport.max_size = _MAX_DATAGRAM
         self._transport = transport
 
     def close(self) -> None:
@@ -295,10 +300,10 @@ class UdpChannel(asyncio.DatagramProtocol):
 
 
 def _compact(data: bytes) -> bytes:
-    """A copy of a datagram in its own small object. asyncio reads each datagram
-    into a 256 KiB buffer that glibc maps and then shrinks to one page: kept as it
-    is, every reply in its listen window would pin 4 KiB of RSS (about 100 bytes
-    used); copied, it takes its size from Python's allocator."""
+    """A copy of a datagram in its own small object. A datagram read into a buffer
+    above malloc's mmap threshold (asyncio's default is 256 KiB) is shrunk to one
+    page: kept as it is, every reply in its listen window would pin 4 KiB of RSS
+    for about 100 bytes used; copied, it takes its size from Python's allocator."""
     return bytes(memoryview(data))
 
 
