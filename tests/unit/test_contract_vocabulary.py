@@ -261,9 +261,9 @@ def spelled_words(source: str) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("module", ["classify", "rules_sql"])
+@pytest.mark.parametrize("module", ["dnsverdicts", "rules_sql"])
 def test_the_rules_spell_no_word_themselves(module: str) -> None:
-    """classify.py and rules_sql.py take every transport, purpose, failure,
+    """dnsverdicts.py and rules_sql.py take every transport, purpose, failure,
     outcome, health, status, method and rule from its enum."""
     from importlib import resources
 
