@@ -1,5 +1,5 @@
 """Production verdicts (the rules as one ClickHouse query, rules_sql.py) equal
-the pure rules' (classify.py, the oracle) on the same stored measurements, in
+the pure rules' (dnsverdicts.py, the oracle) on the same stored measurements, in
 real chDB: on generated observations that reach every rule (flood, strays,
 EDE, bogons, fingerprints in and out of their countries, control vantages,
 near and far controls, broken resolvers) and on the hand-built world."""

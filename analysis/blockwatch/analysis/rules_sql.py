@@ -1,6 +1,6 @@
 """The classification rules as one ClickHouse query: what production runs.
 
-`classify.py` states the rules as pure Python functions over one observation;
+`dnsverdicts.py` states the rules as pure Python functions over one observation;
 it stays their readable statement and the test oracle
 (tests/integration/test_rules_sql.py checks that both agree, rule by rule, on
 generated observations and on the hand-built world). Here the same rules run

@@ -113,7 +113,7 @@ def verdict_row(obs: Observation, v: Verdict, classified_at: dt.datetime) -> tup
 
 def oracle_verdicts(db: Database, where: str, params: dict[str, Any], fps: FingerprintSet,
                     window_us: int = DEFAULT_WINDOW_US) -> list[tuple[Any, ...]]:
-    """What the pure rules (classify.py) make of the measurements matching
+    """What the pure rules (dnsverdicts.py) make of the measurements matching
     `where`, as verdict rows: the readable statement the production query
     (rules_sql.py) is tested against. Slow (one Python object at a time)."""
     latest: dict[str, Observation] = {}

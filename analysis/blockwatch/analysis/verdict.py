@@ -4,7 +4,7 @@ A verdict is derived data: it names the rule that fired, the evidence the rule
 looked at and the classifier version, so a stored verdict can be explained and
 recomputed when rules or fingerprints change (`blockwatch reclassify`).
 
-Status and Method are the one definition of these words: classify.py and
+Status and Method are the one definition of these words: dnsverdicts.py and
 rules_sql.py use the members, and the SQL `Enum8` columns that store them
 number them in declaration order (from 0 for Method's '', from 1 for Status),
 so new words go last (tests/unit/test_contract_vocabulary.py ties the
