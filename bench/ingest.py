@@ -9,41 +9,31 @@ Batches are built before timing, in the columnar form, by the probe's own
 adapter (what probes send).
 
 The collector runs as a subprocess (`blockwatch-collector serve`) so client
-and server do not share one interpreter lock, as in production.
+and server do not share one interpreter lock, as in production
+(bench/submit.py, shared with bench/sustained.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import grpc
-import grpc.aio
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.submit import (
+    Answer,
+    listed,
+    spooled_measurement,
+    start_collector,
+    submit_stream,
+    wait_ready,
+)
 from blockwatch.collector.registry import Registry
-from blockwatch.probe.ids import new_measurement_id
-from blockwatch.probe.observation import (
-    Measurement,
-    Purpose,
-    Record,
-    ResolverRef,
-    Response,
-    Transport,
-)
-from blockwatch.probe.upload import CHANNEL_OPTIONS
-from blockwatch.probe.wire import (
-    SUBMIT_METHOD,
-    BatchAck,
-    decode_submit_response,
-    encode_columnar_submit_request,
-    encode_measurement,
-)
+from blockwatch.probe.observation import ResolverRef, Transport
+from blockwatch.probe.wire import BatchAck, encode_columnar_submit_request
 
 DOMAINS = [f"site{i}.example" for i in range(200)]
 RESOLVERS = [ResolverRef("cloudflare", "1.1.1.1", 53, Transport.UDP),
@@ -53,67 +43,37 @@ RESOLVERS = [ResolverRef("cloudflare", "1.1.1.1", 53, Transport.UDP),
 
 def probe_measurement(i: int, now_us: int) -> bytes:
     """A typical observation: one response, two A records, EDNS."""
-    domain = DOMAINS[i % len(DOMAINS)]
-    return encode_measurement(Measurement(
-        measurement_id=new_measurement_id(), round_id=f"round-{i // 10_000}",
+    return spooled_measurement(
+        DOMAINS[i % len(DOMAINS)], RESOLVERS[i % 3], round_id=f"round-{i // 10_000}",
         started_at_us=now_us - (i % 3_600_000_000), duration_us=1000 + i % 5000,
-        domain=domain, qtype=1, qclass=1, purpose=Purpose.TARGET,
-        resolver=RESOLVERS[i % 3],
-        responses=[Response(arrival_us=1000 + i % 5000, rcode=0, flags=0x8180, answers=(
-            Record(domain, 1, 300, f"203.0.113.{i % 250}"),
-            Record(domain, 1, 300, f"198.51.100.{i % 250}")), edns=True,
-            size=90)]))
+        addresses=(f"203.0.113.{i % 250}", f"198.51.100.{i % 250}"))
 
 
-async def send(address: str, token: str, requests: list[bytes], window: int) -> int:
-    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
-        call = channel.stream_stream(SUBMIT_METHOD, request_serializer=lambda b: b,
-                                     response_deserializer=decode_submit_response)(
-            metadata=(("authorization", f"Bearer {token}"),))  # type: ignore[call-arg]
-        slots = asyncio.Semaphore(window)
-        acked = 0
+async def send(address: str, token: str, requests: list[tuple[str, bytes]], window: int) -> int:
+    """Measurements acked on one stream; any other answer ends the benchmark."""
+    acked = 0
 
-        async def writer() -> None:
-            for request in requests:
-                await slots.acquire()
-                await call.write(request)
-            await call.done_writing()
+    def answered(answer: Answer, _sent_at: float | None) -> None:
+        nonlocal acked
+        if not isinstance(answer, BatchAck):
+            raise SystemExit(f"batch not acked: {answer}")
+        acked += answer.stored + answer.duplicates
 
-        task = asyncio.create_task(writer())
-        async for response in call:
-            if not isinstance(response, BatchAck):
-                raise SystemExit(f"batch not acked: {response}")
-            acked += response.stored + response.duplicates
-            slots.release()
-        await task
-        return acked
+    await submit_stream(address, token, listed(requests), window, answered)
+    return acked
 
 
-async def wait_ready(address: str, token: str, deadline: float) -> None:
-    from blockwatch.probe.wire import CHECKIN_METHOD, encode_checkin
-
-    while True:
-        try:
-            async with grpc.aio.insecure_channel(address) as channel:
-                await channel.unary_unary(CHECKIN_METHOD)(  # type: ignore[call-arg]
-                    encode_checkin("bench-probe", "0"),
-                    metadata=(("authorization", f"Bearer {token}"),), timeout=2)
-                return
-        except grpc.aio.AioRpcError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
-
-
-def prepare(measurements: int, batch_size: int, streams: int) -> list[list[bytes]]:
-    """SubmitRequest bytes per stream, built as the probe builds them: spooled
-    per-measurement payloads framed by the probe's adapter."""
+def prepare(measurements: int, batch_size: int, streams: int
+            ) -> list[list[tuple[str, bytes]]]:
+    """(batch id, SubmitRequest bytes) per stream, built as the probe builds
+    them: spooled per-measurement payloads framed by the probe's adapter."""
     now_us = time.time_ns() // 1000
     payloads = [probe_measurement(i, now_us) for i in range(measurements)]
-    per_stream: list[list[bytes]] = [[] for _ in range(streams)]
+    per_stream: list[list[tuple[str, bytes]]] = [[] for _ in range(streams)]
     for n, start in enumerate(range(0, len(payloads), batch_size)):
-        per_stream[n % streams].append(encode_columnar_submit_request(
-            f"bench-{n:08d}", payloads[start:start + batch_size]))
+        batch_id = f"bench-{n:08d}"
+        per_stream[n % streams].append((batch_id, encode_columnar_submit_request(
+            batch_id, payloads[start:start + batch_size])))
     return per_stream
 
 
@@ -133,17 +93,12 @@ def main() -> None:
     t0 = time.perf_counter()
     per_stream = prepare(args.measurements, args.batch_size, args.streams)
     print(f"prepare_seconds={time.perf_counter() - t0:.2f}")
-    wire_bytes = sum(len(r) for reqs in per_stream for r in reqs)
+    wire_bytes = sum(len(r) for reqs in per_stream for _, r in reqs)
     print(f"wire_bytes_per_measurement={wire_bytes / args.measurements:.1f}")
 
-    socket = tmp / "collector.sock"
-    server = subprocess.Popen(
-        [sys.executable, "-c", "from blockwatch.collector.cli import main; main()", "serve",
-         "--data-dir", str(tmp), "--db", f"chdb://{tmp / 'db'}", "--unix", str(socket),
-         "--log-level", "warning"], env={**os.environ})
+    server, address = start_collector(tmp)
     try:
-        address = f"unix:{socket}"
-        asyncio.run(wait_ready(address, token, time.monotonic() + 60))
+        asyncio.run(wait_ready(address, token, time.monotonic() + 60, "bench-probe"))
 
         async def run_all() -> int:
             results = await asyncio.gather(*(send(address, token, reqs, args.window)
