@@ -86,6 +86,7 @@ def test_both_forms_fill_every_contract_column() -> None:
 def test_measurement_columns_read_back_as_the_probe_measured() -> None:
     ms = [_full_measurement(0), _full_measurement(1)]
     c = batch_columns(_wire(ms, []), Limits())
+    assert len(c) == 2 and set(c.arrays) == set(MEASUREMENT_COLUMNS)
     assert c["round_id"].to_pylist() == [m.round_id for m in ms]
     assert c["resolver_name"].to_pylist() == [m.resolver.name for m in ms]
     assert c["resolver_transport"].to_pylist() == [int(m.resolver.transport) for m in ms]
@@ -103,6 +104,7 @@ def test_web_columns_read_back_as_the_probe_observed() -> None:
     os = [_full_observation(0), _full_observation(1)]
     columns = web_columns(_wire([], os), WebLimits())
     assert columns is not None
+    assert len(columns) == 2 and set(columns.arrays) == set(WEB_COLUMNS)
     validate_web(columns, WebLimits(), NOW_US)
     t = web_storage_table(columns).to_pydict()
     assert t["connect_duration_us"] == [3, 4]

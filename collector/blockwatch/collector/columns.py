@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TypeVar
+from typing import ClassVar, Self, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -93,23 +93,36 @@ COUNTS: dict[Level, tuple[str, Level]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class MeasurementColumns:
-    """One Arrow array per name in FIELDS (all of them, typed as there)."""
+class Columns:
+    """One Arrow array per column of a columnar form of the contract (`fields`:
+    every column with its level and type); `root` is a column of the first
+    level, as long as the batch has records."""
 
     arrays: Mapping[str, pa.Array]
+    fields: ClassVar[Mapping[str, tuple[Enum, pa.DataType]]]
+    root: ClassVar[str]
 
     def __len__(self) -> int:
-        return len(self.arrays["measurement_id"])
+        return len(self.arrays[self.root])
 
     def __getitem__(self, name: str) -> pa.Array:
         return self.arrays[name]
 
     @classmethod
-    def from_lists(cls, values: Mapping[str, list[object]]) -> MeasurementColumns:
+    def from_lists(cls, values: Mapping[str, list[object]]) -> Self:
         """Arrays from per-field lists: one C-level conversion per field. (Lists,
         not protobuf repeated fields: pyarrow reads a repeated bytes field
         through a slow generic path, ~60x slower than `list()` then convert.)"""
-        return cls({name: pa.array(values[name], type=kind) for name, (_, kind) in FIELDS.items()})
+        return cls({name: pa.array(values[name], type=kind)
+                    for name, (_, kind) in cls.fields.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementColumns(Columns):
+    """A batch's measurements: one Arrow array per name in FIELDS."""
+
+    fields: ClassVar[Mapping[str, tuple[Enum, pa.DataType]]] = FIELDS
+    root: ClassVar[str] = "measurement_id"
 
 
 def fill_absent(values: dict[str, list[object]]) -> dict[str, list[object]]:

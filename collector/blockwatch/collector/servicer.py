@@ -22,8 +22,8 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from blockwatch.collector.assignment import Assignment
 from blockwatch.collector.auth import current_principal
 from blockwatch.collector.columns import (
-    FIELDS,
     Batch,
+    Columns,
     MeasurementColumns,
     Origin,
     fill_absent,
@@ -38,7 +38,7 @@ from blockwatch.collector.validation import (
     check_structure,
     validate_batch,
 )
-from blockwatch.collector.webcolumns import WEB_FIELDS, WebColumns, web_storage_table
+from blockwatch.collector.webcolumns import WebColumns, web_storage_table
 from blockwatch.collector.webvalidation import (
     WebLimits,
     check_web_batch_size,
@@ -65,11 +65,16 @@ STREAM_WINDOW = 64   # batches read ahead of their acks on one stream
 MAX_STREAMS_PER_PROBE = 4
 
 
+def _lists(message: Any, kind: type[Columns]) -> dict[str, list[object]]:
+    """Each repeated field of a columnar message as a list (the collector's
+    column names are the contract's, by construction)."""
+    return {name: list(getattr(message, name)) for name in kind.fields}
+
+
 def columnar_to_columns(columns: pb.MeasurementColumns) -> MeasurementColumns:
     """Columnar form -> columns: each repeated field goes to Arrow in one
-    C-level call (field names are the same on both sides by construction)."""
-    return MeasurementColumns.from_lists(fill_absent(
-        {name: list(getattr(columns, name)) for name in FIELDS}))
+    C-level call."""
+    return MeasurementColumns.from_lists(fill_absent(_lists(columns, MeasurementColumns)))
 
 
 def _reserved_numbers(message: Any) -> frozenset[int]:
@@ -111,8 +116,7 @@ def web_columns(batch: pb.Batch, limits: WebLimits) -> WebColumns | None:
     if not batch.HasField("web"):
         return None
     check_web_batch_size(len(batch.web.observation_id), limits)
-    columns = WebColumns.from_lists({name: list(getattr(batch.web, name))
-                                     for name in WEB_FIELDS})
+    columns = WebColumns.from_lists(_lists(batch.web, WebColumns))
     check_web_structure(columns)
     return columns if len(columns) else None
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import ClassVar
 
 import pyarrow as pa
 
-from blockwatch.collector.columns import leveled, offsets
+from blockwatch.collector.columns import Columns, leveled, offsets
 from blockwatch.contract.vocabulary import WEB_COLUMNS
 
 
@@ -47,25 +48,11 @@ WEB_COUNTS: dict[WebLevel, str] = {
 
 
 @dataclass(frozen=True, slots=True)
-class WebColumns:
-    """One Arrow array per name in WEB_FIELDS."""
+class WebColumns(Columns):
+    """A batch's web observations: one Arrow array per name in WEB_FIELDS."""
 
-    arrays: Mapping[str, pa.Array]
-
-    def __len__(self) -> int:
-        return len(self.arrays["observation_id"])
-
-    def __getitem__(self, name: str) -> pa.Array:
-        return self.arrays[name]
-
-    @classmethod
-    def from_lists(cls, values: Mapping[str, list[object]]) -> WebColumns:
-        return cls({name: pa.array(values[name], type=kind)
-                    for name, (_, kind) in WEB_FIELDS.items()})
-
-    @classmethod
-    def empty(cls) -> WebColumns:
-        return cls.from_lists({name: [] for name in WEB_FIELDS})
+    fields: ClassVar[Mapping[str, tuple[Enum, pa.DataType]]] = WEB_FIELDS
+    root: ClassVar[str] = "observation_id"
 
 
 _TS = pa.timestamp("us", tz="UTC")
