@@ -225,6 +225,13 @@ def test_the_row_form_field_is_reserved_in_the_contract() -> None:
     assert "measurements" not in pb.Batch.DESCRIPTOR.fields_by_name
 
 
+def test_a_field_from_a_newer_probe_is_ignored_not_refused() -> None:
+    # field 9 of Batch (unknown to this collector, not reserved): length-delimited "new"
+    newer = pb.Batch.FromString(_columnar([_m()]).SerializeToString() + b"\x4a\x03new")
+    assert retired_items(newer) == 0
+    assert len(batch_columns(newer, Limits())) == 1
+
+
 def test_a_batch_without_columns_is_an_empty_batch() -> None:
     batch = pb.Batch(batch_id="b1")
     assert len(batch_columns(batch, Limits())) == 0
