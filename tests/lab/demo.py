@@ -1,7 +1,10 @@
 """The offline demo: a four-country lab world (DNS and web servers), the
 collector on embedded chDB, one probe per country with web follow-up, five
-rounds on simulated dates with policy switches, then the analysts' reports
-(DNS layer), a chart and the HTML report.
+rounds on simulated dates with policy switches and mirror candidates measured
+beside the orders (one proposed mirror approved in round 5), then the analysts'
+reports (the site layer by default: the first layer that blocks; the Milan
+story told from the DNS and site layers), the mirror candidates, a chart and
+the HTML report.
 
     python -m tests.lab.demo            (as root; scripts/demo.sh sets it all up)
 
@@ -26,6 +29,7 @@ from pathlib import Path
 from tests.lab import truth
 from tests.lab.campaign import (
     SETTLE_S,
+    Campaign,
     CampaignError,
     RoundResult,
     campaign,
@@ -77,10 +81,14 @@ def _round_line(result: RoundResult) -> None:
     rnd = result.round
     news = [b for b in truth.BLOCKS if b.from_round == rnd.number and rnd.number > 1]
     added = [d.name for o in truth.ORDERS for _, d in o.domains()
-             if d.added_round == rnd.number and rnd.number > 1]
+             if d.added_round == rnd.number and rnd.number > 1 and not d.approved]
     step(f"round {rnd.number}: {rnd.at:%Y-%m-%d %H:%M} UTC on the probes' clocks (libfaketime)")
     for name in added:
         say(f"  order update: mirror {name} imported (blockwatch-collector targets import)")
+    for line in result.changes:
+        if ": mirror of " in line:
+            say(f"  analyst approves a proposed mirror (blockwatch-collector targets approve, "
+                f"on the round's clock): {line}")
     for b in news:
         say(f"  policy switch: {b.country} {b.operator} now blocks {', '.join(b.domains)} "
             f"({b.style}): {b.why}")
@@ -88,14 +96,14 @@ def _round_line(result: RoundResult) -> None:
         if e.from_round == rnd.number and rnd.number > 1:
             say(f"  policy switch: {e.country} {e.operator}'s edge now answers HTTP 451 for "
                 f"{', '.join(e.domains)}: {e.why}")
-            say("  (the probes' web follow-up records the 451s; the reports below read the "
-                "DNS layer only, where 1.1.1.1 resolves the sites: they do not count it yet)")
+            say("  (1.1.1.1 still resolves the sites: the DNS layer sees nothing; the probes' "
+                "web follow-up records the 451s, which the site layer counts as the edge's)")
     for ip in truth.IP_BLOCKS:
         if ip.from_round == rnd.number and rnd.number > 1:
             say(f"  policy switch: {ip.country} {ip.operator} now drops packets to "
                 f"{ip.address}: {ip.why}")
     for line in result.changes:
-        if not line.startswith("orders:"):
+        if not line.startswith("orders:") and ": mirror of " not in line:
             say(f"  lab: {line}")
     counts = ", ".join(f"{probe} {len(rows)}" for probe, rows in result.measurements.items())
     failures = sum(1 for rows in result.measurements.values() for r in rows if r["failure"])
@@ -107,6 +115,74 @@ def _round_line(result: RoundResult) -> None:
     timeouts = sum(1 for r in web if r["connect"]["failure"] == "timeout")
     say(f"  web follow-up: {len(web)} observations ({refused} HTTP 451, {stop} stop pages, "
         f"{timeouts} connect timeouts)")
+    candidates = sorted({m["domain"] for rows in result.measurements.values() for m in rows
+                         if m.get("purpose") == "candidate"})
+    shown = ", ".join(c for c in candidates if truth.site_address(c)) or "none that exist"
+    say(f"  mirror candidates measured: {len(candidates)} (of which resolving: {shown})")
+
+
+MILAN = "it-milan-2024-cloudflare"
+
+
+def milan_story(c: Campaign) -> list[str]:
+    """The Milan story as the reports tell it (not as the ground truth does): what
+    1.1.1.1 answered in the ordered country at the DNS layer, and from which day
+    the site layer finds the sites refused, how and by whom."""
+    order = next(o for o in truth.ORDERS if o.order_id == MILAN)
+    country = order.countries[0]
+    lines = []
+    for site in order.sites:
+        domain = site.domains[0].name
+        for resolver in order.intermediaries[:1]:
+            dns = c.report("effectiveness", "--layer", "dns", "--order", MILAN, "--country",
+                           country, "--resolver", resolver, "--site", site.name, "--by",
+                           "domain")
+            row = next((r for r in dns if r["domain"] == domain), None)
+            days = c.report("timeline", "--layer", "site", "--order", MILAN, "--country",
+                            country, "--resolver", resolver, "--site", site.name)
+            first = next((r for r in days if r["blocked"]), None)
+            if row is None:
+                continue
+            public = truth.operator(truth.RESOLVER_OPERATOR[resolver]).public
+            who = f"{public} ({resolver})" if public else resolver
+            said = (f"{who} resolves {domain} in {country} "
+                    f"({row['total'] - row['blocked']} of {row['total']} answers normal)"
+                    if not row["blocked"] else
+                    f"{who} blocks {domain} in {country} ({row['method']})")
+            if first is None:
+                lines.append(f"  {said}; nothing refuses it at any layer")
+            else:
+                lines.append(f"  {said}; {first['blocked_by']} answers {first['method']} "
+                             f"from {first['day']} ({first['layer']} layer)")
+    return lines
+
+
+def _reports(c: Campaign, out: Path, last_day: str) -> None:
+    """The analysts' reports at the end of the campaign, as the demo prints them."""
+    step("blockwatch report effectiveness --order it-milan-2024-cloudflare "
+         "--country IT   (the site layer: the first layer that blocks)")
+    say(c.analyst("report", "effectiveness", "--order", "it-milan-2024-cloudflare",
+                  "--country", "IT").rstrip())
+    step(f"blockwatch report compliance --until {last_day}")
+    say(c.analyst("report", "compliance", "--until", last_day).rstrip())
+    step("the Milan story, from the reports (effectiveness --layer dns, "
+         "timeline --layer site)")
+    for line in milan_story(c):
+        say(line)
+    step("blockwatch report mirrors: candidates with their evidence")
+    say(c.analyst("report", "mirrors").rstrip())
+    step("blockwatch report spillover")
+    say(c.analyst("report", "spillover").rstrip())
+    step(f"blockwatch report html --out {REPORT_DIR}/")
+    if out.exists() and not out.is_dir():
+        sys.exit(f"{out} exists and is not a directory")
+    out.mkdir(exist_ok=True)
+    index = Path(c.analyst("report", "html", "--out", str(out), "--until",
+                           last_day).strip())
+    chart = out / "timeline.png"
+    if not chart.exists():   # html writes it; draw it here if that changes
+        c.analyst("report", "timeline", "--png", str(chart))
+    say(f"  {index}\n  {chart}")
 
 
 def main() -> int:
@@ -148,24 +224,7 @@ def main() -> int:
                 done = c.reclassify()
                 say(f"  {done['measurements']} measurements classified "
                     f"(classifier {done['classifier_version']})")
-                step("blockwatch report effectiveness --order it-milan-2024-cloudflare "
-                     "--country IT")
-                say(c.analyst("report", "effectiveness", "--order", "it-milan-2024-cloudflare",
-                              "--country", "IT").rstrip())
-                step(f"blockwatch report compliance --until {last_day}")
-                say(c.analyst("report", "compliance", "--until", last_day).rstrip())
-                step("blockwatch report spillover")
-                say(c.analyst("report", "spillover").rstrip())
-                step(f"blockwatch report html --out {REPORT_DIR}/")
-                if out.exists() and not out.is_dir():
-                    sys.exit(f"{out} exists and is not a directory")
-                out.mkdir(exist_ok=True)
-                index = Path(c.analyst("report", "html", "--out", str(out), "--until",
-                                       last_day).strip())
-                chart = out / "timeline.png"
-                if not chart.exists():   # html writes it; draw it here if that changes
-                    c.analyst("report", "timeline", "--png", str(chart))
-                say(f"  {index}\n  {chart}")
+                _reports(c, out, last_day)
             step("lab stopped: collector, probes, daemons and namespaces are gone; "
                  f"the database stays in {DATA_DIR}/db")
     except (CampaignError, LabServerError) as exc:

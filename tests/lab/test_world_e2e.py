@@ -8,8 +8,14 @@ the default): what the collector stored of it is checked against the web
 behaviours the ground truth writes down (Cloudflare's edge answering 451 in
 Italy from its compliance round while 1.1.1.1 resolves, AGCOM's stop page and
 its certificate, the Piracy Shield drop on every resolver path, a redirect to a
-mirror, a certificate naming the mirror). The reports read DNS verdicts only,
-so at the DNS layer Cloudflare never blocks.
+mirror, a certificate naming the mirror). The layered reports (issue 13) are
+read at every layer (`--layer dns|web|site`) and equal the figures
+tests/lab/truthlayers.py computes from the world: at the DNS layer Cloudflare
+never blocks; at the site layer its edge's 451 blocks the Milan sites in Italy
+from its compliance round whatever the resolver, the stop page is the ISP's DNS
+(confirmed by the page), the Piracy Shield drop is the ISP's network on every
+path. Compliance credits each intermediary (Cloudflare's resolvers and edge are
+one) only with blocks by its own hand, with the remedy observed.
 
 Mirror discovery is on (issue 14): probes measure candidates at a bounded share
 of each round; `report mirrors` must propose every true mirror with its
@@ -25,6 +31,7 @@ property of its result.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -34,7 +41,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab import truth, truthmirrors
+from tests.lab import truth, truthlayers, truthmirrors
 from tests.lab.campaign import (
     RoundResult,
     campaign,
@@ -43,6 +50,7 @@ from tests.lab.campaign import (
     started_round,
     stored,
 )
+from tests.lab.demo import milan_story
 from tests.lab.process import missing_programs
 from tests.lab.zones import STOP_PAGE_AGCOM
 
@@ -50,8 +58,10 @@ pytestmark = pytest.mark.lab
 
 Rows = list[dict[str, Any]]
 LAST_DAY = truth.ROUNDS[-1].day.isoformat()
-REPORTS = ("effectiveness", "compliance", "leakage", "spillover", "timeline", "probes",
-           "mirrors")
+# the layered reports (--layer dns|web|site; default site) are read at every layer,
+# as "<report>:<layer>"; the default layer once more under the report's own name
+LAYERED = ("effectiveness", "leakage", "spillover", "timeline")
+REPORTS = ("effectiveness", "compliance", "probes", "mirrors")
 MILAN = "it-milan-2024-cloudflare"
 # the round before the analyst's approval: `report mirrors` still proposes it then
 BEFORE_APPROVAL = min(r.number for r in truth.ROUNDS if truth.approvals(r.number)) - 1
@@ -73,6 +83,12 @@ class Outcome:
     candidates: dict[int, dict[str, frozenset[str]]]   # round -> probe -> measured
     mirrors_before: Rows              # report mirrors after round BEFORE_APPROVAL
     approved: list[str]               # what `targets approve` printed
+    story: list[str]                  # the demo's Milan story, told from the reports
+
+    @functools.cached_property
+    def paths(self) -> list[truthlayers.Path]:
+        """Every path the probes measured, at every layer, as the ground truth has it."""
+        return truthlayers.paths(self.plan)
 
     @property
     def plan(self) -> truth.CandidatePlan:
@@ -103,6 +119,8 @@ def outcome(isolated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         # --until: "days late" of an intermediary that never blocked counts to the
         # last simulated day, not to the real today.
         reports = c.reports({name: [name, "--until", LAST_DAY] for name in REPORTS}
+                            | {f"{name}:{layer}": [name, "--layer", layer, "--until", LAST_DAY]
+                               for name in LAYERED for layer in truthlayers.LAYERS}
                             | {"control": ["effectiveness", "--country", truth.CONTROL_COUNTRY],
                                "italy": ["effectiveness", "--country", "Italy", "--until",
                                          LAST_DAY],
@@ -112,6 +130,7 @@ def outcome(isolated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         c.analyst("report", "timeline", "--png", str(png))
         html = Path(c.analyst("report", "html", "--out", str(root / "html")).strip())
         control_only = reports["control"]
+        story = milan_story(c)
         c.stop_collector()
         db = c.data / "db"
         after = {name: report_db(db, name, "--until", LAST_DAY)
@@ -119,7 +138,7 @@ def outcome(isolated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield Outcome(c.rounds, reclassified, reports, after, control_only, stored(db),
                       c.recorded_ids(), c.recorded_web_ids(), png.read_bytes(), html,
                       time.monotonic() - started, c.candidates_measured(), mirrors_before,
-                      c.approved)
+                      c.approved, story)
 
 
 def test_ground_truth_is_consistent() -> None:
@@ -175,54 +194,113 @@ def test_policy_switches_happened_between_rounds(outcome: Outcome) -> None:
 # -- every report figure equals the ground truth's --------------------------------------------
 
 
-def test_effectiveness_per_country_resolver_site(outcome: Outcome) -> None:
-    got = _rows(outcome.reports["effectiveness"], "country", "resolver", "site")
-    want = _rows(truth.expected_effectiveness(), "country", "resolver", "site")
+@pytest.mark.parametrize("layer", truthlayers.LAYERS)
+def test_effectiveness_per_country_resolver_site(outcome: Outcome, layer: str) -> None:
+    got = _rows(outcome.reports[f"effectiveness:{layer}"], "country", "resolver", "site")
+    want = _rows(truthlayers.expected_effectiveness(layer, outcome.paths), "country",
+                 "resolver", "site")
+    assert got.keys() == want.keys()
+    for key, row in want.items():
+        assert got[key] == row, (layer, key)
+
+
+def test_default_layer_is_the_site(outcome: Outcome) -> None:
+    assert outcome.reports["effectiveness"] == outcome.reports["effectiveness:site"] != []
+    # the DNS layer alone is what the DNS ground truth says (method: the DNS method)
+    dns = [{k: v for k, v in r.items() if k not in ("layer", "blocked_by")}
+           for r in outcome.reports["effectiveness:dns"]]
+    assert dns == truth.expected_effectiveness()
+
+
+def test_layer_stories(outcome: Outcome) -> None:
+    """Issue 13's stories, as an analyst reads them in the reports."""
+    site = _rows(outcome.reports["effectiveness:site"], "country", "resolver", "site")
+    web = _rows(outcome.reports["effectiveness:web"], "country", "resolver", "site")
+    dns = _rows(outcome.reports["effectiveness:dns"], "country", "resolver", "site")
+    # Milan: 1.1.1.1 resolves (DNS never blocks); the edge answers 451 from its round
+    block = next(b for b in truth.EDGE_BLOCKS if b.order_id == MILAN)
+    rounds_blocked = len(truth.ROUNDS) - block.from_round + 1
+    for resolver in _order(MILAN).intermediaries:
+        for name in ("limetorrents", "thepiratebay"):
+            key = (block.country, resolver, name)
+            assert dns[key]["blocked"] == 0
+            assert (site[key]["blocked"], site[key]["layer"], site[key]["method"],
+                    site[key]["blocked_by"]) == (rounds_blocked, "http", "http-451",
+                                                 "edge cloudflare"), key
+    leak = _rows(outcome.reports["leakage:site"], "order", "country", "resolver", "site")
+    for resolver in _order(MILAN).intermediaries:
+        row = leak[(MILAN, block.country, resolver, "thepiratebay")]
+        # reached until the round before the edge complied, not after
+        assert started_round(row["last_reached"]) == block.from_round - 1, resolver
+    # the stop page, at both layers: the ISP's DNS, the page interposed in its network
+    it = next(c for c in truth.COUNTRIES if c.code == "IT")
+    stop = ("IT", "isp", "ilcorsaronero")
+    assert (site[stop]["method"], site[stop]["blocked_by"]) == ("sinkhole", "resolver isp")
+    assert (web[stop]["method"], web[stop]["blocked_by"]) == ("blockpage", f"network AS{it.asn}")
+    # Piracy Shield: the ISP's network drops the address on every resolver path
+    for resolver in truth.RESOLVERS:
+        row = site[("IT", resolver, "footybite")]
+        assert (row["blocked"], row["method"], row["blocked_by"]) == (
+            row["total"], "ip-drop", f"network AS{it.asn}"), resolver
+
+
+def _compliance(rows: Rows, *keys: str) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Compliance rows with `first_blocked` as the round it fell in."""
+    out = {}
+    for key, row in _rows(rows, *keys).items():
+        actual = dict(row)
+        first = actual.pop("first_blocked")
+        actual["first_blocked_round"] = started_round(first) if first else None
+        out[key] = actual
+    return out
+
+
+def test_compliance_date_found_to_the_round(outcome: Outcome) -> None:
+    got = _compliance(outcome.reports["compliance"], "order", "intermediary")
+    want = _rows(truthlayers.expected_compliance(truth.ROUNDS[-1].day, outcome.paths),
+                 "order", "intermediary")
     assert got.keys() == want.keys()
     for key, row in want.items():
         assert got[key] == row, key
 
 
-def test_compliance_date_found_to_the_round(outcome: Outcome) -> None:
-    got = _rows(outcome.reports["compliance"], "order", "intermediary")
-    want = _rows(truth.expected_compliance(truth.ROUNDS[-1].day), "order", "intermediary")
-    assert got.keys() == want.keys()
-    for key, row in want.items():
-        actual = dict(got[key])
-        first = actual.pop("first_blocked")
-        actual["first_blocked_round"] = started_round(first) if first else None
-        assert actual == row, key
-
-
 def test_days_late_only_with_evidence(outcome: Outcome) -> None:
-    got = _rows(outcome.reports["compliance"], "order", "intermediary")
+    got = _compliance(outcome.reports["compliance"], "order", "intermediary")
     # Quad9 and the AGCOM list were blocked when monitoring began, years and months
     # after their deadlines: no days late is claimed
     for key in (("de-hamburg-2021-quad9", "quad9"), ("agcom-2024-dda-101", "isp")):
         assert got[key]["status"] == "blocked when monitoring began", key
         assert got[key]["monitoring_since"] == truth.ROUNDS[0].day.isoformat()
         assert got[key]["days_late"] is None, key
-    # 1.1.1.1 never blocks in DNS (Cloudflare's remedy is its edge, recorded by the web
-    # follow-up): monitored from before the deadline, it is late up to the last day
-    milan = _order(MILAN)
-    for resolver in milan.intermediaries:
-        row = got[(MILAN, resolver)]
-        assert (row["status"], row["first_blocked"]) == ("never blocked", None), resolver
-        assert row["days_late"] == (truth.ROUNDS[-1].day - milan.deadline).days, resolver
+    # Cloudflare (1.1.1.1 and its DoT, one intermediary with its edge) complies by its
+    # edge's 451, found to the round of its compliance date: late, with evidence
+    # (monitored from before the deadline), while its DNS never changed
+    block = next(b for b in truth.EDGE_BLOCKS if b.order_id == MILAN)
+    row = got[(MILAN, truth.EDGE)]
+    assert row["first_blocked_round"] == block.from_round
+    assert row["remedy"] == "edge http-451, DNS unchanged"
+    assert row["days_late"] == (truth.round_by_number(block.from_round).day
+                                - _order(MILAN).deadline).days > 0
+    # the others' blocks on those paths are theirs: Google's DNS, the ISP's drop
+    assert row["others"] == "resolver google: ede; resolver isp: drop"
 
 
 def test_mirror_counted_from_its_own_date(outcome: Outcome) -> None:
-    rows = _rows(outcome.reports["milan_domains"], "intermediary", "domain")
-    mirror = rows[("cloudflare", "kickasstorrents.cr")]
-    order = next(o for o in truth.ORDERS if o.order_id == MILAN)
+    rows = _compliance(outcome.reports["milan_domains"], "intermediary", "domain")
+    want = {(r["intermediary"], r["domain"]): r for r in truthlayers.expected_compliance(
+        truth.ROUNDS[-1].day, outcome.paths, by_domain=True) if r["order"] == MILAN}
+    assert rows.keys() == want.keys()
+    for key, row in want.items():
+        assert {k: v for k, v in rows[key].items() if k != "order"} == \
+            {k: v for k, v in row.items() if k != "order"}, key
+    mirror = rows[(truth.EDGE, "kickasstorrents.cr")]
+    order = _order(MILAN)
     assert (mirror["kind"], mirror["added"], mirror["deadline"]) == (
         "mirror", truth.round_by_number(5).day.isoformat(),
         truth.due(order, "kickasstorrents.cr").isoformat())
-    # resolving, but not due before 30 days after it was added: not late yet
+    # reachable, but not due before 30 days after it was added: not late yet
     assert (mirror["status"], mirror["days_late"], mirror["total_since_deadline"]) == (
         "never blocked", 0, 0)
-    assert rows[("cloudflare", "thepiratebay.org")]["days_late"] == (
-        truth.ROUNDS[-1].day - order.deadline).days
 
 
 def test_country_by_name(outcome: Outcome) -> None:
@@ -232,36 +310,37 @@ def test_country_by_name(outcome: Outcome) -> None:
 
 def test_mirrors_still_resolving(outcome: Outcome) -> None:
     got = _rows(outcome.reports["compliance"], "order", "intermediary")
-    # Cloudflare never blocks the Milan mirror; the ISP blocks AGCOM's one round late,
+    # Cloudflare never refuses the Milan mirror; the ISP blocks AGCOM's one round late,
     # so its latest observation is blocked.
-    assert got[("it-milan-2024-cloudflare", "cloudflare")]["mirrors_resolving"] == 1
-    assert got[("agcom-2024-dda-101", "isp")]["mirrors_resolving"] == 0
-    for row in truth.expected_compliance(truth.ROUNDS[-1].day):
-        assert got[(row["order"], row["intermediary"])]["mirrors_resolving"] == \
-            row["mirrors_resolving"]
+    assert got[(MILAN, truth.EDGE)]["mirrors_reachable"] == 1
+    assert got[("agcom-2024-dda-101", "isp")]["mirrors_reachable"] == 0
 
 
-def test_leakage(outcome: Outcome) -> None:
-    got = _rows(outcome.reports["leakage"], "order", "country", "resolver", "site")
-    want = _rows(truth.expected_leakage(), "order", "country", "resolver", "site")
+@pytest.mark.parametrize("layer", truthlayers.LAYERS)
+def test_leakage(outcome: Outcome, layer: str) -> None:
+    keys = ("order", "country", "resolver", "transport", "site")
+    got = _rows(outcome.reports[f"leakage:{layer}"], *keys)
+    want = _rows(truthlayers.expected_leakage(layer, outcome.paths), *keys)
     assert got.keys() == want.keys()
     for key, row in want.items():
         actual = dict(got[key])
-        actual["last_resolved_round"] = started_round(actual.pop("last_resolved"))
-        assert actual == row, key
+        actual["last_reached_round"] = started_round(actual.pop("last_reached"))
+        assert actual == row, (layer, key)
 
 
-def test_spillover(outcome: Outcome) -> None:
-    got = outcome.reports["spillover"]
-    want = truth.expected_spillover()
+@pytest.mark.parametrize("layer", truthlayers.LAYERS)
+def test_spillover(outcome: Outcome, layer: str) -> None:
+    got = outcome.reports[f"spillover:{layer}"]
+    want = truthlayers.expected_spillover(layer, outcome.paths)
     assert want, "the ground truth has a spillover (Quad9 in France)"
     assert _rows(got, "order", "country", "resolver", "site") == \
         _rows(want, "order", "country", "resolver", "site")
 
 
-def test_timeline(outcome: Outcome) -> None:
-    assert _rows(outcome.reports["timeline"], "day", "resolver") == \
-        _rows(truth.expected_timeline(), "day", "resolver")
+@pytest.mark.parametrize("layer", truthlayers.LAYERS)
+def test_timeline(outcome: Outcome, layer: str) -> None:
+    assert _rows(outcome.reports[f"timeline:{layer}"], "day", "resolver") == \
+        _rows(truthlayers.expected_timeline(layer, outcome.paths), "day", "resolver")
     assert outcome.png.startswith(b"\x89PNG\r\n\x1a\n")
 
 
@@ -521,7 +600,18 @@ def test_approval_counts_the_mirror_from_its_day(outcome: Outcome) -> None:
             assert (row["kind"], row["added"]) == ("mirror", rnd.day.isoformat())
 
 
+def test_demo_tells_the_milan_story_from_the_reports(outcome: Outcome) -> None:
+    block = next(b for b in truth.EDGE_BLOCKS if b.order_id == MILAN)
+    day = truth.round_by_number(block.from_round).day.isoformat()
+    assert len(outcome.story) == len(_order(MILAN).sites)
+    for domain, line in zip(block.domains, outcome.story, strict=True):
+        assert line.startswith(f"  1.1.1.1 (cloudflare) resolves {domain} in IT "), line
+        assert line.endswith(f"; edge cloudflare answers http-451 from {day} (http layer)"), \
+            line
+
+
 def test_campaign_runtime(outcome: Outcome) -> None:
-    # about 100 s of rounds and reports, plus the collector's 60 s settle time
-    # before the last round's verdicts
-    assert outcome.seconds < 240, f"campaign took {outcome.seconds:.0f}s"
+    # about 75 s of rounds (10-20 s each, discovery passes between them), 20 s for
+    # the last round's layered verdicts (campaign.LAYERS_WAIT_S), 30 s of reports at
+    # three layers; 190 s measured with the machine's load average at 8
+    assert outcome.seconds < 300, f"campaign took {outcome.seconds:.0f}s"

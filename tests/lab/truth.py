@@ -160,6 +160,7 @@ class Operator:
     kresd_style: Style | None = None   # kresd blocks one way per daemon
     tls_name: str = ""
     quad9_like: bool = False           # unbound: rpz-signal-nxdomain-ra
+    public: str = ""                   # the real address it stands in for (1.1.1.1)
 
     @property
     def doh_url(self) -> str:
@@ -173,13 +174,13 @@ OPERATORS: tuple[Operator, ...] = (
     # 1.1.1.1 blocks nothing in DNS: Cloudflare's remedies are on its edge (EDGE_BLOCKS).
     Operator("cloudflare", "127.1.1.1", Software.KRESD,
              (Endpoint("cloudflare", "udp"), Endpoint("cloudflare-dot", "dot")),
-             tls_name="one.one.one.one"),
+             tls_name="one.one.one.one", public="1.1.1.1"),
     Operator("google", "127.8.8.8", Software.KRESD, (Endpoint("google", "udp"),),
-             kresd_style=Style.REFUSED_EDE16, tls_name="dns.google"),
+             kresd_style=Style.REFUSED_EDE16, tls_name="dns.google", public="8.8.8.8"),
     # Knot Resolver 5.6's DoH fails with Python h2 clients; unbound serves DoH.
     Operator("quad9", "127.9.9.9", Software.UNBOUND,
              (Endpoint("quad9", "udp"), Endpoint("quad9-doh", "doh")),
-             tls_name="dns.quad9.net", quad9_like=True),
+             tls_name="dns.quad9.net", quad9_like=True, public="9.9.9.9"),
 )
 RESOLVER_OPERATOR: Mapping[str, str] = MappingProxyType(
     {e.name: o.name for o in OPERATORS for e in o.endpoints})

@@ -25,6 +25,7 @@ report.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -302,3 +303,144 @@ def expected_remedies(every: list[Path]) -> list[Remedy]:
             out.append(Remedy(order.order_id, who.name, tuple(dns), tuple(edge), first,
                               tuple(others)))
     return out
+
+
+# -- the layered compliance report (site layer; its JSON keys) ------------------------------
+
+
+def _judge(deadline: dt.date, since: Round | None, first: Round | None,
+           open_after: Round | None, as_of: dt.date) -> tuple[str, int | None]:
+    """Status and days late, said only with evidence (docs/reports.md)."""
+    if since is None:
+        return "not measured", None
+    if first is None:
+        if as_of <= deadline:
+            return "never blocked", 0
+        return "never blocked", (as_of - deadline).days if open_after else None
+    gap = (first.day - since.day).days
+    status = "blocked when monitoring began" if gap <= 0 else \
+        f"first seen blocked after {gap} day{'' if gap == 1 else 's'} of monitoring"
+    late = (first.day - deadline).days
+    if late <= 0:
+        return status, 0
+    evidenced = since.day <= deadline or (open_after is not None and open_after.at < first.at)
+    return status, late if evidenced else None
+
+
+def _remedy_text(how: set[tuple[str, str, str]], own_paths: bool) -> str | None:
+    """"edge http-451, DNS unchanged", "DNS nxdomain", "none observed"."""
+    dns = sorted({m for _, party, m in how if party == "resolver"})
+    rest = sorted({h for h in how if h[1] != "resolver"},
+                  key=lambda h: (LAYER_ORDER.index(h[0]), h[1], h[2]))
+    parts = ([f"DNS {'/'.join(dns)}"] if dns else []) + [f"{p} {m}" for _, p, m in rest]
+    if not parts:
+        return "none observed" if own_paths else None
+    text = " + ".join(parts)
+    return f"{text}, DNS unchanged" if not dns and own_paths else text
+
+
+def _others_text(whose: set[tuple[str, str, str, str]]) -> str | None:
+    """"resolver google: ede; network AS3269: ip-drop"."""
+    out = [f"{'resolver ' + resolver if party == 'resolver' else f'{party} {operator}'}: "
+           f"{method}" for party, operator, resolver, method in sorted(whose)]
+    return "; ".join(out) or None
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """One path of the compliance report's scope, judged for one intermediary."""
+
+    path: Path
+    own_path: bool
+    own: bool
+    other: bool
+    counted: bool
+    due: dt.date
+
+    @property
+    def after_due(self) -> bool:
+        return self.path.round.day >= self.due
+
+
+def _seen(order: truth.Order, who: Intermediary, p: Path) -> _Seen | None:
+    """The path as the intermediary's compliance sees it (None: out of its scope):
+    its own paths, and for an edge every path in the ordered countries."""
+    own_path = p.resolver in who.resolvers
+    if not (own_path or who.networks):
+        return None
+    v = p.site_verdict
+    own = v.verdict == "blocked" and (
+        (v.party == "resolver" and own_path)
+        or (v.party in ("network", "edge", "server") and v.operator.lower() in who.networks))
+    other = v.verdict == "blocked" and not own
+    counted = v.verdict in CONCLUSIVE and (not other or (own_path and not who.networks))
+    return _Seen(p, own_path, own, other, counted, truth.due(order, p.domain))
+
+
+def expected_compliance(as_of: dt.date, every: list[Path], *, by_domain: bool = False
+                        ) -> list[dict[str, object]]:
+    """Per order and intermediary (and domain): first blocked by its own hand (as
+    a round), the remedy observed, blocks by others apart, mirrors still reachable."""
+    out: list[dict[str, object]] = []
+    for order in truth.ORDERS:
+        kinds = {d.name: d for _, d in order.domains()}
+        ordered = [p for p in _targets(every)
+                   if p.domain in kinds and p.country.code in order.countries]
+        for who in intermediaries(order):
+            seen = [s for p in ordered if (s := _seen(order, who, p)) is not None]
+            groups = ({d: [s for s in seen if s.path.domain == d] for d in sorted(kinds)}
+                      if by_domain else {"": seen})
+            for domain, mine in groups.items():
+                out.append(_compliance_row(order, who, domain, kinds=kinds, mine=mine,
+                                           as_of=as_of))
+    return sorted(out, key=lambda r: (str(r["order"]), str(r["intermediary"]),
+                                      str(r.get("domain", ""))))
+
+
+def _compliance_row(order: truth.Order, who: Intermediary, domain: str, *,
+                    kinds: dict[str, truth.Domain], mine: list[_Seen], as_of: dt.date
+                    ) -> dict[str, object]:
+    conclusive = [s for s in mine if s.path.site_verdict.verdict in CONCLUSIVE]
+    since = min((s.path.round for s in conclusive), key=lambda r: r.at, default=None)
+    first = min((s.path.round for s in mine if s.own), key=lambda r: r.at, default=None)
+    open_after = min((s.path.round for s in mine if s.after_due and (
+        s.path.site_verdict.verdict == "ok" or (s.other and s.counted))),
+        key=lambda r: r.at, default=None)
+    deadline = truth.due(order, domain) if domain else order.deadline
+    status, late = _judge(deadline, since, first, open_after, as_of)
+    blocked = sum(s.own and s.after_due for s in mine)
+    total = sum(s.counted and s.after_due for s in mine)
+    mirrors = reachable = overdue = 0
+    for name, d in kinds.items():
+        rows = [s for s in conclusive if s.path.domain == name]
+        if not d.mirror or not rows or (domain and name != domain):
+            continue
+        last = max(s.path.round.number for s in rows)
+        latest = {s.path.site_verdict.verdict for s in rows if s.path.round.number == last}
+        assert len(latest) == 1, f"{name}: the latest verdict depends on the paths' order"
+        mirrors += 1
+        if latest == {"ok"}:
+            reachable += 1
+            overdue += truth.round_by_number(last).day >= truth.due(order, name)
+    row: dict[str, object] = {"order": order.order_id, "intermediary": who.name}
+    if domain:
+        d = kinds[domain]
+        row |= {"domain": domain, "kind": "mirror" if d.mirror else "domain",
+                "added": (order.issued if d.added_round == 1
+                          else truth.round_by_number(d.added_round).day).isoformat()}
+    own_paths = any(s.own_path for s in conclusive)
+    return row | {
+        "deadline": deadline.isoformat(), "status": status,
+        "monitoring_since": since.day.isoformat() if since else None,
+        "first_blocked_round": first.number if first else None, "days_late": late,
+        "remedy": _remedy_text({(s.path.site_verdict.layer, s.path.site_verdict.party,
+                                 s.path.site_verdict.method) for s in mine if s.own}, own_paths)
+        if since else None,
+        "blocked_since_deadline": blocked, "total_since_deadline": total,
+        "share_blocked_pct": _pct(blocked, total),
+        "blocked_by_others": sum(s.other and s.after_due for s in mine),
+        "others": _others_text({(s.path.site_verdict.party, s.path.site_verdict.operator,
+                                 s.path.resolver if s.path.site_verdict.party == "resolver"
+                                 else "", s.path.site_verdict.method)
+                                for s in mine if s.other}),
+        "mirrors": mirrors, "mirrors_reachable": reachable, "mirrors_overdue": overdue}

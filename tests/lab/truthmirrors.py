@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from tests.lab import truth
+from tests.lab import truth, truthlayers
 from tests.lab.truth import CandidatePlan, Order, Site, WebHost
 
 
@@ -133,7 +133,10 @@ def expected_mirrors(candidates: CandidatePlan, through_round: int) -> list[dict
     for (order_id, site, name), found in sorted(pieces.items()):
         order = next(o for o in truth.ORDERS if o.order_id == order_id)
         for country in order.countries:
-            for resolver in order.intermediaries:
+            # one row per intermediary of the order (Cloudflare's resolvers are one);
+            # the report measures it through the resolver of the intermediary's own
+            # name (its other resolvers, e.g. cloudflare-dot, are not read there)
+            for resolver in (g.name for g in truthlayers.intermediaries(order)):
                 seen = [r for r in truth.ROUNDS[:through_round]
                         if truth.round_names(r.number, candidates).get(name, ("", ""))[1]
                         in ("candidate", "target")]

@@ -134,3 +134,37 @@ def test_layered_figures_count_the_layer_asked_for(every: list[Path]) -> None:
     # web layer: paths with no address to follow are inconclusive, not counted
     google = web[("IT", "google", "thepiratebay")]
     assert (google["total"], google["inconclusive"]) == (0, len(truth.ROUNDS))
+
+
+def test_compliance_credits_only_the_intermediarys_own_hand(every: list[Path]) -> None:
+    last = truth.ROUNDS[-1].day
+    rows = {(r["order"], r["intermediary"]): r
+            for r in truthlayers.expected_compliance(last, every)}
+    block = _milan()
+    milan = rows[(block.order_id, truth.EDGE)]
+    deadline = next(o for o in truth.ORDERS if o.order_id == block.order_id).deadline
+    # first blocked by its edge in the round it complied: late, with evidence (monitoring
+    # began before the deadline), its DNS unchanged
+    assert milan["first_blocked_round"] == block.from_round
+    assert milan["days_late"] == (truth.round_by_number(block.from_round).day - deadline).days
+    assert milan["remedy"] == "edge http-451, DNS unchanged"
+    # Google's refusal and the ISP's drop on paths in Italy are theirs, counted apart
+    assert milan["others"] == "resolver google: ede; resolver isp: drop"
+    assert isinstance(milan["blocked_by_others"], int) and milan["blocked_by_others"] > 0
+    # blocked when monitoring began, long after the deadline: no days late claimed
+    quad9 = rows[("de-hamburg-2021-quad9", "quad9")]
+    assert (quad9["status"], quad9["days_late"], quad9["remedy"]) == (
+        "blocked when monitoring began", None, "DNS nxdomain")
+    # one row per intermediary: cloudflare and cloudflare-dot are one
+    assert {i for o, i in rows if o == block.order_id} == {truth.EDGE}
+
+
+def test_compliance_by_domain_counts_a_mirror_from_its_own_day(every: list[Path]) -> None:
+    last = truth.ROUNDS[-1]
+    rows = {r["domain"]: r for r in truthlayers.expected_compliance(last.day, every,
+                                                                     by_domain=True)
+            if r["order"] == "it-milan-2024-cloudflare"}
+    mirror = rows["kickasstorrents.cr"]
+    assert (mirror["kind"], mirror["added"], mirror["status"], mirror["days_late"],
+            mirror["total_since_deadline"], mirror["mirrors_reachable"]) == (
+        "mirror", last.day.isoformat(), "never blocked", 0, 0, 1)
