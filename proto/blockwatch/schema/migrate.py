@@ -32,7 +32,16 @@ SHARDING_KEYS = {
     # derived tables (0004): any deterministic key; reports sum across shards
     "verdicts": "cityHash64(probe_name, measurement_id)",
     "verdicts_daily": "cityHash64(probe_country, domain)",
+    # derived per-row tables of issue 13 (0008): as large as their sources,
+    # and reclassify deletes from `{table}_local`
+    "web_verdicts": "cityHash64(probe_name, observation_id)",
+    "site_verdicts": "cityHash64(probe_name, measurement_id)",
+    "layers_daily": "cityHash64(probe_country, domain)",
+    "layers_sites_daily": "cityHash64(probe_country, domain)",
 }
+# Everything else is a reference table, replicated whole to every shard: the
+# orders and their groups (orders, order_domains, order_intermediaries), mirror
+# candidates and rejections (a few rows per ordered site, joined by reports).
 
 MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations
 (
