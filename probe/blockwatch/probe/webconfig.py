@@ -16,7 +16,13 @@ from blockwatch.probe.errors import ConfigError
 
 # RFC 9110 token: what a header name may be
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
-DEFAULT_KEPT_HEADERS = ("server", "location", "content-type", "content-length", "via")
+# What the web rules read (analysis webverdicts.edge_operator, httpfingerprints):
+# an edge marks its responses with more than `Server` (a 451 behind Cloudflare
+# carries CF-RAY even where a proxy rewrites Server), and block pages are matched
+# on X-App-Url too.
+DEFAULT_KEPT_HEADERS = ("server", "location", "content-type", "content-length", "via",
+                        "cf-ray", "x-amz-cf-id", "x-served-by", "x-fastly-request-id",
+                        "x-app-url")
 MAX_BODY_PREFIX = 65_536         # what one observation may carry of a body
 MAX_REDIRECTS = 5
 
