@@ -51,6 +51,66 @@ FROM site_verdicts
 WHERE started_at >= {lo:DateTime64(6)} AND started_at < {hi:DateTime64(6)}"""
 
 
+# The rollup as `total` measurements of bench/reports.py's world would fill it,
+# written directly (one row per key and outcome, with its count) instead of
+# through `total` site verdicts: the order page reads only the rollup and the
+# small order tables, and generating 100M site verdicts takes hours on this
+# machine. Per key (day, country, ASN, resolver, domain, family) the same
+# rules as GENERATE: a path blocks a name or not (30 %), always the same way
+# (DNS, edge 451, IP drop); 2 % errors, 1 % unknown; each measurement gives a
+# dns, a web and a site row, as the materialized view writes them.
+ROLLUP = """INSERT INTO layers_daily (layer, day, probe_country, probe_asn, probe_control,
+    resolver_name, transport, family, domain, purpose, verdict, site_layer, method, party,
+    operator, measurements, first_at, last_at)
+SELECT l.1, toDate('2024-08-01') + day_n, c, a, false, r, t, q, dom, 'target', l.2, l.3, l.4,
+    l.5, l.6, l.7, at, at + toIntervalHour(20)
+FROM (
+    SELECT intDiv(number, 288000) % 30 AS day_n,
+        {countries:Array(String)}[1 + intDiv(number, 1800) % 40] AS c,
+        toUInt32(64512 + (intDiv(number, 1800) % 40) * 10 + intDiv(number, 72000) % 2) AS a,
+        {resolvers:Array(String)}[1 + intDiv(number, 300) % 6] AS r,
+        {transports:Array(String)}[1 + intDiv(number, 300) % 6] AS t,
+        number % 300 AS x, concat('d', toString(x), '.site', toString(x % 50), '.example') AS dom,
+        if(intDiv(number, 144000) % 2 = 0, 4, 6) AS q,
+        toDateTime64('2024-08-01 00:00:00', 6, 'UTC') + toIntervalDay(day_n) AS at,
+        toUInt64(intDiv({total:UInt64}, 8640000)
+                 + (cityHash64(number, 9) % 8640000 < {total:UInt64} % 8640000)) AS m,
+        toUInt64(cityHash64(number, 5) % 1000 < 231) AS e,
+        toUInt64(cityHash64(number, 6) % 1000 < 116) AS u,
+        toUInt64(m - e - u) AS ok_n,
+        cityHash64(c, r, x) % 100 < 30 AS blocks, cityHash64(c, r) % 3 AS how,
+        ['ede', 'sinkhole', 'nxdomain', 'drop', 'refused'][1 + cityHash64(c, r) % 5] AS dm,
+        arrayJoin(arrayFilter(v -> v.7 > 0, [
+            ('dns', if(blocks AND how = 0, 'blocked', 'ok'), if(blocks AND how = 0, 'dns', ''),
+             if(blocks AND how = 0, dm, ''), if(blocks AND how = 0, 'resolver', ''),
+             if(blocks AND how = 0, r, ''), ok_n),
+            ('web', multiIf(blocks AND how = 0, 'unknown', blocks, 'blocked', 'ok'),
+             multiIf(NOT blocks OR how = 0, '', how = 1, 'http', 'ip'),
+             multiIf(NOT blocks OR how = 0, '', how = 1, 'http-451', 'ip-drop'),
+             multiIf(NOT blocks OR how = 0, '', how = 1, 'edge', 'network'),
+             multiIf(NOT blocks OR how = 0, '', how = 1, r, concat('AS', toString(a))), ok_n),
+            ('site', if(blocks, 'blocked', 'ok'),
+             multiIf(NOT blocks, '', how = 0, 'dns', how = 1, 'http', 'ip'),
+             multiIf(NOT blocks, '', how = 0, dm, how = 1, 'http-451', 'ip-drop'),
+             multiIf(NOT blocks, '', how = 0, 'resolver', how = 1, 'edge', 'network'),
+             multiIf(NOT blocks, '', how = 0, r, how = 1, r, concat('AS', toString(a))), ok_n),
+            ('dns', 'error', '', '', '', '', e), ('web', 'unknown', '', '', '', '', e),
+            ('site', 'error', '', '', '', '', e),
+            ('dns', 'unknown', '', '', '', '', u), ('web', 'unknown', '', '', '', '', u),
+            ('site', 'unknown', '', '', '', '', u)])) AS l
+    FROM numbers({start:UInt64}, {count:UInt64}))"""
+
+
+def _rollup_as(db: ClickHouseDatabase, total: int) -> None:
+    db.command("TRUNCATE TABLE layers_daily")
+    keys = 8_640_000   # 30 days x 40 countries x 2 ASNs x 6 resolvers x 300 domains x 2
+    for start in range(0, keys, 1_440_000):
+        db.command(ROLLUP, {"start": start, "count": 1_440_000, "total": total,
+                            "countries": COUNTRIES, "resolvers": RESOLVERS,
+                            "transports": TRANSPORTS})
+    db.command("OPTIMIZE TABLE layers_daily FINAL")
+
+
 def _groups(db: ClickHouseDatabase) -> None:
     """Every order's intermediaries as the compliance report reads them: the
     generator's edge blocks name the resolver's operator, its network blocks
@@ -88,6 +148,9 @@ def main() -> int:
     parser.add_argument("--path", type=Path, default=None,
                         help="chDB directory (default: temp); kept data is reused")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rollup-as", type=int, default=0, metavar="N",
+                        help="replace the rollup by the one N measurements would fill "
+                             "(the raw tables keep --rows)")
     args = parser.parse_args()
     from starlette.testclient import TestClient
 
@@ -103,7 +166,12 @@ def main() -> int:
         apply_migrations(db)
         fresh = not db.rows("SELECT count() FROM site_verdicts")[0][0]
         generate_s = _generate(db, args.rows, args.chunk) if fresh else 0.0
+        if args.rollup_as:
+            started = time.perf_counter()
+            _rollup_as(db, args.rollup_as)
+            generate_s += time.perf_counter() - started
         stored = db.rows("SELECT count() FROM measurements")[0][0]
+        rolled = db.rows("SELECT sum(measurements) FROM layers_daily WHERE layer = 'site'")[0][0]
         rollup = db.rows("SELECT count() FROM layers_daily")[0][0]
 
         registry = Registry(Path(tmp) / "registry.db")
@@ -140,7 +208,8 @@ def main() -> int:
                                args.repeat)
         _, by_domain = _timed(lambda: build_report(
             "compliance", Filters(order="o3", by="domain"), db.rows), args.repeat)
-        for line in (f"measurements={stored}", f"rollup_rows={rollup}",
+        for line in (f"measurements={stored}", f"rollup_measurements={rolled}",
+                     f"rollup_rows={rollup}",
                      f"generate_seconds={generate_s:.1f}",
                      f"order_page_first_seconds={cold_first:.3f}",
                      f"order_page_cold_seconds={cold:.3f}",
