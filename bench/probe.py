@@ -13,7 +13,9 @@ probe does: TLS + HTTP on one port, plain HTTP on another, to nginx (on the
 other core) serving `*.bench.test` with a lab-CA certificate. Per-destination
 limits are lifted there, since every follow-up goes to the same address.
 `--web-names 0` skips the web pass. Prints name=value lines:
-`measurements_per_second` and `peak_rss_mb` (DNS only);
+`measurements_per_second`, `measurements_per_cpu_second` (over the agent's
+whole CPU time, start-up included: what a busy machine does not change) and
+`peak_rss_mb` (DNS only);
 `web_measurements_per_second` (DNS measurements over the round's DNS and
 follow-up time), `web_followups_per_second` ((name, address) pairs over the
 follow-up time) and `web_peak_rss_mb` (the agent's peak RSS in the web pass).
@@ -33,6 +35,7 @@ import argparse
 import asyncio
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -86,6 +89,11 @@ def _high_water_kb(pid: int) -> int:
     return int(found[1]) if found else 0
 
 
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 @dataclass
 class Pass:
     measured: int
@@ -94,6 +102,7 @@ class Pass:
     wall: float
     peak_kb: int
     spooled: int
+    cpu: float  # the agent's user + system CPU seconds, start-up included
     web: re.Match[str] | None
 
 
@@ -124,6 +133,7 @@ address = "127.0.0.1"
 port = {dns_port}
 """)
     started = time.monotonic()
+    cpu_before = _children_cpu()
     process = subprocess.Popen(
         ["taskset", "-c", str(core), sys.executable, "-m", "blockwatch.probe",
          "run", "-c", str(config), "--rounds", "1"],
@@ -134,6 +144,7 @@ port = {dns_port}
         time.sleep(0.05)
     _, stderr = process.communicate()
     wall = time.monotonic() - started
+    cpu = _children_cpu() - cpu_before
     found = _ROUND.search(stderr)
     if process.returncode != 0 or not found:
         sys.exit(f"the probe failed (exit {process.returncode}):\n{stderr[-3000:]}")
@@ -141,7 +152,7 @@ port = {dns_port}
         ["sqlite3", str(work / "spool.db"), "SELECT COUNT(*) FROM measurements"],
         capture_output=True, text=True, check=False).stdout.strip() or -1) \
         if shutil.which("sqlite3") else -1
-    return Pass(int(found[1]), float(found[2]), found[3].strip(), wall, peak_kb, spooled,
+    return Pass(int(found[1]), float(found[2]), found[3].strip(), wall, peak_kb, spooled, cpu,
                 _WEB.search(stderr))
 
 
@@ -232,6 +243,9 @@ def _print_dns(args: argparse.Namespace, dns: Pass) -> None:
     print(f"round_seconds={dns.seconds:.2f}")
     print(f"measurements_per_second={dns.measured / dns.seconds:.0f}")
     print(f"process_wall_seconds={dns.wall:.2f}")
+    print(f"process_cpu_seconds={dns.cpu:.2f}")
+    # a loaded machine slows the rate, not the CPU each measurement costs
+    print(f"measurements_per_cpu_second={dns.measured / dns.cpu:.0f}")
     print(f"peak_rss_mb={dns.peak_kb / 1024:.1f}")
 
 
