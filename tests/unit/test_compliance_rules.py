@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from blockwatch.analysis.compliance import NONE_OBSERVED, others, remedy, report_rows
+from blockwatch.analysis.compliance import (
+    NONE_OBSERVED,
+    day_rows,
+    others,
+    remedy,
+    report_rows,
+)
 
 D = dt.date(2024, 8, 15)
 AT = dt.datetime(2024, 8, 15, 10, tzinfo=dt.UTC)
@@ -35,37 +41,44 @@ def test_others_name_the_party_and_whose() -> None:
 
 
 def _row(domain: str | None, kind: str | None, **kw: object) -> tuple[object, ...]:
+    """One query row: a domain on one day (by default D, after the due day)."""
     v: dict[str, object] = {
-        "added": dt.date(2024, 7, 15), "due": dt.date(2024, 8, 14), "since": None,
+        "added": dt.date(2024, 7, 15), "due": dt.date(2024, 8, 14), "day": D, "since": None,
         "first": None, "open": None, "blocked": 0, "total": 0, "others": 0, "own": False,
-        "how": [], "whose": [], "latest": None, "latest_day": None, **kw}
-    return ("o", "cf", 0, domain, kind, v["added"], dt.date(2024, 8, 14), v["due"],
+        "how": [], "whose": [], "latest": None, "latest_at": None, **kw}
+    return ("o", "cf", 0, domain, kind, v["added"], dt.date(2024, 8, 14), v["due"], v["day"],
             v["since"], v["first"], v["open"], v["blocked"], v["total"], v["others"], v["own"],
-            v["how"], v["whose"], v["latest"], v["latest_day"])
+            v["how"], v["whose"], v["latest"], v["latest_at"])
 
 
 def test_domains_sum_into_one_row_and_mirrors_count_per_domain() -> None:
     rows = [
         _row("a.to", "domain", since=AT, first=AT, blocked=3, total=4, own=True,
-             how=[("http", "edge", "http-451")], latest="blocked", latest_day=D),
+             how=[("http", "edge", "http-451")], latest="blocked", latest_at=AT),
+        # before its due day: nothing counted, but its first times and latest verdict are
         _row("a.cr", "mirror", since=AT - dt.timedelta(days=2), due=dt.date(2024, 8, 31),
-             added=dt.date(2024, 8, 1), total=0, others=1,
-             whose=[("resolver", "isp", "isp", "sinkhole")], latest="ok", latest_day=D),
+             added=dt.date(2024, 8, 1), total=3, others=1,
+             whose=[("resolver", "isp", "isp", "sinkhole")], latest="ok", latest_at=AT),
         _row("b.org", "mirror", since=AT, due=dt.date(2024, 8, 14), total=2, latest="ok",
-             latest_day=D, how=[("dns", "resolver", "nxdomain")])]
+             latest_at=AT, how=[("dns", "resolver", "nxdomain")]),
+        # an earlier day of b.org: blocked then; the latest verdict is D's
+        _row("b.org", "mirror", day=D - dt.timedelta(days=1), since=AT - dt.timedelta(days=1),
+             total=1, blocked=1, latest="blocked", latest_at=AT - dt.timedelta(days=1))]
     (one,) = report_rows(rows, by_domain=False)
     (_, _, _, domain, kind, added, _, due, since, first, _, blocked, total, others_n, own, how,
      whose, mirrors, reachable, overdue) = one
     assert kind == "domain" and whose == [("resolver", "isp", "isp", "sinkhole")]
     assert (domain, added, due, since, first) == (
         "", dt.date(2024, 7, 15), dt.date(2024, 8, 14), AT - dt.timedelta(days=2), AT)
-    assert (blocked, total, others_n, own) == (3, 6, 1, True)
+    assert (blocked, total, others_n, own) == (4, 7, 0, True)
     assert how == [("dns", "resolver", "nxdomain"), ("http", "edge", "http-451")]
     # two mirrors measured, both reachable; only b.org is due already
     assert (mirrors, reachable, overdue) == (2, 2, 1)
     assert [r[3] for r in report_rows(rows, by_domain=True)] == ["a.to", "a.cr", "b.org"]
+    # the timeline: every domain, every day, due or not
+    assert day_rows(rows) == [("cf", D - dt.timedelta(days=1), 1, 1, 0), ("cf", D, 3, 9, 1)]
 
 
 def test_an_intermediary_nothing_measured_keeps_its_row() -> None:
-    (row,) = report_rows([_row(None, None, added=None, due=None)], by_domain=False)
+    (row,) = report_rows([_row(None, None, added=None, due=None, day=None)], by_domain=False)
     assert row[1] == "cf" and row[8] is None and row[17:] == (0, 0, 0)

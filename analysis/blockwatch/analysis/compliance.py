@@ -55,23 +55,50 @@ def _min(values: Sequence[Any]) -> Any:
     return min(present) if present else None
 
 
-def report_rows(rows: Sequence[Sequence[Any]], by_domain: bool) -> list[tuple[Any, ...]]:
-    """The query's rows (one per order, intermediary, ASN and domain; an
-    intermediary nothing measured has one row with no domain) as the report's:
-    per domain, or summed over the domains. Mirrors count per domain: measured,
-    its latest site verdict `ok` (reachable), and reachable once due (overdue)."""
-    out: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
-    for (order, intermediary, asn, domain, kind, added, deadline, due, since, first, opened,
-         blocked, total, others_n, own_paths, how, whose, latest, latest_day) in rows:
+Row = tuple[Any, ...]
+
+
+def _per_domain(rows: Sequence[Sequence[Any]]) -> dict[tuple[Any, ...], list[Any]]:
+    """The query's day rows folded per (order, intermediary, ASN, domain):
+    counts from the domain's due day on, first times, the latest conclusive
+    verdict. An intermediary nothing measured keeps one row with no domain."""
+    out: dict[tuple[Any, ...], list[Any]] = {}
+    for (order, intermediary, asn, domain, kind, added, deadline, due, day, since, first,
+         opened, blocked, total, others_n, own_paths, how, whose, latest, latest_at) in rows:
+        key = (order, intermediary, asn, domain)
+        d = out.setdefault(key, [kind, added, deadline, due, None, None, None, 0, 0, 0, False,
+                                 set(), set(), None, None])
+        due_now = day is not None and due is not None and day >= due
+        d[4] = _min([d[4], since])
+        d[5] = _min([d[5], first])
+        if due_now:
+            d[6] = _min([d[6], opened])
+            d[7] += _int(blocked)
+            d[8] += _int(total)
+            d[9] += _int(others_n)
+        d[10] = d[10] or bool(own_paths)
+        d[11].update(map(tuple, how or ()))
+        d[12].update(map(tuple, whose or ()))
+        if latest_at is not None and (d[14] is None or latest_at > d[14]):
+            d[13], d[14] = latest, latest_at
+    return out
+
+
+def report_rows(rows: Sequence[Sequence[Any]], by_domain: bool) -> list[Row]:
+    """The query's rows as the report's: per domain, or summed over the
+    domains. Mirrors count per domain: measured, its latest site verdict `ok`
+    (reachable), and reachable once due (overdue)."""
+    out: dict[tuple[Any, ...], list[Row]] = {}
+    for (order, intermediary, asn, domain), d in _per_domain(rows).items():
+        (kind, added, deadline, due, since, first, opened, blocked, total, others_n,
+         own_paths, how, whose, latest, latest_at) = d
         mirror = kind == "mirror" and since is not None
         reachable = mirror and latest == "ok"
-        overdue = reachable and latest_day is not None and due is not None \
-            and latest_day >= due
+        overdue = reachable and due is not None and latest_at.date() >= due
         key = (order, intermediary, asn, domain if by_domain else "")
         out.setdefault(key, []).append((
-            kind, added, deadline, due, since, first, opened, _int(blocked), _int(total),
-            _int(others_n), bool(own_paths), tuple(map(tuple, how or ())),
-            tuple(map(tuple, whose or ())), int(mirror), int(reachable), int(overdue)))
+            kind, added, deadline, due, since, first, opened, blocked, total, others_n,
+            own_paths, how, whose, int(mirror), int(reachable), int(overdue)))
     result = []
     for (order, intermediary, asn, domain), parts in out.items():
         cols = list(zip(*parts, strict=True))
@@ -83,6 +110,22 @@ def report_rows(rows: Sequence[Sequence[Any]], by_domain: bool) -> list[tuple[An
             sorted({w for ws in cols[12] for w in ws}),
             sum(cols[13]), sum(cols[14]), sum(cols[15])))
     return result
+
+
+def day_rows(rows: Sequence[Sequence[Any]]) -> list[tuple[str, Any, int, int, int]]:
+    """Per intermediary and day, every day of the window and every domain
+    whatever its due day: its own blocks, the measurements counted for it,
+    others' blocks (the order page's timelines)."""
+    sums: dict[tuple[str, Any], list[int]] = {}
+    for row in rows:
+        intermediary, day = row[1], row[8]
+        if day is None:
+            continue
+        acc = sums.setdefault((str(intermediary), day), [0, 0, 0])
+        acc[0] += _int(row[12])
+        acc[1] += _int(row[13])
+        acc[2] += _int(row[14])
+    return [(name, day, *acc) for (name, day), acc in sorted(sums.items())]
 
 
 def build(rows: Sequence[Sequence[Any]], f: Filters) -> Report:

@@ -20,10 +20,12 @@ edge the request never reached, and is left out; but on its own path an
 intermediary whose only remedy is DNS was seen answering unblocked (the block
 came later, by someone else): that counts, as not blocked.
 
-One scan of the rollup, one row per order, intermediary (ASN with --by asn)
-and domain: compliance.py sums the domains into the report's rows, so the
-report with and without --by domain is one query, which the web view's order
-page runs once for both (a CTE referenced twice would be computed twice).
+One scan of the rollup, one row per order, intermediary (ASN with --by asn),
+domain and day: compliance.py sums them into the report's rows (applying each
+domain's due day) and into the per-day timeline, so the report with and
+without --by domain and the order page's timelines are one query, which the
+web view runs once for all three (a CTE referenced twice would be computed
+twice).
 """
 
 from __future__ import annotations
@@ -114,38 +116,27 @@ facts AS (
       AND has(g.countries, r.probe_country) AND """ + IN_SCOPE + ")"
 
 COMPLIANCE = _FACTS + """,
-per_domain AS (
-    SELECT order_id, intermediary, asn, domain, any(kind) AS d_kind,
+per_day AS (
+    SELECT order_id, intermediary, asn, domain, day, any(kind) AS d_kind,
         any(added) AS d_added, any(due) AS d_due,
         minIfOrNull(first_at, verdict IN """ + CONCLUSIVE + """) AS d_since,
         minIfOrNull(first_at, own) AS d_first,
-        minIfOrNull(first_at, (verdict = 'ok' OR (other AND counted)) AND day >= due)
-            AS d_open,
-        sumIf(measurements, own AND day >= due) AS d_blocked,
-        sumIf(measurements, counted AND day >= due) AS d_total,
-        sumIf(measurements, other AND day >= due) AS d_others,
+        minIfOrNull(first_at, verdict = 'ok' OR (other AND counted)) AS d_open,
+        sumIf(measurements, own) AS d_blocked,
+        sumIf(measurements, counted) AS d_total,
+        sumIf(measurements, other) AS d_others,
         countIf(own_path AND verdict IN """ + CONCLUSIVE + """) > 0 AS d_own_paths,
         groupUniqArrayIf(how, own) AS d_remedies,
         groupUniqArrayIf(whose, other) AS d_others_how,
         argMaxIf(verdict, last_at, verdict IN """ + CONCLUSIVE + """) AS d_latest,
-        maxIf(day, verdict IN """ + CONCLUSIVE + """) AS d_latest_day
+        maxIfOrNull(last_at, verdict IN """ + CONCLUSIVE + """) AS d_latest_at
     FROM facts
-    GROUP BY order_id, intermediary, asn, domain)
+    GROUP BY order_id, intermediary, asn, domain, day)
 SELECT g.order_id AS order_id, g.intermediary AS intermediary, d.asn AS asn,
-    d.domain AS domain, d.d_kind, d.d_added, g.deadline AS deadline, d.d_due, d.d_since,
-    d.d_first, d.d_open, d.d_blocked, d.d_total, d.d_others, d.d_own_paths, d.d_remedies,
-    d.d_others_how, d.d_latest, d.d_latest_day
+    d.domain AS domain, d.d_kind, d.d_added, g.deadline AS deadline, d.d_due, d.day,
+    d.d_since, d.d_first, d.d_open, d.d_blocked, d.d_total, d.d_others, d.d_own_paths,
+    d.d_remedies, d.d_others_how, d.d_latest, d.d_latest_at
 FROM g
-LEFT JOIN per_domain AS d ON d.order_id = g.order_id AND d.intermediary = g.intermediary
-ORDER BY order_id, intermediary, asn, domain
+LEFT JOIN per_day AS d ON d.order_id = g.order_id AND d.intermediary = g.intermediary
+ORDER BY order_id, intermediary, asn, domain, d.day
 SETTINGS join_use_nulls = 1"""
-
-# The order page's timeline: per intermediary and day, its own blocks, the
-# measurements counted for it and others' blocks (the report's rules, every day
-# of the window, each domain whatever its due day).
-COMPLIANCE_DAYS = _FACTS + """
-SELECT intermediary, day, sumIf(measurements, own) AS blocked,
-    sumIf(measurements, counted) AS total, sumIf(measurements, other) AS others
-FROM facts
-GROUP BY intermediary, day
-ORDER BY intermediary, day"""

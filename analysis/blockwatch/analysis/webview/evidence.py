@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from blockwatch.analysis import compliancequeries as cq
-from blockwatch.analysis.compliancequeries import COMPLIANCE_DAYS
+from blockwatch.analysis.compliance import day_rows
 from blockwatch.analysis.errors import UsageError
-from blockwatch.analysis.filters import country_code, parse_day
+from blockwatch.analysis.filters import Filters, country_code, parse_day
 from blockwatch.analysis.queries import CONCLUSIVE
 from blockwatch.analysis.reports import Column, Kind, QueryFn, Report, Value, iso_time
 
@@ -324,13 +324,18 @@ def sources(params: Mapping[str, str], query: QueryFn) -> Report:
 
 def compliance_days(params: Mapping[str, str], query: QueryFn) -> Report:
     """Per intermediary and day, by the compliance report's rules: the order
-    page's site-layer timelines, one query for all of them."""
-    rows = query(COMPLIANCE_DAYS, {**_order_days(params), "site": "", "resolver": "",
-                                   "country": "", "by_asn": 0, "by_domain": 0})
+    page's site-layer timelines, from the compliance report's own query (with
+    the report's parameters: the web view runs it once for both)."""
+    window = _order_days(params)
+    rows = query(cq.COMPLIANCE, Filters(order=window["order"],
+                                        since=parse_day(params.get("since", ""), "since"),
+                                        until=parse_day(params.get("until", ""), "until"))
+                 .parameters())
     columns = (Column("intermediary"), Column("day", "date"), Column("blocked", "int"),
                Column("total", "int"), Column("blocked by others", "int"))
     return Report("compliance_days", "Per intermediary and day", columns, tuple(
-        (str(r[0]), _day(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows))
+        (name, _day(day), blocked, total, others_n)
+        for name, day, blocked, total, others_n in day_rows(rows)))
 
 
 def rounds(params: Mapping[str, str], query: QueryFn) -> Report:

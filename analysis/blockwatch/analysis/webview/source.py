@@ -124,7 +124,8 @@ class LocalSource:
         def run() -> Report:
             self._current()
             key = ("evidence", kind, tuple(sorted(params.items())))
-            return self._cached(key, lambda: evidence(kind, dict(params), self._query))  # type: ignore[no-any-return]
+            return self._cached(  # type: ignore[no-any-return]
+                key, lambda: evidence(kind, dict(params), self._report_query))
         await self.authenticate(token)
         return await run_in_threadpool(run)
 
