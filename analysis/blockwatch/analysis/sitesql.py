@@ -19,6 +19,13 @@ follow-ups (`arrayJoin(dns_measurement_ids)`), no row through Python.
   smaller observation id). Rules: the deciding follow-up's, else
   `follow_up_got_through` (ok), `follow_ups_failed` (error / unknown),
   `no_follow_up` (unknown: nothing was followed).
+- Evidence strength (strength.py): a DNS `drop` (nothing came back) stays
+  `blocked` only when another measurement of the same (probe, resolver, name)
+  dropped too, in the same round (the other qtype, a retry) or in the round
+  of that triple just before or after (its rounds ordered by their first
+  measurement, within STRENGTH_SPAN_US), and none in its round was answered
+  `ok`; otherwise the DNS layer is `suspect` (method `drop` kept). `verdicts`
+  keeps the raw rule result.
 - Site: the first layer that blocks decides (siteverdict.py); a DNS block is
   `confirmed_by` the web layers that block too.
 
@@ -43,6 +50,7 @@ from blockwatch.analysis.siteverdict import (
     SiteVerdict,
     site_verdict,
 )
+from blockwatch.analysis.strength import Attempt, strengthen
 from blockwatch.analysis.tlsconsistency import tls_evidence
 from blockwatch.analysis.verdict import Evidence, Method, Rule, Status, Verdict
 from blockwatch.analysis.webobservation import WebObservation
@@ -67,6 +75,10 @@ SITE_COLUMNS = (
 # Follow-ups happen after their round's DNS; this far after the chunk's last
 # measurement they are looked for (a round of 50,000 names takes minutes).
 FOLLOW_UP_SPAN_US = 6 * 3600 * 1_000_000
+# Evidence strength looks this far before and after a chunk for the rounds
+# next to a DNS drop's (the lab's rounds are two weeks apart; production's
+# minutes or hours): rounds farther apart are not adjacent.
+STRENGTH_SPAN_US = 35 * 86400 * 1_000_000
 
 
 def site_classifier_version(dns_version: str, web_version: str) -> str:
@@ -87,12 +99,21 @@ def site_sql() -> str:
     """The INSERT ... SELECT for the DNS verdicts matching `{where}` (formatted
     in by the caller), skipping those with a site verdict in `{already}`, with
     `{flo:Int64}`, `{fhi:Int64}` the started_at span (µs) where their follow-ups
-    and rounds are looked for, and `{version:String}`."""
+    and rounds are looked for, `{hlo:Int64}`, `{hhi:Int64}` the span where the
+    history of a DNS drop is (evidence strength), and `{version:String}`."""
     columns = ", ".join(SITE_COLUMNS)
     http = LAYER_ORDER.index(Layer.HTTP) + 1
     span = ("started_at BETWEEN fromUnixTimestamp64Micro({flo:Int64}, 'UTC') "
             "AND fromUnixTimestamp64Micro({fhi:Int64}, 'UTC')")
     pick = "tuple(w_method, w_rule, w_layer, w_party, w_operator)"
+    hspan = ("started_at BETWEEN fromUnixTimestamp64Micro({hlo:Int64}, 'UTC') "
+             "AND fromUnixTimestamp64Micro({hhi:Int64}, 'UTC')")
+    drop = f"'{Status.BLOCKED.value}', '{Method.DROP.value}'"
+    key = "(probe_country, probe_name, resolver_name, domain)"
+    near = (f"toUnixTimestamp64Micro({{a}}.first) - toUnixTimestamp64Micro({{b}}.first) "
+            f"<= {STRENGTH_SPAN_US}")
+    same_key = ("{a}.k_probe = {b}.k_probe AND {a}.k_resolver = {b}.k_resolver "
+                "AND {a}.k_domain = {b}.k_domain")
     return f"""INSERT INTO site_verdicts ({columns})
 WITH
 dns AS (
@@ -135,10 +156,40 @@ rounds AS (
     SELECT measurement_id AS r_id, any(round_id) AS r_round FROM measurements
     WHERE {span} AND measurement_id IN (SELECT measurement_id FROM dns)
     GROUP BY measurement_id),
+-- evidence strength of DNS drops: the rounds of each dropped (probe, resolver,
+-- name), with how many measurements dropped and how many were ok in each
+drops AS (
+    SELECT DISTINCT {key} FROM dns WHERE (d_verdict0, d_method) = ({drop})),
+history AS (
+    SELECT v.probe_name AS k_probe, v.resolver_name AS k_resolver, v.domain AS k_domain,
+        m.h_round AS h_round, v.started_at AS h_at, (v.h_verdict, v.method) = ({drop}) AS h_drop,
+        v.h_verdict = 'ok' AS h_ok
+    FROM (SELECT measurement_id, probe_name, resolver_name, domain, started_at, method,
+                 toString(verdict) AS h_verdict
+          FROM verdicts WHERE {hspan} AND {key} IN (SELECT * FROM drops)
+          ORDER BY classified_at DESC LIMIT 1 BY measurement_id) AS v
+    INNER JOIN (SELECT measurement_id, any(round_id) AS h_round FROM measurements
+                WHERE {hspan} AND {key} IN (SELECT * FROM drops)
+                GROUP BY measurement_id) AS m ON m.measurement_id = v.measurement_id),
+key_rounds AS (
+    SELECT *, row_number() OVER (PARTITION BY k_probe, k_resolver, k_domain
+                                 ORDER BY first, h_round) AS ord
+    FROM (SELECT k_probe, k_resolver, k_domain, h_round, min(h_at) AS first,
+                 countIf(h_drop) AS n_drop, countIf(h_ok) AS n_ok
+          FROM history GROUP BY k_probe, k_resolver, k_domain, h_round)),
+strength AS (
+    SELECT h.k_probe AS s_probe, h.k_resolver AS s_resolver, h.k_domain AS s_domain,
+        h.h_round AS s_round,
+        h.n_ok = 0 AND (h.n_drop > 1 OR (p.n_drop > 0 AND {near.format(a="h", b="p")})
+                        OR (x.n_drop > 0 AND {near.format(a="x", b="h")})) AS s_corroborated
+    FROM key_rounds AS h
+    LEFT JOIN key_rounds AS p ON {same_key.format(a="p", b="h")} AND p.ord = h.ord - 1
+    LEFT JOIN key_rounds AS x ON {same_key.format(a="x", b="h")} AND x.ord = h.ord + 1),
 layered AS (
     SELECT dns.*, web.*, rounds.r_round AS r_round,
         d_verdict0 = 'suspect' AND web.n > 0 AND web.tls_ok AS upgraded,
-        if(upgraded, 'ok', d_verdict0) AS d_verdict,
+        (d_verdict0, d_method) = ({drop}) AND NOT strength.s_corroborated AS weak,
+        multiIf(upgraded, 'ok', weak, 'suspect', d_verdict0) AS d_verdict,
         if(upgraded, '{TLS_CONSISTENT_RULE}', d_rule0) AS d_rule,
         multiIf(web.n = 0, 'unknown', NOT web.reached AND web.n_blocked > 0, 'blocked',
                 NOT web.reached AND web.n_suspect > 0, 'suspect', web.reached, 'ok',
@@ -147,7 +198,10 @@ layered AS (
         if(w_verdict = 'blocked', web.b, web.s) AS w_pick
     FROM dns
     LEFT JOIN web ON web.m_id = dns.measurement_id
-    LEFT JOIN rounds ON rounds.r_id = dns.measurement_id),
+    LEFT JOIN rounds ON rounds.r_id = dns.measurement_id
+    LEFT JOIN strength ON strength.s_probe = dns.probe_name
+        AND strength.s_resolver = dns.resolver_name AND strength.s_domain = dns.domain
+        AND strength.s_round = rounds.r_round),
 sited AS (
     SELECT *,
         if(w_blocks, w_pick.1, '') AS web_method,
@@ -181,8 +235,18 @@ SETTINGS join_use_nulls = 0"""
 # -- the oracle: the same, one Python object at a time, through siteverdict --
 
 _DNS_SELECT = """SELECT toString(measurement_id), probe_name, domain, resolver_name,
-    toString(transport), toString(verdict), method, rule, answer, probe_asn
+    toString(transport), toString(verdict), method, rule, answer, probe_asn,
+    toUnixTimestamp64Micro(started_at)
 FROM verdicts FINAL"""
+# the raw DNS verdicts of a (probe, resolver, name) with their rounds
+_HISTORY_SELECT = """SELECT toString(v.measurement_id), v.probe_name, v.resolver_name, v.domain,
+    toString(v.verdict), v.method, m.round_id, toUnixTimestamp64Micro(v.started_at)
+FROM verdicts AS v FINAL
+INNER JOIN (SELECT measurement_id, any(round_id) AS round_id FROM measurements
+            GROUP BY measurement_id) AS m ON m.measurement_id = v.measurement_id
+WHERE v.started_at BETWEEN fromUnixTimestamp64Micro({lo:Int64}, 'UTC')
+    AND fromUnixTimestamp64Micro({hi:Int64}, 'UTC')
+  AND (v.probe_name, v.resolver_name, v.domain) IN {keys:Array(Tuple(String, String, String))}"""
 _WEB_SELECT = """SELECT toString(observation_id), arrayMap(i -> toString(i), dns_measurement_ids),
     name, address, toString(verdict), toString(method), rule, status, fingerprint,
     edge_operator, certificate_valid, tls_handshake, probe_asn, round_id
@@ -216,6 +280,41 @@ def _site_row(mid: str, dns: Verdict, web: list[tuple[str, WebVerdict]], key: Pa
             "operator": site.operator, "confirmed_by": list(site.confirmed_by)}
 
 
+def _oracle_strength(db: Database, drops: dict[str, tuple[str, str, str, int]]
+                     ) -> dict[str, Status]:
+    """strength.strengthen over each DNS drop's history: the raw verdicts of its
+    (probe, resolver, name) within STRENGTH_SPAN_US, rounds numbered in the order
+    of their first measurement (then round id)."""
+    if not drops:
+        return {}
+    stamps = [at for *_, at in drops.values()]
+    rows = db.rows(_HISTORY_SELECT, {
+        "lo": min(stamps) - STRENGTH_SPAN_US, "hi": max(stamps) + STRENGTH_SPAN_US,
+        "keys": sorted({k[:3] for k in drops.values()})})
+    firsts: dict[tuple[str, str, str], dict[str, int]] = defaultdict(dict)
+    for _, probe, resolver, domain, _v, _m, round_id, at in rows:
+        rounds = firsts[(probe, resolver, domain)]
+        rounds[round_id] = min(rounds.get(round_id, int(at)), int(at))
+    history: dict[tuple[str, str, str], list[tuple[Attempt, str]]] = defaultdict(list)
+    for mid, probe, resolver, domain, verdict, method, round_id, _at in rows:
+        rounds = firsts[(probe, resolver, domain)]
+        order = sorted(rounds, key=lambda r: (rounds[r], r))
+        history[(probe, resolver, domain)].append(
+            (Attempt(order.index(round_id), Status(verdict), method, attempt_id=mid), round_id))
+    out = {}
+    for mid, key in drops.items():
+        rounds, mine = firsts[key[:3]], None
+        for attempt, round_id in history[key[:3]]:
+            if attempt.attempt_id == mid:
+                mine, here = attempt, rounds[round_id]
+        if mine is None:
+            out[mid] = Status.SUSPECT
+            continue
+        near = [a for a, r in history[key[:3]] if abs(rounds[r] - here) <= STRENGTH_SPAN_US]
+        out[mid] = strengthen(mine, near)
+    return out
+
+
 def oracle_site_rows(db: Database, where: str, params: dict[str, Any]
                      ) -> dict[str, dict[str, Any]]:
     """What siteverdict.py makes of the stored DNS and web verdicts of the
@@ -234,11 +333,15 @@ def oracle_site_rows(db: Database, where: str, params: dict[str, Any]
         for mid in ids:
             if mid in dns_rows:
                 follow[mid].append((oid, wv, obs))
+    strong = _oracle_strength(db, {
+        mid: (r[1], r[3], r[2], int(r[10])) for mid, r in dns_rows.items()
+        if (r[5], r[6]) == (Status.BLOCKED.value, Method.DROP.value)})
     out: dict[str, dict[str, Any]] = {}
     for mid, (_, probe, domain, resolver, transport, verdict, method, rule, answer,
-              asn) in dns_rows.items():
+              asn, _at) in dns_rows.items():
         web = sorted(follow.get(mid, []), key=lambda f: f[0])
-        dns = Verdict(Status(verdict), Rule(rule), Method(method), Evidence(answer=tuple(answer)))
+        status = strong.get(mid, Status(verdict))
+        dns = Verdict(status, Rule(rule), Method(method), Evidence(answer=tuple(answer)))
         upgraded = (dns.status is Status.SUSPECT and bool(web)
                     and tls_evidence(domain, [o for _, _, o in web]).consistent(answer))
         if upgraded:
@@ -273,7 +376,8 @@ def write_sites(db: Database, where: str, params: dict[str, Any], version: str) 
     if skipped < ids:
         db.command(site_sql().replace("{where}", where).replace("{already}", already),
                    {**params, "slo": slo, "shi": shi, "flo": slo,
-                    "fhi": shi + FOLLOW_UP_SPAN_US, "version": version})
+                    "fhi": shi + FOLLOW_UP_SPAN_US, "hlo": slo - STRENGTH_SPAN_US,
+                    "hhi": shi + STRENGTH_SPAN_US, "version": version})
     return ids - skipped
 
 
