@@ -130,6 +130,32 @@ def test_every_listening_query_closes_in_the_order_answered_each_after_its_windo
         assert 0.19 <= at - answered < 0.5 and outcome.reply_count == 1
 
 
+def test_a_failing_callback_leaves_no_other_window_open() -> None:
+    async def scenario() -> list[tuple[float, UdpOutcome]]:
+        server, port = await _serve()
+        channel = UdpChannel("127.0.0.1", port, listen_window=0.1, timeout=2.0)
+        await channel.open()
+        done, on_done = _collector()
+
+        def failing(outcome: UdpOutcome) -> None:
+            raise RuntimeError("a sink that fails")
+
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, _context: None)  # it is logged, as before
+        try:
+            await channel.query(encode_query("first.example.test", 1), failing)
+            for i in range(3):
+                await channel.query(encode_query(f"n{i}.example.test", 1), on_done)
+            await asyncio.sleep(0.5)
+            return list(done)
+        finally:
+            channel.close()
+            server.close()
+
+    done = asyncio.run(scenario())
+    assert [o.reply_count for _, o in done] == [1, 1, 1]
+
+
 def test_closing_the_channel_ends_every_open_query_once() -> None:
     async def scenario() -> list[tuple[float, UdpOutcome]]:
         server, port = await _serve()

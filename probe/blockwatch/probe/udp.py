@@ -240,17 +240,19 @@ class UdpChannel(asyncio.DatagramProtocol):
     def _sweep(self) -> None:
         """Close every listen window that has run out; wake again for the next one."""
         self._sweep_timer = None
-        now = time.monotonic_ns()
         listening = self._listening
-        while listening:
-            head = listening[0]
-            ends = head.outcome.sent_ns + head.outcome.first_us * 1000 + self._window_ns
-            if ends > now:
-                self._sweep_timer = asyncio.get_running_loop().call_later(
-                    (ends - now) / 1e9, self._sweep)
-                return
-            listening.popleft()
-            self._finish(head.query_id)
+        now = time.monotonic_ns()
+        try:
+            while listening and self._window_end(listening[0]) <= now:
+                self._finish(listening.popleft().query_id)
+        finally:  # a failing callback must not leave the other windows open
+            if listening and self._sweep_timer is None and not self._closed:
+                wait = max(0, self._window_end(listening[0]) - now) / 1e9
+                self._sweep_timer = asyncio.get_running_loop().call_later(wait, self._sweep)
+
+    def _window_end(self, pending: _Pending) -> int:
+        outcome = pending.outcome
+        return outcome.sent_ns + outcome.first_us * 1000 + self._window_ns
 
     def _stray(self, data: bytes, query_id: int | None) -> None:
         """Record a datagram that matched no open query with the queries it raced:
