@@ -73,11 +73,46 @@ ORDER BY {keys}"""
 # the columns every layered report ends with, after its keys and counts
 HOW = "how_layer, how_method, how_party, how_operator"
 
+# The same over layers_sites_daily, summed per domain before the order tables
+# are joined: the join and the per-site grouping then see one row per
+# (country, resolver, domain, way of blocking) instead of one per day, and
+# the scan filters domains by the order's set. `{pre_keys}`: more rollup
+# columns to keep.
+_COARSE_HOW = """SELECT {keys},
+    sum(n_blocked) AS blocked, sum(n_total) AS total, sum(n_filtered) AS filtered,
+    sum(n_inconclusive) AS inconclusive,
+    (arrayReverseSort(groupArrayIf((n_blocked, toString(site_layer), toString(method),
+                                    toString(party), toString(operator)),
+                                   n_blocked > 0))[1] AS how).2 AS how_layer,
+    how.3 AS how_method, how.4 AS how_party, how.5 AS how_operator
+FROM (
+    SELECT {inner_keys}, r.site_layer AS site_layer, r.method AS method, r.party AS party,
+        r.operator AS operator, sum(r.b) AS n_blocked, sum(r.t) AS n_total,
+        sum(r.f) AS n_filtered, sum(r.i) AS n_inconclusive
+    FROM (
+        SELECT r.probe_country AS country, r.resolver_name AS resolver, {pre_keys}
+            r.domain AS domain, r.site_layer AS site_layer, r.method AS method,
+            r.party AS party, r.operator AS operator,
+            sumIf(r.measurements, r.verdict = 'blocked') AS b,
+            sumIf(r.measurements, r.verdict IN """ + CONCLUSIVE + """) AS t,
+            sumIf(r.measurements, r.verdict = 'filtered') AS f,
+            sumIf(r.measurements, r.verdict IN ('error', 'unknown')) AS i
+        FROM layers_sites_daily AS r
+        WHERE {sites_where}
+          AND r.domain IN (SELECT domain FROM od)
+        GROUP BY country, resolver, {pre_keys} domain, site_layer, method, party, operator
+        ) AS r
+    {joins}
+    WHERE {where}
+    GROUP BY {keys}, site_layer, method, party, operator)
+GROUP BY {keys}
+{having}
+ORDER BY {keys}"""
+
 _DOMAIN_KEY = "if({by_domain:UInt8} = 1, od.domain, '') AS domain"
 _ASN_KEY = "if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn"
-_NO_ASN = "toUInt32(0) AS asn"
 _FINE = {"table": "layers_daily", "where": _LAYER_FILTERS, "asn": _ASN_KEY}
-_COARSE = {"table": "layers_sites_daily", "where": _SITES_FILTERS, "asn": _NO_ASN}
+_COARSE = {"table": "layers_sites_daily", "where": _SITES_FILTERS, "asn": "toUInt32(0) AS asn"}
 
 
 def _effectiveness(t: dict[str, str]) -> str:
@@ -100,10 +135,19 @@ def _spillover(t: dict[str, str]) -> str:
         having="HAVING blocked > 0")
 
 
-EFFECTIVENESS = _effectiveness(_COARSE)
+# --by asn: layers_daily (it has the ASN); otherwise the coarse rollup.
+# Effectiveness sums per domain first (_COARSE_HOW): at 30M measurements its
+# SQL takes 0.09 s instead of 0.13-0.16 s; spillover and timeline group
+# directly (per domain first, timeline took 0.4 s instead of 0.05 s).
 EFFECTIVENESS_BY_ASN = _effectiveness(_FINE)
-SPILLOVER = _spillover(_COARSE)
 SPILLOVER_BY_ASN = _spillover(_FINE)
+EFFECTIVENESS = "WITH " + _ORDER_DOMAINS + "\n" + _COARSE_HOW.format(
+    keys="country, asn, resolver, site, domain", pre_keys="",
+    inner_keys="r.country AS country, toUInt32(0) AS asn, r.resolver AS resolver, "
+               "od.site AS site, " + _DOMAIN_KEY,
+    joins="INNER JOIN (SELECT DISTINCT site, domain FROM od) AS od ON od.domain = r.domain",
+    where="1", having="", sites_where=_SITES_FILTERS)
+SPILLOVER = _spillover(_COARSE)
 
 # Each domain is due from its own date: the day it joined the order (`added`;
 # the issue date for the domains the order named) plus the order's grace, the
