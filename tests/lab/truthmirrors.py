@@ -124,32 +124,37 @@ def unrelated_variants() -> set[str]:
 
 def expected_mirrors(candidates: CandidatePlan, through_round: int) -> list[dict[str, object]]:
     """The `report mirrors` rows after a round: per candidate x country of the order x
-    intermediary, its sources, first seen (as a round), and what the order's
-    countries measured of it (as candidate, or as target once listed)."""
+    intermediary group, its sources, first seen (as a round), and what the order's
+    countries measured of it (as candidate, or as target once listed) through every
+    resolver of the group; unreachable when the group's own edge refuses it."""
     pieces: dict[tuple[str, str, str], list[Evidence]] = defaultdict(list)
     for e in evidence(candidates, through_round):
         pieces[(e.order_id, e.site, e.candidate)].append(e)
     rows: list[dict[str, object]] = []
     for (order_id, site, name), found in sorted(pieces.items()):
         order = next(o for o in truth.ORDERS if o.order_id == order_id)
+        seen = [r for r in truth.ROUNDS[:through_round]
+                if truth.round_names(r.number, candidates).get(name, ("", ""))[1]
+                in ("candidate", "target")]
         for country in order.countries:
-            # one row per intermediary of the order (Cloudflare's resolvers are one);
-            # the report measures it through the resolver of the intermediary's own
-            # name (its other resolvers, e.g. cloudflare-dot, are not read there)
-            for resolver in (g.name for g in truthlayers.intermediaries(order)):
-                seen = [r for r in truth.ROUNDS[:through_round]
-                        if truth.round_names(r.number, candidates).get(name, ("", ""))[1]
-                        in ("candidate", "target")]
-                ok = [r for r in seen if name not in truth.policy(
+            # one row per intermediary group of the order (Cloudflare's resolvers and
+            # its edge are one), measured through every resolver of the group: each
+            # probe measures the name through every resolver in each round it is in
+            for group in truthlayers.intermediaries(order):
+                measured = [(r, resolver) for r in seen for resolver in group.resolvers]
+                ok = [(r, resolver) for r, resolver in measured if name not in truth.policy(
                     country, truth.RESOLVER_OPERATOR[resolver], r.number)]
                 last = seen[-1] if seen else None
+                edge = truth.edge_blocks(country, last.number).get(name) if last else None
+                refused = edge is not None and edge.operator in group.networks
+                resolved_last = any(r == last for r, _ in ok)
                 rows.append({
                     "order": order_id, "site": site, "candidate": name,
                     "sources": ",".join(sorted({e.source for e in found})),
                     "first_seen_round": min(e.first_round for e in found),
-                    "country": country, "intermediary": resolver,
-                    "resolved": len(ok), "measured": len(seen),
+                    "country": country, "intermediary": group.name,
+                    "resolved": len(ok), "measured": len(measured),
                     "last_measured": last.day.isoformat() if last else None,
                     "reachable": "not measured" if last is None else
-                    "yes" if last in ok else "no"})
+                    "yes" if resolved_last and not refused else "no"})
     return rows

@@ -7,7 +7,7 @@ an approved mirror leaves the proposals. Pure: the lab e2e test compares
 
 from __future__ import annotations
 
-from tests.lab import truth, truthmirrors
+from tests.lab import truth, truthlayers, truthmirrors
 
 LAST = len(truth.ROUNDS)
 APPROVAL = min(r.number for r in truth.ROUNDS if truth.approvals(r.number))
@@ -58,9 +58,13 @@ def test_reachability_counts_candidate_and_target_measurements() -> None:
     rows = truthmirrors.expected_mirrors(plan, LAST)
     assert rows
     for row in rows:
-        assert row["measured"] == LAST          # measured every round, then as a target
+        order = next(o for o in truth.ORDERS if o.order_id == row["order"])
+        group = next(g for g in truthlayers.intermediaries(order)
+                     if g.name == row["intermediary"])
+        # measured every round, then as a target, through every resolver of the group
+        assert row["measured"] == LAST * len(group.resolvers)
         blocked = [r for r in truth.ROUNDS if row["candidate"] in truth.policy(
             str(row["country"]), truth.RESOLVER_OPERATOR[str(row["intermediary"])],
             r.number)]
-        assert row["resolved"] == LAST - len(blocked)
+        assert row["resolved"] == (LAST - len(blocked)) * len(group.resolvers)
         assert row["reachable"] == ("no" if blocked and blocked[-1].number == LAST else "yes")
