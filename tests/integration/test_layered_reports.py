@@ -250,3 +250,19 @@ def test_leakage_knows_an_intermediarys_every_resolver(
         assert got == {"cloudflare-doh": "yes", "isp": "yes", "google": "no"}
     finally:
         grouped.close()
+
+
+def test_both_rollups_give_the_same_figures(db: ClickHouseDatabase) -> None:
+    """--by asn reads layers_daily, the rest layers_sites_daily: summed over
+    ASNs, the first gives the second's counts, at every layer."""
+    for name, keys in (("effectiveness", ("country", "resolver", "site")),
+                       ("spillover", ("order", "country", "resolver", "site"))):
+        for layer in ("dns", "web", "site"):
+            coarse = {tuple(r[k] for k in keys): (r["blocked"], r["total"])
+                      for r in run(db, name, layer).records()}
+            summed: dict[tuple[Value, ...], tuple[int, int]] = {}
+            for r in run(db, name, layer, by="asn").records():
+                key = tuple(r[k] for k in keys)
+                b, t = summed.get(key, (0, 0))
+                summed[key] = (b + int(r["blocked"] or 0), t + int(r["total"] or 0))
+            assert coarse == summed, (name, layer)
