@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 from pathlib import Path
 from typing import Any, cast
 
@@ -82,6 +83,8 @@ def status_from(message: pb.ReportStatus) -> Status:
     return Status(measurements=message.measurements, verdicts=message.verdicts,
                   pending=message.pending,
                   pending_since=parse_time(message.pending_since) if message.pending_since
+                  else None, late_follow_ups=message.late_follow_ups,
+                  late_since=dt.date.fromisoformat(message.late_since) if message.late_since
                   else None)
 
 

@@ -31,6 +31,7 @@ from typing import Any
 from blockwatch.analysis.controls import DEFAULT_WINDOW_US
 from blockwatch.analysis.database import Database
 from blockwatch.analysis.httpfingerprints import HttpFingerprintSet
+from blockwatch.analysis.sitesql import FOLLOW_UP_SPAN_US
 from blockwatch.analysis.strength import SILENT_METHODS, Attempt, strengthen
 from blockwatch.analysis.verdict import Status
 from blockwatch.analysis.webobservation import NONE, WebContext, WebObservation
@@ -273,11 +274,11 @@ def judge_web(db: Database, fps: HttpFingerprintSet, items: Sequence[StoredWeb],
 
 
 def _write(db: Database, fps: HttpFingerprintSet, where: str, params: dict[str, Any],
-           window_us: int) -> int:
+           window_us: int) -> WrittenWeb:
     """Judge and write the follow-ups matching `where` that have no verdict yet."""
     items = _latest(db.rows(f"{_SELECT} WHERE {where}{_LATEST}", params))
     if not items:
-        return 0
+        return WrittenWeb(0, 0)
     span = _span(items, 0)
     done = {str(r[0]) for r in db.rows(
         f"SELECT toString(observation_id) FROM web_verdicts WHERE {_WHEN} AND "
@@ -285,11 +286,46 @@ def _write(db: Database, fps: HttpFingerprintSet, where: str, params: dict[str, 
         {**span, "ids": [s.web.observation_id for s in items]})}
     todo = [s for s in items if s.web.observation_id not in done]
     rows = judge_web(db, fps, todo, window_us=window_us)
-    db.insert("web_verdicts", WEB_VERDICT_COLUMNS, rows)
+    late = late_follow_ups(db, todo)
+    db.insert("web_verdicts", (*WEB_VERDICT_COLUMNS, "late"),
+              [(*row, s.web.observation_id in late) for s, row in zip(todo, rows, strict=True)])
     if len(todo) < len(items):
         log.warning("event=web_duplicates_not_reclassified observations=%d",
                     len(items) - len(todo))
-    return len(rows)
+    if late:
+        days = sorted({_ts(s.web.started_at_us).date().isoformat() for s in todo
+                       if s.web.observation_id in late})
+        log.warning("event=late_follow_ups observations=%d since=%s (arrived after their DNS "
+                    "measurements' site verdicts: run reclassify --since %s)", len(late),
+                    days[0], days[0])
+    return WrittenWeb(len(rows), len(late))
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenWeb:
+    observations: int
+    late: int
+
+
+def late_follow_ups(db: Database, items: Sequence[StoredWeb]) -> set[str]:
+    """Follow-ups one of whose DNS measurements already has a site verdict that
+    does not list them: they arrived after that measurement's web_settle_s, and
+    its site verdict is written without them (until a reclassify)."""
+    mids = sorted({m for s in items for m in s.dns_measurement_ids})
+    if not mids:
+        return set()
+    starts = [s.web.started_at_us for s in items]
+    listed: dict[str, set[str]] = {}
+    for mid, oids in db.rows(
+            "SELECT toString(measurement_id), arrayMap(i -> toString(i), web_observation_ids) "
+            "FROM site_verdicts WHERE started_at BETWEEN fromUnixTimestamp64Micro({lo:Int64}, "
+            "'UTC') AND fromUnixTimestamp64Micro({hi:Int64}, 'UTC') AND measurement_id IN "
+            "{ids:Array(UUID)} ORDER BY classified_at DESC LIMIT 1 BY measurement_id",
+            {"lo": min(starts) - FOLLOW_UP_SPAN_US, "hi": max(starts), "ids": mids}):
+        listed[str(mid)] = set(oids)
+    return {s.web.observation_id for s in items
+            if any(m in listed and s.web.observation_id not in listed[m]
+                   for m in s.dns_measurement_ids)}
 
 
 def web_watermark_us(db: Database) -> int:
@@ -301,6 +337,7 @@ def web_watermark_us(db: Database) -> int:
 class WebPass:
     observations: int
     frontier_us: int     # every follow-up received up to here has a verdict
+    late: int = 0        # of those written, arrived after their site verdicts
 
 
 def store_pending_web_verdicts(db: Database, fps: HttpFingerprintSet, *, settle_s: float,
@@ -316,7 +353,7 @@ def store_pending_web_verdicts(db: Database, fps: HttpFingerprintSet, *, settle_
         return WebPass(0, cutoff)
     pending = ("received_at > fromUnixTimestamp64Micro({low:Int64}, 'UTC') AND "
                "received_at <= fromUnixTimestamp64Micro({cutoff:Int64}, 'UTC')")
-    n = 0
+    n = late = 0
     while True:
         params: dict[str, Any] = {"low": low, "cutoff": cutoff, "offset": max_rows}
         edge = db.rows("SELECT toUnixTimestamp64Micro(received_at) FROM web_observations "
@@ -324,7 +361,8 @@ def store_pending_web_verdicts(db: Database, fps: HttpFingerprintSet, *, settle_
                        params)
         if edge:
             params["cutoff"] = int(edge[0][0])
-        n = _write(db, fps, pending, params, window_us)
+        written = _write(db, fps, pending, params, window_us)
+        n, late = written.observations, written.late
         # A chunk of nothing but copies already judged: step over it here, or
         # the watermark would never pass it.
         if n or not edge:
@@ -334,7 +372,7 @@ def store_pending_web_verdicts(db: Database, fps: HttpFingerprintSet, *, settle_
         log.info("event=web_classified observations=%d version=%s", n,
                  web_classifier_version(fps))
     # Short of the cutoff (more than max_rows pending): complete up to the edge.
-    return WebPass(n, params["cutoff"])
+    return WebPass(n, params["cutoff"], late)
 
 
 def web_reclassify_chunk(db: Database, fps: HttpFingerprintSet, day: dt.date, mark_us: int,
@@ -356,6 +394,6 @@ def web_reclassify_chunk(db: Database, fps: HttpFingerprintSet, day: dt.date, ma
                        params)
         # [lo, edge) holds max_rows follow-ups at most; all sharing one instant go together
         hi = max(int(edge[0][0]), lo + 1) if edge else chunk[1]
-        total += _write(db, fps, base, {**params, "chi": hi}, window_us)
+        total += _write(db, fps, base, {**params, "chi": hi}, window_us).observations
         lo = hi
     return total

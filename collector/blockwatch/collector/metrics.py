@@ -41,6 +41,12 @@ class Metrics:
         self.task_failures = Counter("blockwatch_task_failures_total",
                                      "Failed steps of a background task (each is retried "
                                      "after a backoff), by task", ["task"], registry=r)
+        # Follow-ups whose web verdict came after their DNS measurements' site
+        # verdicts: missing from those until a reclassify (verdictpass.py)
+        self.late_follow_ups = Counter(
+            "blockwatch_late_follow_ups_total", "Follow-ups that arrived after their DNS "
+            "measurements' site verdicts were written (run reclassify --since their day)",
+            registry=r)
         self.task_last_success = Gauge("blockwatch_task_last_success_seconds",
                                        "Unix time a background task last completed a step, "
                                        "by task", ["task"], registry=r)

@@ -65,7 +65,10 @@ def _value(value: Value) -> pb.ReportValue:
 def status_message(status: Status) -> pb.ReportStatus:
     return pb.ReportStatus(measurements=status.measurements, verdicts=status.verdicts,
                            pending=status.pending,
-                           pending_since=iso_time(status.pending_since) or "")
+                           pending_since=iso_time(status.pending_since) or "",
+                           late_follow_ups=status.late_follow_ups,
+                           late_since=status.late_since.isoformat() if status.late_since
+                           else "")
 
 
 def to_message(report: Report, status: Status | None = None) -> pb.ReportResponse:

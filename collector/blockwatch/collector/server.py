@@ -158,7 +158,8 @@ class Collector:
         self.reports_lane = AnalysisLane(lambda: self._open_analysis_store({}), nice=5)
         self.gate = AnalystGate()
         self.verdict_pass = VerdictPass(self.lane, settle_s=settings.settle_s,
-                                       web_settle_s=settings.web_settle_s)
+                                       web_settle_s=settings.web_settle_s,
+                                       on_late=self.metrics.late_follow_ups.inc)
         self.closing = asyncio.Event()
         self.health = HealthServicer()
         self.tcp_ports: list[int] = []

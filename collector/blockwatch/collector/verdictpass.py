@@ -28,7 +28,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from blockwatch.analysis.fingerprints import FingerprintSet, load_fingerprints
@@ -100,13 +100,17 @@ class VerdictPass:
     def __init__(self, lane: AnalysisLane, *, interval_s: float = 10.0,
                  settle_s: float = 60.0, fingerprints: FingerprintSet | None = None,
                  web_settle_s: float | None = None,
-                 http_fingerprints: HttpFingerprintSet | None = None) -> None:
+                 http_fingerprints: HttpFingerprintSet | None = None,
+                 on_late: Callable[[int], None] | None = None) -> None:
         self.interval_s = interval_s
         self.settle_s = settle_s
         self._web_settle_s = web_settle_s
         self.fingerprints = fingerprints or load_fingerprints()
         self.http_fingerprints = http_fingerprints or load_http_fingerprints()
         self._lane = lane
+        # follow-ups found late (after their site verdicts): counted, logged, shown
+        self.late_follow_ups = 0
+        self._on_late = on_late
         self._lock = asyncio.Lock()   # one chunk at a time: a pass's or a reclassify's
         # a reclassify in progress owns what is older (DNS, web, site marks)
         self._floor_us = self._web_floor_us = self._site_floor_us = 0
@@ -144,6 +148,10 @@ class VerdictPass:
                 web: WebPass = await self._lane.call(functools.partial(
                     store_pending_web_verdicts, self._database(), self.http_fingerprints,
                     settle_s=self.settle_s, now_us=_now_us(), floor_us=self._web_floor_us))
+            if web.late:
+                self.late_follow_ups += web.late
+                if self._on_late is not None:
+                    self._on_late(web.late)
             if not web.observations:
                 break
         version = layers_version(self.fingerprints, self.http_fingerprints)

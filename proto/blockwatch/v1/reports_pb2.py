@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x62lockwatch/v1/reports.proto\x12\rblockwatch.v1\"\x88\x01\n\rReportFilters\x12\r\n\x05order\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x10\n\x08resolver\x18\x03 \x01(\t\x12\x0c\n\x04site\x18\x04 \x01(\t\x12\r\n\x05since\x18\x05 \x01(\t\x12\r\n\x05until\x18\x06 \x01(\t\x12\n\n\x02\x62y\x18\x07 \x01(\t\x12\r\n\x05layer\x18\x08 \x01(\t\"b\n\rReportRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x07\x66ilters\x18\x02 \x01(\x0b\x32\x1c.blockwatch.v1.ReportFilters\x12\x14\n\x0cwait_seconds\x18\x03 \x01(\x01\"^\n\x0cReportStatus\x12\x14\n\x0cmeasurements\x18\x01 \x01(\x04\x12\x10\n\x08verdicts\x18\x02 \x01(\x04\x12\x0f\n\x07pending\x18\x03 \x01(\x04\x12\x15\n\rpending_since\x18\x04 \x01(\t\"+\n\x0cReportColumn\x12\r\n\x05title\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\"^\n\x0bReportValue\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\x11\n\x07integer\x18\x02 \x01(\x12H\x00\x12\x10\n\x06number\x18\x03 \x01(\x01H\x00\x12\x11\n\x07missing\x18\x04 \x01(\x08H\x00\x42\x07\n\x05value\"7\n\tReportRow\x12*\n\x06values\x18\x01 \x03(\x0b\x32\x1a.blockwatch.v1.ReportValue\"\xb0\x01\n\x0eReportResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12,\n\x07\x63olumns\x18\x03 \x03(\x0b\x32\x1b.blockwatch.v1.ReportColumn\x12&\n\x04rows\x18\x04 \x03(\x0b\x32\x18.blockwatch.v1.ReportRow\x12+\n\x06status\x18\x05 \x01(\x0b\x32\x1b.blockwatch.v1.ReportStatus\"\"\n\x11ReclassifyRequest\x12\r\n\x05since\x18\x01 \x01(\t\"W\n\x12ReclassifyResponse\x12\x14\n\x0cmeasurements\x18\x01 \x01(\x04\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\x12\x1a\n\x12\x63lassifier_version\x18\x03 \x01(\t\"\x8a\x01\n\x0f\x45videnceRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12:\n\x06params\x18\x02 \x03(\x0b\x32*.blockwatch.v1.EvidenceRequest.ParamsEntry\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xf4\x01\n\rReportService\x12\x45\n\x06Report\x12\x1c.blockwatch.v1.ReportRequest\x1a\x1d.blockwatch.v1.ReportResponse\x12Q\n\nReclassify\x12 .blockwatch.v1.ReclassifyRequest\x1a!.blockwatch.v1.ReclassifyResponse\x12I\n\x08\x45vidence\x12\x1e.blockwatch.v1.EvidenceRequest\x1a\x1d.blockwatch.v1.ReportResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x62lockwatch/v1/reports.proto\x12\rblockwatch.v1\"\x88\x01\n\rReportFilters\x12\r\n\x05order\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x10\n\x08resolver\x18\x03 \x01(\t\x12\x0c\n\x04site\x18\x04 \x01(\t\x12\r\n\x05since\x18\x05 \x01(\t\x12\r\n\x05until\x18\x06 \x01(\t\x12\n\n\x02\x62y\x18\x07 \x01(\t\x12\r\n\x05layer\x18\x08 \x01(\t\"b\n\rReportRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x07\x66ilters\x18\x02 \x01(\x0b\x32\x1c.blockwatch.v1.ReportFilters\x12\x14\n\x0cwait_seconds\x18\x03 \x01(\x01\"\x8b\x01\n\x0cReportStatus\x12\x14\n\x0cmeasurements\x18\x01 \x01(\x04\x12\x10\n\x08verdicts\x18\x02 \x01(\x04\x12\x0f\n\x07pending\x18\x03 \x01(\x04\x12\x15\n\rpending_since\x18\x04 \x01(\t\x12\x17\n\x0flate_follow_ups\x18\x05 \x01(\x04\x12\x12\n\nlate_since\x18\x06 \x01(\t\"+\n\x0cReportColumn\x12\r\n\x05title\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\"^\n\x0bReportValue\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\x11\n\x07integer\x18\x02 \x01(\x12H\x00\x12\x10\n\x06number\x18\x03 \x01(\x01H\x00\x12\x11\n\x07missing\x18\x04 \x01(\x08H\x00\x42\x07\n\x05value\"7\n\tReportRow\x12*\n\x06values\x18\x01 \x03(\x0b\x32\x1a.blockwatch.v1.ReportValue\"\xb0\x01\n\x0eReportResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12,\n\x07\x63olumns\x18\x03 \x03(\x0b\x32\x1b.blockwatch.v1.ReportColumn\x12&\n\x04rows\x18\x04 \x03(\x0b\x32\x18.blockwatch.v1.ReportRow\x12+\n\x06status\x18\x05 \x01(\x0b\x32\x1b.blockwatch.v1.ReportStatus\"\"\n\x11ReclassifyRequest\x12\r\n\x05since\x18\x01 \x01(\t\"W\n\x12ReclassifyResponse\x12\x14\n\x0cmeasurements\x18\x01 \x01(\x04\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\x12\x1a\n\x12\x63lassifier_version\x18\x03 \x01(\t\"\x8a\x01\n\x0f\x45videnceRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12:\n\x06params\x18\x02 \x03(\x0b\x32*.blockwatch.v1.EvidenceRequest.ParamsEntry\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xf4\x01\n\rReportService\x12\x45\n\x06Report\x12\x1c.blockwatch.v1.ReportRequest\x1a\x1d.blockwatch.v1.ReportResponse\x12Q\n\nReclassify\x12 .blockwatch.v1.ReclassifyRequest\x1a!.blockwatch.v1.ReclassifyResponse\x12I\n\x08\x45vidence\x12\x1e.blockwatch.v1.EvidenceRequest\x1a\x1d.blockwatch.v1.ReportResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,24 +37,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REPORTFILTERS']._serialized_end=183
   _globals['_REPORTREQUEST']._serialized_start=185
   _globals['_REPORTREQUEST']._serialized_end=283
-  _globals['_REPORTSTATUS']._serialized_start=285
-  _globals['_REPORTSTATUS']._serialized_end=379
-  _globals['_REPORTCOLUMN']._serialized_start=381
-  _globals['_REPORTCOLUMN']._serialized_end=424
-  _globals['_REPORTVALUE']._serialized_start=426
-  _globals['_REPORTVALUE']._serialized_end=520
-  _globals['_REPORTROW']._serialized_start=522
-  _globals['_REPORTROW']._serialized_end=577
-  _globals['_REPORTRESPONSE']._serialized_start=580
-  _globals['_REPORTRESPONSE']._serialized_end=756
-  _globals['_RECLASSIFYREQUEST']._serialized_start=758
-  _globals['_RECLASSIFYREQUEST']._serialized_end=792
-  _globals['_RECLASSIFYRESPONSE']._serialized_start=794
-  _globals['_RECLASSIFYRESPONSE']._serialized_end=881
-  _globals['_EVIDENCEREQUEST']._serialized_start=884
-  _globals['_EVIDENCEREQUEST']._serialized_end=1022
-  _globals['_EVIDENCEREQUEST_PARAMSENTRY']._serialized_start=977
-  _globals['_EVIDENCEREQUEST_PARAMSENTRY']._serialized_end=1022
-  _globals['_REPORTSERVICE']._serialized_start=1025
-  _globals['_REPORTSERVICE']._serialized_end=1269
+  _globals['_REPORTSTATUS']._serialized_start=286
+  _globals['_REPORTSTATUS']._serialized_end=425
+  _globals['_REPORTCOLUMN']._serialized_start=427
+  _globals['_REPORTCOLUMN']._serialized_end=470
+  _globals['_REPORTVALUE']._serialized_start=472
+  _globals['_REPORTVALUE']._serialized_end=566
+  _globals['_REPORTROW']._serialized_start=568
+  _globals['_REPORTROW']._serialized_end=623
+  _globals['_REPORTRESPONSE']._serialized_start=626
+  _globals['_REPORTRESPONSE']._serialized_end=802
+  _globals['_RECLASSIFYREQUEST']._serialized_start=804
+  _globals['_RECLASSIFYREQUEST']._serialized_end=838
+  _globals['_RECLASSIFYRESPONSE']._serialized_start=840
+  _globals['_RECLASSIFYRESPONSE']._serialized_end=927
+  _globals['_EVIDENCEREQUEST']._serialized_start=930
+  _globals['_EVIDENCEREQUEST']._serialized_end=1068
+  _globals['_EVIDENCEREQUEST_PARAMSENTRY']._serialized_start=1023
+  _globals['_EVIDENCEREQUEST_PARAMSENTRY']._serialized_end=1068
+  _globals['_REPORTSERVICE']._serialized_start=1071
+  _globals['_REPORTSERVICE']._serialized_end=1315
 # @@protoc_insertion_point(module_scope)

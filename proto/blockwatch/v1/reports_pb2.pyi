@@ -37,16 +37,20 @@ class ReportRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., filters: _Optional[_Union[ReportFilters, _Mapping]] = ..., wait_seconds: _Optional[float] = ...) -> None: ...
 
 class ReportStatus(_message.Message):
-    __slots__ = ("measurements", "verdicts", "pending", "pending_since")
+    __slots__ = ("measurements", "verdicts", "pending", "pending_since", "late_follow_ups", "late_since")
     MEASUREMENTS_FIELD_NUMBER: _ClassVar[int]
     VERDICTS_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
     PENDING_SINCE_FIELD_NUMBER: _ClassVar[int]
+    LATE_FOLLOW_UPS_FIELD_NUMBER: _ClassVar[int]
+    LATE_SINCE_FIELD_NUMBER: _ClassVar[int]
     measurements: int
     verdicts: int
     pending: int
     pending_since: str
-    def __init__(self, measurements: _Optional[int] = ..., verdicts: _Optional[int] = ..., pending: _Optional[int] = ..., pending_since: _Optional[str] = ...) -> None: ...
+    late_follow_ups: int
+    late_since: str
+    def __init__(self, measurements: _Optional[int] = ..., verdicts: _Optional[int] = ..., pending: _Optional[int] = ..., pending_since: _Optional[str] = ..., late_follow_ups: _Optional[int] = ..., late_since: _Optional[str] = ...) -> None: ...
 
 class ReportColumn(_message.Message):
     __slots__ = ("title", "kind")
