@@ -30,7 +30,8 @@ end-to-end test and the demo, so the demo shows what the test proves.
   `blockwatch-collector targets approve` under the round's faked clock, so the
   mirror is added on the round's date.
 - Verdicts: the collector classifies in the background after a settle time
-  (SETTLE_S, a few seconds here; 60 s by default); the campaign waits for it
+  (SETTLE_S, a few seconds here; 60 s by default), site verdicts WEB_SETTLE_S
+  after the DNS measurement; the campaign waits for both
   (`blockwatch report --wait`), reclassifies
   (`blockwatch reclassify --collector`: the same verdicts again), then reads
   reports with `blockwatch report … --format json --collector`.
@@ -69,13 +70,13 @@ ANALYST_NAME = "lab-analyst"
 # The collector's settle time (`serve --settle`): the lab's control probe
 # uploads with the others, so a few seconds suffice (production: 60 s).
 SETTLE_S = 2.0
-# Web verdicts wait SETTLE_S after a follow-up arrived, site verdicts 2 x SETTLE_S
-# (web_settle_s) after their DNS measurement, and the background pass runs every
-# 10 s (VerdictPass.interval_s); nothing reports web verdicts still pending, so
-# the campaign gives the pass that long after the last round before reclassifying
-# (a site verdict written before its follow-ups' web verdicts is never revised:
-# the last round's site layer then equals its DNS layer).
-LAYERS_WAIT_S = 3 * SETTLE_S + 10 + 2
+# The collector's web_settle_s (config file): a site verdict waits this long after
+# its DNS measurement arrived, for the follow-ups. A lab probe uploads a round's
+# follow-ups within about 10-20 s of its DNS on a loaded 2-core machine; a
+# follow-up later than this would miss its site verdict until a reclassify (the
+# collector counts and reports it: blockwatch_late_follow_ups_total). `report
+# --wait` waits until every DNS measurement has its site verdict.
+WEB_SETTLE_S = 30.0
 
 
 class CampaignError(RuntimeError):
@@ -101,7 +102,8 @@ def _run(argv: list[str], *, timeout: float = 120, env: dict[str, str] | None = 
 
 
 def collector_config(path: Path) -> Path:
-    lines = ["[assignment]", f"qtypes = {json.dumps(list(truth.QTYPES))}",
+    lines = [f"web_settle_s = {WEB_SETTLE_S}", "",
+             "[assignment]", f"qtypes = {json.dumps(list(truth.QTYPES))}",
              "interval_s = 3600", "jitter_s = 0",
              # mirror candidates ride along in every round (issue 14); a discovery
              # pass a second, so the campaign need not wait long between rounds
@@ -342,14 +344,13 @@ class Campaign:
 
     def wait_classified(self, timeout_s: float = 240) -> float:
         """Until the collector's background pass has classified everything
-        (`report --wait`): it classifies a measurement only a settle time (SETTLE_S)
-        after it arrived, as control measurements may still be on their way. Then
-        LAYERS_WAIT_S more for the web verdicts of the follow-ups, which `--wait`
-        does not count. Returns the seconds waited."""
+        (`report --wait`): DNS verdicts a settle time (SETTLE_S) after a measurement
+        arrived, as control measurements may still be on their way, and site
+        verdicts WEB_SETTLE_S after it, with its follow-ups' web verdicts.
+        Returns the seconds waited."""
         started = time.monotonic()
         self.analyst("report", "probes", "--format", "json", "--wait", "--wait-timeout",
                      str(timeout_s), timeout=timeout_s + 60)
-        time.sleep(max(0.0, LAYERS_WAIT_S - (time.monotonic() - started)))
         return time.monotonic() - started
 
     def reclassify(self) -> dict[str, Any]:

@@ -611,7 +611,8 @@ def test_demo_tells_the_milan_story_from_the_reports(outcome: Outcome) -> None:
 
 
 def test_campaign_runtime(outcome: Outcome) -> None:
-    # about 75 s of rounds (10-20 s each, discovery passes between them), 20 s for
-    # the last round's layered verdicts (campaign.LAYERS_WAIT_S), 30 s of reports at
-    # three layers; 190 s measured with the machine's load average at 8
+    # about 75 s of rounds (10-20 s each, discovery passes between them), about 40 s
+    # for the last round's site verdicts (campaign.WEB_SETTLE_S and a pass), 30 s of
+    # reports at three layers; 190 s measured with the machine's load average at 8
+    # before the site verdicts waited WEB_SETTLE_S
     assert outcome.seconds < 300, f"campaign took {outcome.seconds:.0f}s"
