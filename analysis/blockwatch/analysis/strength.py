@@ -8,7 +8,10 @@ packet or a server restarting says the same once. Such a verdict stays
   address of the same name),
 - or in the round before or after, for the same (probe, path, name);
 and nothing in the same round got through. Until then it is `suspect`.
-Pure: the caller hands over the history of one (probe, path, name).
+Pure: the caller hands over the history of one (probe, path, name): for the
+web, the probe's follow-ups of the name (webstorage.py); for DNS, the
+probe's measurements of the name through one resolver name, every query
+type and transport (sitesql.py, where the engine runs the same rule).
 """
 
 from __future__ import annotations
