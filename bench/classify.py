@@ -1,5 +1,5 @@
 """Classification speed: the rules in the engine (rules_sql.py, production)
-against the pure rules one Python object at a time (classify.py, the oracle),
+against the pure rules one Python object at a time (dnsverdicts.py, the oracle),
 on the same stored measurements in chDB. Prints name=value lines.
 
     python bench/classify.py [--measurements 1000000] [--chunk 50000 --chunk 200000]
