@@ -3,7 +3,7 @@
 The engine already bounds what it reads (head, body, SANs, header values);
 this module bounds what one observation *keeps*, so its record always passes
 the collector's validation (collector webvalidation.WebLimits, wider than
-these) and a batch of them fits the wire. `tests/unit/test_webbounds.py`
+these) and a batch of them fits the wire. `tests/unit/test_web_contract.py`
 builds the worst case and checks it against the collector's limits.
 """
 
