@@ -332,6 +332,7 @@ def begin_reclassify(db: Database, since: dt.date | None, *, max_rows: int = CHU
     _delete(db, "site_verdicts", stamp)
     _delete(db, "layers_daily", f"day >= toDate('{day.isoformat()}')")
     _delete(db, "layers_sites_daily", f"day >= toDate('{day.isoformat()}')")   # 0011
+    _delete(db, "sources_daily", f"day >= toDate('{day.isoformat()}')")   # 0013
     chunks = tuple(_hour_chunks(db, _RECLASSIFY_WHERE, {"day": day, "mark": mark}, max_rows))
     web_chunks = tuple(_web_hour_chunks(db, {"day": day, "mark": web_mark},
                                         min(max_rows, WEB_CHUNK_ROWS)))

@@ -38,6 +38,7 @@ SHARDING_KEYS = {
     "site_verdicts": "cityHash64(probe_name, measurement_id)",
     "layers_daily": "cityHash64(probe_country, domain)",
     "layers_sites_daily": "cityHash64(probe_country, domain)",
+    "sources_daily": "cityHash64(probe_country, domain)",   # 0013
 }
 # Everything else is a reference table, replicated whole to every shard: the
 # orders and their groups (orders, order_domains, order_intermediaries), mirror

@@ -48,6 +48,9 @@ _LAYER_COLUMNS = {"site": ("verdict", "method", "if(layer IN ('', 'dns'), dns_ru
 # domains' due days (reports.py: effectiveness/timeline: all; leakage and
 # compliance: ordered countries from the due day; spillover: elsewhere)
 SCOPES = ("all", "ordered", "due", "outside")
+# a path's transport and address family, as leakage groups them ('': any)
+TRANSPORTS = ("", "udp", "tcp", "dot", "doh")
+FAMILIES = ("", "4", "6")
 
 
 def _name(value: str, field: str) -> str:
@@ -91,6 +94,8 @@ class Selection:
     site: str = ""
     domain: str = ""
     asn: int = 0
+    transport: str = ""
+    family: int = 0            # 4 (A) or 6 (AAAA); 0: any
     intermediary: str = ""     # one of the order's: the compliance report's classes
     layer: str = "site"
     verdict: str = "any"
@@ -112,6 +117,8 @@ class Selection:
             resolver=_name(get("resolver", ""), "resolver"), site=_name(get("site", ""), "site"),
             domain=_name(get("domain", ""), "domain"),
             asn=_int(get("asn", ""), "asn", 0, 2**32 - 1, 0),
+            transport=_choice(get("transport", ""), "transport", TRANSPORTS),
+            family=int(_choice(get("family", ""), "family", FAMILIES) or 0),
             intermediary=_name(get("intermediary", ""), "intermediary"),
             layer=_choice(get("layer", ""), "layer", LAYERS),
             verdict=_choice(get("verdict", ""), "verdict", tuple(VERDICT_CLASSES)[::-1]),
@@ -132,6 +139,7 @@ class Selection:
         out = {"order": self.order, "country": self.country, "resolver": self.resolver,
                "site": self.site, "domain": self.domain,
                "asn": str(self.asn) if self.asn else "",
+               "transport": self.transport, "family": str(self.family) if self.family else "",
                "intermediary": self.intermediary,
                "layer": "" if self.layer == "site" else self.layer,
                "verdict": "" if self.verdict == "any" else self.verdict,
@@ -145,13 +153,15 @@ class Selection:
     def query_parameters(self) -> dict[str, Any]:
         return {"order": self.order, "country": self.country, "resolver": self.resolver,
                 "site": self.site, "domain": self.domain, "asn": self.asn, "scope": self.scope,
+                "transport": self.transport, "family": self.family,
                 "intermediary": self.intermediary,
                 "since": self.since or dt.date(1970, 1, 1),
                 "until": self.until or dt.date(2149, 6, 6),
                 "limit": self.limit, "offset": self.offset}
 
 
-SELECTION_KEYS = ("order", "country", "resolver", "site", "domain", "asn", "intermediary",
+SELECTION_KEYS = ("order", "country", "resolver", "site", "domain", "asn", "transport", "family",
+                  "intermediary",
                   "layer", "verdict", "scope", "since", "until", "limit", "offset")
 
 # The order's domains, each with its site, due day (as in queries._DUE) and the
@@ -176,6 +186,8 @@ WHERE toDate(r.started_at) BETWEEN {since:Date} AND {until:Date}
   AND ({country:String} = '' OR r.probe_country = {country:String})
   AND ({resolver:String} = '' OR r.resolver_name = {resolver:String})
   AND ({asn:UInt32} = 0 OR r.probe_asn = {asn:UInt32})
+  AND ({transport:String} = '' OR toString(r.transport) = {transport:String})
+  AND ({family:UInt8} = 0 OR multiIf(r.qtype = 1, 4, r.qtype = 28, 6, 0) = {family:UInt8})
   AND NOT r.probe_control AND r.purpose = 'target'
   AND (%s)
   AND CASE {scope:String}
@@ -277,16 +289,17 @@ def domains(params: Mapping[str, str], query: QueryFn) -> Report:
         (str(r[0]), str(r[1]), str(r[2]), _day(r[3]), _day(r[4])) for r in rows))
 
 
-# Where an order's numbers come from, per country, from the daily rollup (the
-# order page reads it on every view): networks (ASNs), measurements, days.
+# Where an order's numbers come from, per country: networks (ASNs),
+# measurements, days, from sources_daily (migration 0013: keyed by domain, so
+# the order page reads only its domains' granules, where layers_daily's site
+# layer held them in every granule).
 SOURCES_SQL = """SELECT r.probe_country, max(r.probe_control),
     arrayStringConcat(arrayMap(x -> toString(x), arraySort(groupUniqArray(r.probe_asn))), ' '),
     sumIf(r.measurements, NOT r.probe_control), sum(r.measurements), uniqExact(r.day),
     min(r.first_at), max(r.last_at)
-FROM layers_daily AS r
-WHERE r.layer = 'site'
-  AND r.domain IN (SELECT domain FROM order_domains FINAL WHERE order_id = {order:String})
-  AND r.purpose = 'target' AND r.day BETWEEN {since:Date} AND {until:Date}
+FROM sources_daily AS r
+WHERE r.domain IN (SELECT domain FROM order_domains FINAL WHERE order_id = {order:String})
+  AND r.day BETWEEN {since:Date} AND {until:Date}
 GROUP BY r.probe_country
 ORDER BY r.probe_country"""
 

@@ -88,8 +88,9 @@ def count_links(name: str, f: Filters) -> dict[str, Link]:
     def sel(verdict: str, scope: str = "", **keys: str) -> Link:
         def link(r: dict[str, Value]) -> str:
             picked = {k: _s(r.get(src)) for k, src in keys.items()}
-            if "asn" in picked and picked["asn"] in ("", "0"):
-                picked.pop("asn")
+            for key in ("asn", "family"):
+                if key in picked and picked[key] in ("", "0"):
+                    picked.pop(key)
             return measurements_url(**{**base, **picked}, verdict=verdict, scope=scope)
         return link
 
@@ -105,9 +106,11 @@ def count_links(name: str, f: Filters) -> dict[str, Link]:
         return {"blocked": sel("blocked", "outside", **keys),
                 "total": sel("total", "outside", **keys)}
     if name == "leakage":
+        # one row per path: its transport and address family too
         keys = {"order": "order", "country": "country", "resolver": "resolver", "site": "site",
-                "asn": "asn", "domain": "domain"}
-        return {"resolved": sel("ok", "due", **keys), "total": sel("total", "due", **keys)}
+                "asn": "asn", "domain": "domain", "transport": "transport",
+                "family": "family"}
+        return {"reached": sel("ok", "due", **keys), "total": sel("total", "due", **keys)}
     if name == "compliance":
         keys = {"order": "order", "intermediary": "intermediary", "asn": "asn",
                 "domain": "domain"}
