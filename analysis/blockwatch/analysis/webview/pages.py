@@ -56,13 +56,16 @@ def table(report: Report, links: Mapping[str, Link] | None = None, *, csv: str |
           anchor: str = "", note: str = "") -> Table:
     links = links or {}
     headers = tuple((c.title, c.kind in ("int", "pct")) for c in report.columns)
+    # per column once, not per cell (a key is a regex over its title): the
+    # order page's tables hold ~12,000 cells at a 100M rollup
+    columns = [(links.get(c.key), numeric) for c, (_, numeric) in zip(report.columns, headers,
+                                                                        strict=True)]
     rows = []
     for record in report.records():
         rows.append(tuple(
             Cell(cell(v) if v is not None else "–",
-                 links[c.key](record) if c.key in links and v not in (None, 0) else None,
-                 c.kind in ("int", "pct"))
-            for c, v in zip(report.columns, record.values(), strict=True)))
+                 link(record) if link is not None and v not in (None, 0) else None, numeric)
+            for (link, numeric), v in zip(columns, record.values(), strict=True)))
     return Table(report.title, headers, tuple(rows), csv, anchor, note)
 
 
