@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from blockwatch.analysis.fingerprints import load_fingerprints
+from blockwatch.analysis.reports import iso_time
 from blockwatch.analysis.storage import reclassify
 from blockwatch.analysis.webview.evidence import evidence
 from tests.integration.analysis_world import build_world
@@ -50,18 +51,18 @@ def _check(db: Any) -> int:
     shown = 0
     for order in orders:
         got = evidence("sources", {"order": order}, db.rows)
-        rows = [(c, ctl == "yes", asns, n, all_n, days) for c, ctl, asns, n, all_n, days, *_
-                in got.rows]
+        rows: list[tuple[Any, ...]] = [
+            (c, ctl == "yes", asns, n, all_n, days) for c, ctl, asns, n, all_n, days, *_
+            in got.rows]
         for sql in (_FROM_VERDICTS, _FROM_LAYERS):
             want = [(str(r[0]), bool(r[1]), str(r[2]), int(r[3]), int(r[4]), int(r[5]))
                     for r in db.rows(sql, {"order": order})]
             assert rows == want, (order, sql[:40])
-        first = {r[0]: (r[6], r[7]) for r in got.rows}
-        for r in db.rows(_FROM_VERDICTS, {"order": order}):
-            assert first[str(r[0])][0] is not None
-            assert first[str(r[0])][0].startswith(r[6].strftime("%Y-%m-%dT%H:%M:%S")), order
-            assert first[str(r[0])][1].startswith(r[7].strftime("%Y-%m-%dT%H:%M:%S")), order
-        shown += sum(r[3] for r in rows)
+        # first and last measured: the site verdicts' own times, as the page prints them
+        times = {str(r[0]): (r[6], r[7]) for r in got.rows}
+        assert times == {str(r[0]): (iso_time(r[6]), iso_time(r[7]))
+                         for r in db.rows(_FROM_VERDICTS, {"order": order})}, order
+        shown += sum(int(r[3]) for r in rows)
     return shown
 
 
