@@ -115,7 +115,14 @@ def _rollup_as(db: ClickHouseDatabase, total: int) -> None:
     db.command(COARSE)
     db.command("TRUNCATE TABLE sources_daily")
     db.command(SOURCES)
-    for table in ("layers_daily", "layers_sites_daily", "sources_daily"):
+    tables = ["layers_daily", "layers_sites_daily", "sources_daily"]
+    # the monthly coarse rollup, where the schema has it (0014): the reports
+    # read whole months from it
+    if db.rows("EXISTS TABLE layers_sites_monthly")[0][0]:
+        db.command("TRUNCATE TABLE layers_sites_monthly")
+        db.command(MONTHLY)
+        tables.append("layers_sites_monthly")
+    for table in tables:
         db.command(f"OPTIMIZE TABLE {table} FINAL")
 
 
@@ -125,6 +132,12 @@ SELECT layer, day, probe_country, resolver_name, domain, verdict, site_layer, me
 FROM layers_daily
 WHERE NOT probe_control AND purpose = 'target'
 GROUP BY layer, day, probe_country, resolver_name, domain, verdict, site_layer, method, party,
+    operator"""
+MONTHLY = """INSERT INTO layers_sites_monthly
+SELECT layer, toStartOfMonth(day) AS month, probe_country, resolver_name, domain, verdict,
+    site_layer, method, party, operator, sum(measurements), min(first_at), max(last_at)
+FROM layers_sites_daily
+GROUP BY layer, month, probe_country, resolver_name, domain, verdict, site_layer, method, party,
     operator"""
 SOURCES = """INSERT INTO sources_daily
 SELECT day, domain, probe_country, probe_asn, probe_control, sum(measurements), min(first_at),
