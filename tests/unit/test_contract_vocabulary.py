@@ -140,6 +140,7 @@ def _stored_words() -> dict[tuple[str, str], dict[str, int]]:
         ("site_verdicts", "layer"): numbered(Layer),
         ("layers_daily", "layer"): layers,
         ("layers_sites_daily", "layer"): layers,
+        ("layers_sites_monthly", "layer"): layers,   # 0014
         ("*", "web_party"): numbered(Party),
         ("*", "party"): numbered(Party),
         ("mirror_candidates", "source"): {w: i for i, w in enumerate(SOURCES, 1)},

@@ -34,6 +34,34 @@ _SITES_FILTERS = """r.layer = {layer:String}
       AND ({country:String} = '' OR r.probe_country = {country:String})
       AND ({resolver:String} = '' OR r.resolver_name = {resolver:String})"""
 
+# The whole months of the asked range come from layers_sites_monthly (0014),
+# a thirtieth of the daily rollup's rows; the days of the partial months at
+# its edges from layers_sites_daily. The bounds are constants (Date32: the
+# default --until is Date's last day, whose next day would wrap), so each side
+# prunes its partitions; no day is counted twice or missed: a day is in a
+# whole month or it is not. The same columns as layers_sites_daily, no day.
+_WHOLE_FROM = ("if(toDayOfMonth({since:Date}) = 1, toDate32({since:Date}), "
+               "addMonths(toStartOfMonth(toDate32({since:Date})), 1))")
+_WHOLE_BEFORE = "toStartOfMonth(addDays(toDate32({until:Date}), 1))"
+_PLACE = """r.layer = {layer:String}
+          AND ({country:String} = '' OR r.probe_country = {country:String})
+          AND ({resolver:String} = '' OR r.resolver_name = {resolver:String})"""
+_SITES_SPAN = """(
+        SELECT r.layer AS layer, r.probe_country AS probe_country,
+            r.resolver_name AS resolver_name, r.domain AS domain, r.verdict AS verdict,
+            r.site_layer AS site_layer, r.method AS method, r.party AS party,
+            r.operator AS operator, r.measurements AS measurements
+        FROM layers_sites_monthly AS r
+        WHERE """ + _PLACE + """
+          AND r.month >= """ + _WHOLE_FROM + """ AND r.month < """ + _WHOLE_BEFORE + """
+        UNION ALL
+        SELECT r.layer, r.probe_country, r.resolver_name, r.domain, r.verdict, r.site_layer,
+            r.method, r.party, r.operator, r.measurements
+        FROM layers_sites_daily AS r
+        WHERE """ + _PLACE + """
+          AND r.day BETWEEN {since:Date} AND {until:Date}
+          AND (r.day < """ + _WHOLE_FROM + """ OR r.day >= """ + _WHOLE_BEFORE + """))"""
+
 _ORDER_DOMAINS = """od AS (
     SELECT DISTINCT order_id, site, domain, kind FROM order_domains FINAL
     WHERE ({order:String} = '' OR order_id = {order:String})
@@ -73,11 +101,10 @@ ORDER BY {keys}"""
 # the columns every layered report ends with, after its keys and counts
 HOW = "how_layer, how_method, how_party, how_operator"
 
-# The same over layers_sites_daily, summed per domain before the order tables
-# are joined: the join and the per-site grouping then see one row per
-# (country, resolver, domain, way of blocking) instead of one per day, and
-# the scan filters domains by the order's set. `{pre_keys}`: more rollup
-# columns to keep.
+# The same over the coarse rollups (`{sites}`: _SITES_SPAN), summed per domain
+# before the order tables are joined: the join and the per-site grouping then
+# see one row per (country, resolver, domain, way of blocking), and the scan
+# filters domains by the order's set. `{pre_keys}`: more rollup columns to keep.
 _COARSE_HOW = """SELECT {keys},
     sum(n_blocked) AS blocked, sum(n_total) AS total, sum(n_filtered) AS filtered,
     sum(n_inconclusive) AS inconclusive,
@@ -97,9 +124,8 @@ FROM (
             sumIf(r.measurements, r.verdict IN """ + CONCLUSIVE + """) AS t,
             sumIf(r.measurements, r.verdict = 'filtered') AS f,
             sumIf(r.measurements, r.verdict IN ('error', 'unknown')) AS i
-        FROM layers_sites_daily AS r
-        WHERE {sites_where}
-          AND r.domain IN (SELECT domain FROM od)
+        FROM {sites} AS r
+        WHERE r.domain IN (SELECT domain FROM od)
         GROUP BY country, resolver, {pre_keys} domain, site_layer, method, party, operator
         ) AS r
     {joins}
@@ -112,7 +138,7 @@ ORDER BY {keys}"""
 _DOMAIN_KEY = "if({by_domain:UInt8} = 1, od.domain, '') AS domain"
 _ASN_KEY = "if({by_asn:UInt8} = 1, r.probe_asn, 0) AS asn"
 _FINE = {"table": "layers_daily", "where": _LAYER_FILTERS, "asn": _ASN_KEY}
-_COARSE = {"table": "layers_sites_daily", "where": _SITES_FILTERS, "asn": "toUInt32(0) AS asn"}
+_COARSE = {"table": _SITES_SPAN, "where": "1", "asn": "toUInt32(0) AS asn"}
 
 
 def _effectiveness(t: dict[str, str]) -> str:
@@ -136,19 +162,34 @@ def _spillover(t: dict[str, str]) -> str:
         having="HAVING blocked > 0")
 
 
-# --by asn: layers_daily (it has the ASN); otherwise the coarse rollup.
-# Effectiveness sums per domain first (_COARSE_HOW): at 30M measurements its
-# SQL takes 0.09 s instead of 0.13-0.16 s; spillover and timeline group
-# directly (per domain first, timeline took 0.4 s instead of 0.05 s).
+
+
+def _coarse_effectiveness(sites: str) -> str:
+    return "WITH " + _ORDER_DOMAINS + "\n" + _COARSE_HOW.format(
+        keys="country, asn, resolver, site, domain", pre_keys="",
+        inner_keys="r.country AS country, toUInt32(0) AS asn, r.resolver AS resolver, "
+                   "od.site AS site, " + _DOMAIN_KEY,
+        joins="INNER JOIN (SELECT DISTINCT site, domain FROM od) AS od ON od.domain = r.domain",
+        where="1", having="", sites=sites)
+
+
+# --by asn: layers_daily (it has the ASN); otherwise the coarse rollups, the
+# monthly one for whole months. Effectiveness sums per domain first
+# (_COARSE_HOW): at 30M measurements its SQL takes 0.09 s instead of
+# 0.13-0.16 s; spillover and timeline group directly (per domain first,
+# timeline took 0.4 s instead of 0.05 s). Timeline counts per day: the daily
+# rollup alone.
 EFFECTIVENESS_BY_ASN = _effectiveness(_FINE)
 SPILLOVER_BY_ASN = _spillover(_FINE)
-EFFECTIVENESS = "WITH " + _ORDER_DOMAINS + "\n" + _COARSE_HOW.format(
-    keys="country, asn, resolver, site, domain", pre_keys="",
-    inner_keys="r.country AS country, toUInt32(0) AS asn, r.resolver AS resolver, "
-               "od.site AS site, " + _DOMAIN_KEY,
-    joins="INNER JOIN (SELECT DISTINCT site, domain FROM od) AS od ON od.domain = r.domain",
-    where="1", having="", sites_where=_SITES_FILTERS)
+EFFECTIVENESS = _coarse_effectiveness(_SITES_SPAN)
 SPILLOVER = _spillover(_COARSE)
+
+# The same two from the daily rollup alone, as before 0014: what the monthly
+# one must not change (tests/integration/test_monthly_rollup.py) and the
+# benchmark's comparison (bench/reports.py); no report runs them.
+_SITES_DAILY = "(SELECT * FROM layers_sites_daily AS r WHERE " + _SITES_FILTERS + ")"
+EFFECTIVENESS_DAILY = _coarse_effectiveness(_SITES_DAILY)
+SPILLOVER_DAILY = _spillover({"table": _SITES_DAILY, "where": "1", "asn": "toUInt32(0) AS asn"})
 
 # Each domain is due from its own date: the day it joined the order (`added`;
 # the issue date for the domains the order named) plus the order's grace, the

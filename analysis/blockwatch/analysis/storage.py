@@ -317,6 +317,29 @@ def _grouped(hours: list[tuple[Any, ...]], max_rows: int) -> Iterator[tuple[int,
         yield lo, hi
 
 
+# The monthly rollup's rows of one month from the daily rollup's days: the
+# same sums, as its view would have written them.
+_MONTH_FROM_DAYS = """INSERT INTO layers_sites_monthly (layer, month, probe_country,
+    resolver_name, domain, verdict, site_layer, method, party, operator, measurements,
+    first_at, last_at)
+SELECT layer, toStartOfMonth(day) AS month, probe_country, resolver_name, domain, verdict,
+    site_layer, method, party, operator, sum(measurements), min(first_at), max(last_at)
+FROM layers_sites_daily
+WHERE day >= toStartOfMonth({day:Date}) AND day < {day:Date}
+GROUP BY layer, month, probe_country, resolver_name, domain, verdict, site_layer, method,
+    party, operator"""
+
+
+def _rebuild_month(db: Database, day: dt.date) -> None:
+    """Delete layers_sites_monthly from `day`'s month on, and put back that
+    month's days before `day` (which reclassify keeps) from the daily rollup;
+    the rewritten site verdicts then fill the rest through its view, so it
+    stays the daily rollup summed per month, nothing counted twice."""
+    _delete(db, "layers_sites_monthly", f"month >= toStartOfMonth(toDate('{day.isoformat()}'))")
+    if day.day != 1:
+        db.command(_MONTH_FROM_DAYS, {"day": day})
+
+
 def begin_reclassify(db: Database, since: dt.date | None, *, max_rows: int = CHUNK_ROWS
                      ) -> Reclassification:
     """Delete the verdicts from `since` (a UTC day; None: everything), DNS,
@@ -333,6 +356,7 @@ def begin_reclassify(db: Database, since: dt.date | None, *, max_rows: int = CHU
     _delete(db, "layers_daily", f"day >= toDate('{day.isoformat()}')")
     _delete(db, "layers_sites_daily", f"day >= toDate('{day.isoformat()}')")   # 0011
     _delete(db, "sources_daily", f"day >= toDate('{day.isoformat()}')")   # 0013
+    _rebuild_month(db, day)   # 0014
     chunks = tuple(_hour_chunks(db, _RECLASSIFY_WHERE, {"day": day, "mark": mark}, max_rows))
     web_chunks = tuple(_web_hour_chunks(db, {"day": day, "mark": web_mark},
                                         min(max_rows, WEB_CHUNK_ROWS)))

@@ -39,6 +39,7 @@ SHARDING_KEYS = {
     "layers_daily": "cityHash64(probe_country, domain)",
     "layers_sites_daily": "cityHash64(probe_country, domain)",
     "sources_daily": "cityHash64(probe_country, domain)",   # 0013
+    "layers_sites_monthly": "cityHash64(probe_country, domain)",   # 0014
 }
 # Everything else is a reference table, replicated whole to every shard: the
 # orders and their groups (orders, order_domains, order_intermediaries), mirror
