@@ -260,3 +260,30 @@ def test_measurement_page_shows_the_site_verdict(db: ClickHouseDatabase) -> None
     assert (fields["site verdict"], fields["layer"], fields["method"], fields["by"],
             fields["operator"]) == ("blocked", "http", "http-451", "edge", "cloudflare")
     assert fields["dns verdict"] == "ok"
+
+
+
+def test_a_mirror_measured_twice_at_one_instant_is_reachable_if_one_path_reaches_it(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Two paths measure the mirror at the same microsecond: 1.1.1.1 refuses it
+    # (NXDOMAIN), DoH loads it. The latest state ties on time; the answer must
+    # not depend on which rollup row the engine reads first (separate inserts,
+    # separate parts, either order).
+    for order in ((NXDOMAIN_CF, OK), (OK, NXDOMAIN_CF)):
+        dsn = chdb_dsn(tmp_path_factory)
+        database = f"mirrortie{time.monotonic_ns()}"
+        handle = create_schema(dsn, database)
+        store = Store(dsn, database)
+        try:
+            store.replace_orders(parse_orders(ORDERS, source="milan.yaml"))
+        finally:
+            store.close()
+        try:
+            for site in order:
+                resolver = "cloudflare" if site is NXDOMAIN_CF else "cloudflare-doh"
+                row = site_row(D2, P1, resolver, MIRROR, site)
+                handle.insert("site_verdicts", list(row), [list(row.values())])
+            cf = {r["intermediary"]: r for r in run(handle, order="milan").records()}
+            assert cf["cloudflare"]["mirrors_reachable"] == 1, order
+        finally:
+            handle.close()

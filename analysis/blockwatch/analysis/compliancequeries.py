@@ -128,7 +128,10 @@ per_day AS (
         countIf(own_path AND verdict IN """ + CONCLUSIVE + """) > 0 AS d_own_paths,
         groupUniqArrayIf(how, own) AS d_remedies,
         groupUniqArrayIf(whose, other) AS d_others_how,
-        argMaxIf(verdict, last_at, verdict IN """ + CONCLUSIVE + """) AS d_latest,
+        -- on a tie of last_at (paths measured at the same instant) reachable wins:
+        -- a mirror some path still reaches is not blocked, and the answer is stable
+        argMaxIf(verdict, (last_at, verdict = 'ok'), verdict IN """ + CONCLUSIVE + """)
+            AS d_latest,
         maxIfOrNull(last_at, verdict IN """ + CONCLUSIVE + """) AS d_latest_at
     FROM facts
     GROUP BY order_id, intermediary, asn, domain, day)
