@@ -25,7 +25,6 @@ The stories, each on its own path (resolver x transport x address family):
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +43,6 @@ from tests.integration.analysis_world import (
 D0, D1, D2 = dt.date(2024, 8, 13), dt.date(2024, 8, 15), dt.date(2024, 8, 16)
 KAT, TPB, CONTROL = "kickasstorrents.to", "thepiratebay.org", "example.com"
 A, AAAA = 1, 28
-_SEQ = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -83,8 +81,9 @@ class SiteRow:
     web: Layer
     site: Layer
 
-    def values(self) -> dict[str, Any]:
-        n = next(_SEQ)
+    def values(self, n: int) -> dict[str, Any]:
+        # n: the row's place in its world, so times and ids do not depend on
+        # which worlds this process built before (a module-wide counter did)
         started = dt.datetime.combine(self.day, dt.time(10, 0, n % 60), dt.UTC)
         p = self.path
         return {
@@ -164,7 +163,7 @@ _VERDICT_COLUMNS = ("measurement_id", "started_at", "received_at", "probe_name",
 def store_site_verdicts(db: ClickHouseDatabase, rows: list[SiteRow]) -> None:
     """The site verdicts, and the measurements and DNS verdicts behind them (so
     the data status says: everything stored is classified)."""
-    values = [r.values() for r in rows]
+    values = [r.values(n) for n, r in enumerate(rows, 1)]
     columns = list(values[0])
     db.insert("site_verdicts", columns, [[v[c] for c in columns] for v in values])
     store_rows(db, [Row(Probe(r.path.probe, r.path.country, r.path.asn, r.path.control),

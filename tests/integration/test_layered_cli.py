@@ -129,7 +129,7 @@ def test_the_reports_rpc_carries_the_layer(tmp_path_factory: pytest.TempPathFact
             db = StoreDatabase(store)
             await collector.writer.call(store.replace_orders,
                                         parse_orders(ORDERS_YAML, source="w.yaml"))
-            values = [r.values() for r in layered_rows()]
+            values = [r.values(n) for n, r in enumerate(layered_rows(), 1)]
             columns = list(values[0])
             await collector.writer.call(db.insert, "site_verdicts", columns,
                                         [[v[c] for c in columns] for v in values])
