@@ -9,4 +9,5 @@ VENV=${BLOCKWATCH_VENV:-$ROOT/.venv}
 cd "$ROOT"
 "$VENV/bin/ruff" check .
 "$VENV/bin/mypy" probe collector analysis proto/generate.py bench tests
-"$VENV/bin/python" -m pytest "$@"
+# the slowest tests in every run, to keep CI inside its time budget
+"$VENV/bin/python" -m pytest --durations=25 "$@"
