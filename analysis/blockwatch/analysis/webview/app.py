@@ -26,7 +26,13 @@ from blockwatch.analysis.reports import REPORT_NAMES, Report
 from blockwatch.analysis.status import Status
 from blockwatch.analysis.webview import pages, svg
 from blockwatch.analysis.webview.auth import COOKIE, SESSION_S, Sessions
-from blockwatch.analysis.webview.evidence import KINDS, NAME, SELECTION_KEYS, Selection
+from blockwatch.analysis.webview.evidence import (
+    KINDS,
+    NAME,
+    SELECTION_KEYS,
+    Selection,
+    structured_error,
+)
 from blockwatch.analysis.webview.source import Denied, Source
 from blockwatch.analysis.webview.story import build_story, story_requests
 
@@ -80,6 +86,8 @@ def report_json(report: Report, status: Status | None = None) -> dict[str, Any]:
         "report": report.name, "title": report.title,
         "columns": [{"key": c.key, "title": c.title, "kind": c.kind} for c in report.columns],
         "rows": report.records()}
+    if report.name == "measurement":
+        out["structured_error"] = structured_error(report)
     if status is not None:
         out["status"] = _status_json(status)
     return out

@@ -23,6 +23,7 @@ from blockwatch.analysis.errors import UsageError
 from blockwatch.analysis.filters import Filters, country_code, parse_day
 from blockwatch.analysis.queries import CONCLUSIVE
 from blockwatch.analysis.reports import Column, Kind, QueryFn, Report, Value, iso_time
+from blockwatch.analysis.structurederrors import StructuredError, parse_extra_text
 
 MAX_LIMIT = 500
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -414,6 +415,60 @@ def _fields(title: str, name: str, pairs: Sequence[tuple[str, Value]]) -> Report
                   tuple((k, v) for k, v in pairs))
 
 
+# What a resolver said in structured form (structurederrors.py), as the
+# measurement's field rows: the Report's values are scalars, so that CSV and the
+# Evidence RPC carry them unchanged; structured_error() rebuilds the object.
+STRUCTURED_FIELDS = ("structured error", "structured organization",
+                     "structured justification", "structured sub-error", "structured contact",
+                     "structured language", "structured error text", "structured error note")
+
+
+def _structured(texts: Sequence[str]) -> StructuredError | None:
+    """The first EDE text that is structured error data, else the first that
+    looked like it and was refused (a note is due), else None (plain text)."""
+    parsed = [parse_extra_text(t) for t in texts]
+    return next((p for p in parsed if p.structured), None) \
+        or next((p for p in parsed if p.malformed), None)
+
+
+def with_contact(found: StructuredError) -> str:
+    """"Blocked by X under Y - contact Z", as the page shows it."""
+    line = found.summary[:1].upper() + found.summary[1:]
+    return f"{line} — contact {' '.join(found.contact)}" if found.contact else line
+
+
+def _structured_pairs(texts: Sequence[str]) -> list[tuple[str, Value]]:
+    found = _structured(texts)
+    if found is None:
+        return [(k, None) for k in STRUCTURED_FIELDS]
+    if not found.structured:
+        note = found.malformed
+        return [(k, None) for k in STRUCTURED_FIELDS[:-2]] + [
+            ("structured error text", found.verbatim), ("structured error note", note)]
+    return [("structured error", with_contact(found)),
+            ("structured organization", found.organization or None),
+            ("structured justification", found.justification or None),
+            ("structured sub-error", found.suberror),
+            ("structured contact", " ".join(found.contact) or None),
+            ("structured language", found.language or None),
+            ("structured error text", found.verbatim), ("structured error note", None)]
+
+
+def structured_error(report: Report) -> dict[str, Any] | None:
+    """The measurement record's structured error as an object (the JSON API),
+    None when its EDE texts hold none that parsed."""
+    if report.name != "measurement":
+        return None
+    fields = {str(r[0]): r[1] for r in report.rows}
+    if not fields.get("structured error"):
+        return None
+    found = parse_extra_text(str(fields["structured error text"]))
+    return {"organization": found.organization or None,
+            "justification": found.justification or None, "suberror": found.suberror,
+            "contact": list(found.contact), "language": found.language or None,
+            "summary": found.summary, "text": found.verbatim}
+
+
 def measurement(params: Mapping[str, str], query: QueryFn) -> Report:
     mid = measurement_id(_only(params, ("id",)).get("id", ""))
     rows = query(MEASUREMENT_SQL, {"id": mid})
@@ -426,6 +481,7 @@ def measurement(params: Mapping[str, str], query: QueryFn) -> Report:
     if rcode is not None:
         shown["rcode"] = f"{rcode} {_RCODES.get(int(rcode), '')}".strip()
     shown["flags"] = flags_text(int(row[_FIELDS.index("flags")] or 0)) or None
+    shown.update(_structured_pairs([str(t) for t in row[_FIELDS.index("ede texts")] or ()]))
     return _fields(f"Measurement {mid}", "measurement", list(shown.items()))
 
 
