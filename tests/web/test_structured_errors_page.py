@@ -14,11 +14,15 @@ import httpx
 import pytest
 
 from blockwatch.analysis.fingerprints import load_fingerprints
+from blockwatch.analysis.remote import from_message
+from blockwatch.analysis.reports import Report
 from blockwatch.analysis.storage import reclassify
 from blockwatch.analysis.webview.app import create_app
+from blockwatch.analysis.webview.evidence import evidence, structured_error
 from blockwatch.analysis.webview.source import LocalSource
 from blockwatch.collector.orders import parse_orders
 from blockwatch.collector.registry import Registry
+from blockwatch.collector.reports_servicer import to_message
 from tests.integration.analysis_world import (
     D1,
     IT1,
@@ -37,6 +41,7 @@ STRUCTURED = json.dumps({"c": ["mailto:abuse@piracyshield.example"],
 MALFORMED = '{"o": "Piracy Shield", "j": "AGCOM'
 HOSTILE = json.dumps({"o": "<script>alert(1)</script>", "j": "<b>law</b>"})
 PLAIN = "blocked by court order"
+REPORTS: dict[str, Report] = {}   # each measurement's evidence, as the source builds it
 
 
 def _pages(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
@@ -51,6 +56,8 @@ def _pages(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
     columns = list(values["plain"])
     db.insert("measurements", columns, [[v[c] for c in columns] for v in values.values()])
     reclassify(db, load_fingerprints())
+    REPORTS.update({name: evidence("measurement", {"id": v["measurement_id"]}, db.rows)
+                    for name, v in values.items()})
     reg = Registry(tmp_path / "registry.db")
     analyst = reg.add("analyst", "ana")
     reg.close()
@@ -131,3 +138,12 @@ def test_plain_text_is_shown_as_before_without_a_note(
     assert page.status_code == 200 and PLAIN in page.text
     assert "Blocked by" not in page.text and "did not parse" not in page.text
     assert api.json()["structured_error"] is None
+
+
+def test_the_evidence_rpc_carries_the_fields_to_a_remote_web_view(
+        pages: dict[str, tuple[httpx.Response, httpx.Response]]) -> None:
+    # a web view on a collector gets the Report through the Evidence RPC's messages
+    for name, (_, api) in pages.items():
+        carried = from_message(to_message(REPORTS[name]))
+        assert carried == REPORTS[name], name
+        assert structured_error(carried) == api.json()["structured_error"], name
