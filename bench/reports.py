@@ -11,9 +11,10 @@ Whether a resolver path blocks a name in a country is fixed per (country,
 resolver, name), as in reality (30 %), and so is how, per (country, resolver):
 in its DNS answers (one of five DNS methods), at the edge (DNS unchanged, HTTP
 451 from the edge), or in the network (DNS unchanged, the address dropped);
-3 % of measurements fail on top. The insert feeds the `layers_daily` rollup
-(three rows per site verdict, one per layer) through its materialized view,
-as in production. Prints name=value lines: generation time, rollup size, and
+3 % of measurements fail on top. The insert feeds the rollups (`layers_daily`,
+three rows per site verdict, one per layer; `layers_sites_daily` and
+`layers_sites_monthly`, what effectiveness reads) through their materialized
+views, as in production. Prints name=value lines: generation time, rollup size, and
 the report's time from the rollup at each layer (what `blockwatch report
 effectiveness --layer L` runs) and, for comparison, the same aggregation over
 the raw site_verdicts table.
@@ -22,6 +23,7 @@ the raw site_verdicts table.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import functools
 import os
 import re
@@ -112,7 +114,7 @@ def rollup_inserts() -> list[str]:
     rollups hold what 100M stored site verdicts would give them without
     storing the site verdicts (the slow part on a shared machine)."""
     out = []
-    for name in ("0008_layers.sql", "0011_layers_sites.sql"):
+    for name in ("0008_layers.sql", "0011_layers_sites.sql", "0014_layers_sites_monthly.sql"):
         text = resources.files("blockwatch.schema.migrations").joinpath(name).read_text()
         for statement in split_statements(text):
             view = re.match(r"CREATE MATERIALIZED VIEW IF NOT EXISTS \w+ TO (\w+) AS\s*(.*)",
@@ -120,8 +122,31 @@ def rollup_inserts() -> list[str]:
             if view:
                 select = view[2].replace("FROM site_verdicts", f"FROM ({GENERATED})")
                 out.append(f"INSERT INTO {view[1]} {select}")
-    assert len(out) == 2, "the rollups' views were not found"
+    assert len(out) == 3, "the rollups' views were not found"
     return out
+
+
+# A directory filled before 0014: the monthly rollup from the daily one, the
+# sums reclassify puts back (analysis/storage.py)
+MONTHLY_FROM_DAILY = """INSERT INTO layers_sites_monthly (layer, month, probe_country,
+    resolver_name, domain, verdict, site_layer, method, party, operator, measurements,
+    first_at, last_at)
+SELECT layer, toStartOfMonth(day) AS month, probe_country, resolver_name, domain, verdict,
+    site_layer, method, party, operator, sum(measurements), min(first_at), max(last_at)
+FROM layers_sites_daily
+GROUP BY ALL"""
+
+# Where the time goes (timing variants of the default report's SQL): reading
+# the layer's rows alone, and grouping them per domain and way of blocking
+# without the order join
+SCAN = {table: f"SELECT sum(measurements) FROM {table} WHERE layer = 'site'"
+        for table in ("layers_sites_daily", "layers_sites_monthly")}
+GROUP = {table: f"""SELECT count() FROM (
+    SELECT probe_country, resolver_name, domain, site_layer, method, party, operator,
+        sumIf(measurements, verdict = 'blocked'), sum(measurements)
+    FROM {table} WHERE layer = 'site'
+    GROUP BY probe_country, resolver_name, domain, site_layer, method, party, operator)"""
+    for table in ("layers_sites_daily", "layers_sites_monthly")}
 
 RAW_EFFECTIVENESS = """SELECT probe_country, resolver_name, od.site,
     countIf(verdict = 'blocked') AS blocked,
@@ -194,12 +219,17 @@ def main() -> int:  # noqa: PLR0915 - one flat script of measurements
                                   "transports": TRANSPORTS})
             generate_s = time.perf_counter() - started
             started = time.perf_counter()
-            for table in ("layers_daily", "layers_sites_daily"):
+            for table in ("layers_daily", "layers_sites_daily", "layers_sites_monthly"):
                 db.command(f"OPTIMIZE TABLE {table} FINAL")
             optimize_s = time.perf_counter() - started
+        if not db.rows("SELECT count() FROM layers_sites_monthly")[0][0]:
+            db.command(MONTHLY_FROM_DAILY)
+            db.command("OPTIMIZE TABLE layers_sites_monthly FINAL")
         stored = db.rows("SELECT sum(measurements) FROM layers_daily WHERE layer = 'site'")[0][0]
         rollup = db.rows("SELECT count() FROM layers_daily")[0][0]
         coarse = db.rows("SELECT count() FROM layers_sites_daily")[0][0]
+        monthly = db.rows("SELECT count() FROM layers_sites_monthly")[0][0]
+        days = db.rows("SELECT min(day), max(day) FROM layers_sites_daily")[0]
         site = Filters()
         it_isp = Filters(country="IT", resolver="isp")
         report = build_report("effectiveness", site, db.rows)
@@ -209,6 +239,19 @@ def main() -> int:  # noqa: PLR0915 - one flat script of measurements
             for layer in LAYER_CHOICES}
         _, filtered = _timed(lambda: build_report("effectiveness", it_isp, db.rows),
                              args.repeat)
+        # a range starting inside the month: its days from the daily rollup
+        mid = Filters(since=days[0] + dt.timedelta(days=14))
+        _, since_mid = _timed(lambda: build_report("effectiveness", mid, db.rows), args.repeat)
+        _, spill = _timed(lambda: build_report("spillover", site, db.rows), args.repeat)
+        # the SQL alone, with the monthly rollup and from the daily one alone
+        # (before 0014), and its parts
+        params = site.parameters()
+        sql_s = {name: _timed(functools.partial(db.rows, q, params), args.repeat)[1]
+                 for name, q in (("monthly", queries.EFFECTIVENESS),
+                                 ("daily_only", queries.EFFECTIVENESS_DAILY))}
+        parts = {f"{kind}_{table.rsplit('_', 1)[1]}": _timed(
+            functools.partial(db.rows, q), args.repeat)[1]
+            for kind, group in (("scan", SCAN), ("group", GROUP)) for table, q in group.items()}
         # what `blockwatch report` runs: the report plus the data status (pending
         # classification) and the check of filter values
         _, answered = _timed(lambda: answer("effectiveness", site, db.rows), args.repeat)
@@ -230,12 +273,19 @@ def main() -> int:  # noqa: PLR0915 - one flat script of measurements
             print(f"rollup_optimize_seconds={optimize_s:.1f}")
         print(f"rollup_rows={rollup}")
         print(f"sites_rollup_rows={coarse}")
+        print(f"sites_monthly_rows={monthly}")
         print(f"report_rows={len(report.rows)}")
         print(f"effectiveness_first_seconds={cold:.3f}")
         print(f"effectiveness_seconds={warm:.3f}")
         for layer, seconds in layers.items():
             print(f"effectiveness_{layer}_seconds={seconds:.3f}")
         print(f"effectiveness_it_isp_seconds={filtered:.3f}")
+        print(f"effectiveness_since_mid_month_seconds={since_mid:.3f}")
+        print(f"spillover_seconds={spill:.3f}")
+        for name, seconds in sql_s.items():
+            print(f"effectiveness_sql_{name}_seconds={seconds:.3f}")
+        for name, seconds in parts.items():
+            print(f"site_layer_{name}_seconds={seconds:.3f}")
         print(f"effectiveness_answer_seconds={answered:.3f}")
         print(f"effectiveness_answer_it_isp_seconds={answered_it:.3f}")
         if raw is not None:
