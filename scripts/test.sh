@@ -9,5 +9,10 @@ VENV=${BLOCKWATCH_VENV:-$ROOT/.venv}
 cd "$ROOT"
 "$VENV/bin/ruff" check .
 "$VENV/bin/mypy" probe collector analysis proto/generate.py bench tests
-# the slowest tests in every run, to keep CI inside its time budget
-"$VENV/bin/python" -m pytest --durations=25 "$@"
+# Two workers, a test file each at a time (module-scoped worlds are built
+# once): most tests wait on daemons and timeouts, so two halve the wall time
+# on two cores. BLOCKWATCH_TEST_WORKERS=0 runs in one process. The slowest
+# tests are printed to keep CI inside its time budget.
+WORKERS=${BLOCKWATCH_TEST_WORKERS:-2}
+if [ "$WORKERS" = 0 ]; then PARALLEL=(); else PARALLEL=(-n "$WORKERS" --dist loadfile); fi
+"$VENV/bin/python" -m pytest "${PARALLEL[@]}" --durations=25 "$@"
