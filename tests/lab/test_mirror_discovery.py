@@ -167,8 +167,10 @@ def lab(isolated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[La
         proc = subprocess.Popen(
             [*COLLECTOR, "serve", "--config", str(config), "--data-dir", str(data),
              # settle: verdicts wait for the control probe's measurement of the same
-             # name; on a loaded machine it can arrive seconds after the target's
-             "--unix", str(data / "c.sock"), "--settle", "5"],
+             # name; on a loaded machine (the suite runs two workers) it can arrive
+             # many seconds after the target's, and a verdict made without it
+             # leaves the co-hosting evidence unproven until a reclassify
+             "--unix", str(data / "c.sock"), "--settle", "15"],
             stderr=log_file, stdout=subprocess.DEVNULL)
         try:
             _wait_for(lambda: (data / "c.sock").exists() or proc.poll() is not None, 60,
