@@ -30,6 +30,10 @@ twice).
 
 from __future__ import annotations
 
+from blockwatch.contract.vocabulary import Purpose
+
+_TARGET = f"'{Purpose.TARGET.label}'"   # the contract's word, as the SQL compares it
+
 CONCLUSIVE = "('ok', 'blocked', 'filtered', 'suspect')"
 
 # Each domain is due from its own date: the day it joined the order (`added`;
@@ -95,7 +99,7 @@ _SCAN = """r.layer = 'site'
       AND ({country:String} = '' OR r.probe_country = {country:String})
       AND ({resolver:String} = '' OR r.resolver_name = {resolver:String})
       AND r.domain IN (SELECT domain FROM od)
-      AND NOT r.probe_control AND r.purpose = 'target'"""
+      AND NOT r.probe_control AND r.purpose = """ + _TARGET
 
 _FACTS = "WITH " + _DUE + ",\n" + _GROUPS + """,
 facts AS (

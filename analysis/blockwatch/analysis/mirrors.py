@@ -21,6 +21,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from blockwatch.analysis.queries import CONCLUSIVE
+from blockwatch.contract.vocabulary import Purpose
+
+# the measurements of a candidate and of the listed domains, as the SQL filters them
+_MEASURED = f"('{Purpose.CANDIDATE.label}', '{Purpose.TARGET.label}')"
 
 MIRRORS = """
 WITH c AS (
@@ -59,7 +63,7 @@ daily AS (
         sumIf(measurements, verdict = 'ok') AS ok,
         sumIf(measurements, verdict IN """ + CONCLUSIVE + """) AS conclusive
     FROM verdicts_daily
-    WHERE NOT probe_control AND purpose IN ('candidate', 'target')
+    WHERE NOT probe_control AND purpose IN """ + _MEASURED + """
       AND domain IN (SELECT candidate FROM c)
     GROUP BY domain, country, resolver, day
     HAVING conclusive > 0),
@@ -69,7 +73,7 @@ refusals AS (
         sum(measurements) AS refused
     FROM layers_daily
     WHERE layer = 'web' AND verdict = 'blocked' AND party = 'edge' AND NOT probe_control
-      AND purpose IN ('candidate', 'target') AND domain IN (SELECT candidate FROM c)
+      AND purpose IN """ + _MEASURED + """ AND domain IN (SELECT candidate FROM c)
     GROUP BY domain, country, edge, day),
 group_daily AS (
     SELECT x.order_id AS order_id, x.candidate AS candidate, x.country AS country,

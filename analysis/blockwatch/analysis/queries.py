@@ -16,13 +16,20 @@ format shows the same number.
 
 from __future__ import annotations
 
+from blockwatch.contract.vocabulary import Failure, Purpose
+
+# the contract's words as the SQL compares them
+_TARGET = f"'{Purpose.TARGET.label}'"
+_CONTROL = f"'{Purpose.CONTROL.label}'"
+_NO_FAILURE = f"'{Failure.NONE.label}'"
+
 CONCLUSIVE = "('ok', 'blocked', 'filtered', 'suspect')"
 
 # verdicts_daily (DNS only): what the rollup filters mean there
 _ROLLUP_FILTERS = """r.day BETWEEN {since:Date} AND {until:Date}
       AND ({country:String} = '' OR r.probe_country = {country:String})
       AND ({resolver:String} = '' OR r.resolver_name = {resolver:String})
-      AND NOT r.probe_control AND r.purpose = 'target'"""
+      AND NOT r.probe_control AND r.purpose = """ + _TARGET
 
 # layers_daily: the same filters on one layer (the key's first column)
 _LAYER_FILTERS = "r.layer = {layer:String}\n      AND " + _ROLLUP_FILTERS
@@ -260,7 +267,7 @@ seen AS (
     SELECT probe_name, argMax(probe_country, received_at) AS country,
         argMax(probe_asn, received_at) AS asn, argMax(probe_control, received_at) AS control,
         max(received_at) AS last_seen, count() AS measurements,
-        countIf(failure != 'none') AS failures
+        countIf(failure != """ + _NO_FAILURE + """) AS failures
     FROM measurements FINAL
     WHERE toDate(started_at) BETWEEN {since:Date} AND {until:Date}
       AND ({country:String} = '' OR probe_country = {country:String})
@@ -268,8 +275,8 @@ seen AS (
     GROUP BY probe_name),
 judged AS (
     SELECT probe_name, countIf(verdict = 'error') AS errors,
-        countIf(verdict = 'blocked' AND purpose = 'target') AS blocked,
-        countIf(verdict = 'blocked' AND purpose = 'control') AS blocked_controls
+        countIf(verdict = 'blocked' AND purpose = """ + _TARGET + """) AS blocked,
+        countIf(verdict = 'blocked' AND purpose = """ + _CONTROL + """) AS blocked_controls
     FROM verdicts FINAL
     WHERE toDate(started_at) BETWEEN {since:Date} AND {until:Date}
       AND ({country:String} = '' OR probe_country = {country:String})

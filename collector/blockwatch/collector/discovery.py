@@ -31,6 +31,7 @@ from blockwatch.collector.candidates import (
 )
 from blockwatch.collector.mirrornames import cdn_networks, variants
 from blockwatch.collector.orders import OrderSet
+from blockwatch.contract.vocabulary import Purpose
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ GROUP BY name, probe_control, status, location, redirect_location, cert_sans, ce
     name_matches, title, body_sha256
 """
 
+# the measurements of listed domains and of candidates, as the SQL filters them
+_MEASURED = f"('{Purpose.TARGET.label}', '{Purpose.CANDIDATE.label}')"
+
 # Addresses the names resolved to where the classifier saw no block.
 _ADDRESSES = """
 SELECT domain, address, min(started_at) AS first_seen,
@@ -61,7 +65,7 @@ SELECT domain, address, min(started_at) AS first_seen,
     max(classified_at) AS mark
 FROM verdicts
 ARRAY JOIN answer AS address
-WHERE verdict = 'ok' AND purpose IN ('target', 'candidate')
+WHERE verdict = 'ok' AND purpose IN """ + _MEASURED + """
   AND classified_at > {since:DateTime64(6, 'UTC')}
 GROUP BY domain, address
 """

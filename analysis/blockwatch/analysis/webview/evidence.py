@@ -24,6 +24,7 @@ from blockwatch.analysis.filters import Filters, country_code, parse_day
 from blockwatch.analysis.queries import CONCLUSIVE
 from blockwatch.analysis.reports import Column, Kind, QueryFn, Report, Value, iso_time
 from blockwatch.analysis.structurederrors import StructuredError, parse_extra_text
+from blockwatch.contract.vocabulary import Purpose
 
 MAX_LIMIT = 500
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -52,6 +53,9 @@ SCOPES = ("all", "ordered", "due", "outside")
 # a path's transport and address family, as leakage groups them ('': any)
 TRANSPORTS = ("", "udp", "tcp", "dot", "doh")
 FAMILIES = ("", "4", "6")
+# the contract's purposes, as the SQL compares them
+_TARGET = f"'{Purpose.TARGET.label}'"
+_IDENTITY = f"'{Purpose.IDENTITY.label}'"
 
 
 def _name(value: str, field: str) -> str:
@@ -189,7 +193,7 @@ WHERE toDate(r.started_at) BETWEEN {since:Date} AND {until:Date}
   AND ({asn:UInt32} = 0 OR r.probe_asn = {asn:UInt32})
   AND ({transport:String} = '' OR toString(r.transport) = {transport:String})
   AND ({family:UInt8} = 0 OR multiIf(r.qtype = 1, 4, r.qtype = 28, 6, 0) = {family:UInt8})
-  AND NOT r.probe_control AND r.purpose = 'target'
+  AND NOT r.probe_control AND r.purpose = """ + _TARGET + """
   AND (%s)
   AND CASE {scope:String}
         WHEN 'ordered' THEN has(od.countries, r.probe_country)
@@ -310,7 +314,7 @@ ROUNDS_SQL = """SELECT m.probe_country, any(m.probe_control), uniqExact(m.probe_
     arrayStringConcat(arraySort(groupUniqArray(m.probe_name)), ' '), uniqExact(m.round_id)
 FROM measurements AS m
 WHERE m.domain IN (SELECT domain FROM order_domains FINAL WHERE order_id = {order:String})
-  AND m.purpose = 'target' AND toDate(m.started_at) BETWEEN {since:Date} AND {until:Date}
+  AND m.purpose = """ + _TARGET + """ AND toDate(m.started_at) BETWEEN {since:Date} AND {until:Date}
 GROUP BY m.probe_country
 ORDER BY m.probe_country"""
 
@@ -552,7 +556,7 @@ def site(params: Mapping[str, str], query: QueryFn) -> Report:
 IDENTITY_SQL = """SELECT i.measurement_id, i.domain, i.qtype, toString(i.failure), i.rcode,
     arrayStringConcat(i.answers.data, ' '), i.nsid
 FROM measurements AS i FINAL
-WHERE i.purpose = 'identity'
+WHERE i.purpose = """ + _IDENTITY + """
   AND (i.probe_name, i.round_id, i.resolver_name) IN (
       SELECT probe_name, round_id, resolver_name FROM measurements FINAL
       WHERE measurement_id = {id:UUID})
