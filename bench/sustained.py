@@ -16,11 +16,16 @@ pre-loaded) and a stream of report calls run. Prints name=value lines.
   classified before the collector starts, so the Reclassify has them all to do.
 - offered_per_s: what the streams were paced at; ingested_per_s: acked;
   ack_latency_*: send to ack per batch (`_during_reclassify`: batches sent
-  while the Reclassify ran); classified_per_s: live measurements judged by the
-  end of the load over that time minus the settle time, counting those received
-  after the Reclassify began (only the background pass judges them);
-  verdict_lag_*: for the same, receipt to verdict written (visible to
-  reports) minus the settle time, read from the database after the run (a
+  while the Reclassify ran); for the live measurements received after the
+  Reclassify began (only the background pass judges them), in DNS verdicts and
+  in site verdicts (what reports read by default; they wait `web_settle_s` =
+  2 x settle for follow-ups):
+  classified_per_s: the lower of the two passes' rates, each its verdicts after
+  its first chunk of them over the time from that chunk to its last (the
+  offered rate when the pass keeps up, its capacity when it falls behind; a
+  steady lag does not lower it, a growing one does);
+  verdict_lag_*: receipt to verdict written (visible to reports) minus the
+  settle time of that layer, read from the database after the run (a
   measurement never judged counts until the collector stopped);
   report_latency_*: the effectiveness report over the Reports RPC.
 """
@@ -182,36 +187,55 @@ async def _ended(until: float, window: dict[str, int]) -> None:
 
 
 _LAG = """SELECT count(), countIf(classified_at <= fromUnixTimestamp64Micro({end:Int64}, 'UTC')),
+    countIf(classified_at > first), toUnixTimestamp64Micro(max(classified_at))
+        - toUnixTimestamp64Micro(any(first)),
     quantile(0.99)(lag), max(lag)
 FROM (
     SELECT m.received_at AS received_at, v.classified_at AS classified_at,
+        min(v.classified_at) OVER () AS first,
         (if(v.measurement_id IS NULL, {stop:Int64}, toUnixTimestamp64Micro(v.classified_at))
          - toUnixTimestamp64Micro(m.received_at)) / 1e6 - {settle:Float64} AS lag
     FROM measurements AS m
-    LEFT JOIN (SELECT measurement_id, classified_at FROM verdicts) AS v
+    LEFT JOIN (SELECT measurement_id, min(classified_at) AS classified_at FROM {table:Identifier}
+               GROUP BY measurement_id) AS v
         ON v.measurement_id = m.measurement_id
     WHERE m.received_at >= fromUnixTimestamp64Micro({since:Int64}, 'UTC')
       AND m.received_at <= fromUnixTimestamp64Micro({end:Int64}, 'UTC'))
 SETTINGS join_use_nulls = 1"""
 
 
-def _verdict_lag(path: Path, since_us: int, end_us: int, stop_us: int, settle: float
-                 ) -> tuple[int, int, float, float]:
+@dataclass(frozen=True)
+class Lag:
+    live: int            # live measurements received from `since` to the end of the load
+    judged: int          # of them, with a verdict by the end of the load
+    rate: float          # verdicts a second, from the pass's first chunk of them to its last
+    p99_s: float
+    max_s: float
+
+
+def _verdict_lag(path: Path, table: str, since_us: int, end_us: int, *, stop_us: int,
+                 settle: float) -> Lag:
     """Live measurements received from `since_us` (after the Reclassify began:
-    only the background pass judges them) to the end of the load: how many,
-    how many had a verdict by then, and p99/max of receipt -> verdict minus the
+    only the background pass judges them) to the end of the load, and their
+    verdicts in `table`: how many had one by the end, the pass's rate over them
+    (verdicts after its first chunk over the time from that chunk to its last:
+    the offered rate when it keeps up, its capacity when it falls behind, and
+    not lowered by a steady lag), and p99/max of receipt -> verdict minus the
     settle time (not judged at all: until the collector stopped)."""
     from blockwatch.analysis.database import ClickHouseDatabase
 
     db = ClickHouseDatabase(f"chdb://{path}", "blockwatch")
-    rows = db.rows(_LAG, {"since": since_us, "end": end_us, "stop": stop_us,
+    rows = db.rows(_LAG, {"table": table, "since": since_us, "end": end_us, "stop": stop_us,
                           "settle": settle})
     db.close()
-    n, judged, p99, worst = rows[0]
-    return int(n), int(judged), float(p99 or 0.0), float(worst or 0.0)
+    n, judged, after_first, span_us, p99, worst = rows[0]
+    rate = int(after_first) / (int(span_us) / 1e6) if int(span_us or 0) > 0 else 0.0
+    return Lag(int(n), int(judged), rate, float(p99 or 0.0), float(worst or 0.0))
 
 
 async def _reclassify(endpoint: Endpoint, at: float, out: Analysts) -> None:
+    if at < 0:   # --reclassify-at -1: none (ingest and the pass alone)
+        return
     await asyncio.sleep(max(0.0, at - time.monotonic()))
     started = time.monotonic()
     out.reclassify_wall_us = time.time_ns() // 1000
@@ -271,7 +295,8 @@ def main() -> None:  # noqa: PLR0915 - one sequence of steps, printed as it goes
                        control_load),
                 _reports(endpoint, until, args.report_every, analysts),
                 _ended(until, window),
-                _reclassify(endpoint, start + args.reclassify_at, analysts))
+                _reclassify(endpoint, start + args.reclassify_at if args.reclassify_at >= 0
+                            else -1.0, analysts))
             return time.monotonic() - start
 
         elapsed = asyncio.run(run())
@@ -280,9 +305,11 @@ def main() -> None:  # noqa: PLR0915 - one sequence of steps, printed as it goes
         server.terminate()
         server.wait(timeout=120)
     since_us = analysts.reclassify_wall_us or window["start_us"]
-    live, judged, lag_p99, lag_max = _verdict_lag(tmp / "db", since_us, window["end_us"],
-                                                  stop_us, args.settle)
-    judged_window_s = (window["end_us"] - since_us) / 1e6 - args.settle
+    web_settle = 2 * args.settle   # the collector's default web_settle_s
+    dns = _verdict_lag(tmp / "db", "verdicts", since_us, window["end_us"], stop_us=stop_us,
+                       settle=args.settle)
+    site = _verdict_lag(tmp / "db", "site_verdicts", since_us, window["end_us"], stop_us=stop_us,
+                        settle=web_settle)
     shutil.rmtree(tmp, ignore_errors=True)
 
     acked = load.acked + control_load.acked
@@ -294,10 +321,14 @@ def main() -> None:  # noqa: PLR0915 - one sequence of steps, printed as it goes
     print(f"elapsed_s={elapsed:.1f}")
     print(f"offered_per_s={args.rate:.0f}")
     print(f"ingested_per_s={acked / args.duration:.0f}")
-    print(f"classified_per_s={judged / max(1.0, judged_window_s):.0f}")
-    print(f"live_measurements_after_reclassify_start={live}")
-    print(f"live_judged_by_end_of_load={judged}")
+    print(f"classified_per_s={min(dns.rate, site.rate):.0f}")
+    print(f"dns_classified_per_s={dns.rate:.0f}")
+    print(f"site_classified_per_s={site.rate:.0f}")
+    print(f"live_measurements_after_reclassify_start={dns.live}")
+    print(f"live_dns_judged_by_end_of_load={dns.judged}")
+    print(f"live_site_judged_by_end_of_load={site.judged}")
     print(f"settle_s={args.settle:g}")
+    print(f"web_settle_s={web_settle:g}")
     print(f"ack_latency_p50_ms={_percentile(lat, 0.5):.1f}")
     print(f"ack_latency_p99_ms={_percentile(lat, 0.99):.1f}")
     print(f"ack_latency_p99_during_reclassify_ms={_percentile(during, 0.99):.1f}")
@@ -305,8 +336,11 @@ def main() -> None:  # noqa: PLR0915 - one sequence of steps, printed as it goes
     print(f"rejected_batches={load.failures + control_load.failures}")
     print(f"reclassify_measurements={analysts.reclassified}")
     print(f"reclassify_seconds={hi - lo:.1f}" if hi else "reclassify_seconds=unfinished")
-    print(f"verdict_lag_p99_s={lag_p99:.1f}")
-    print(f"verdict_lag_max_s={lag_max:.1f}")
+    print(f"verdict_lag_p99_s={max(dns.p99_s, site.p99_s):.1f}")
+    print(f"dns_verdict_lag_p99_s={dns.p99_s:.1f}")
+    print(f"dns_verdict_lag_max_s={dns.max_s:.1f}")
+    print(f"site_verdict_lag_p99_s={site.p99_s:.1f}")
+    print(f"site_verdict_lag_max_s={site.max_s:.1f}")
     reports = [x * 1000 for x in analysts.report_latencies]
     print(f"report_latency_p50_ms={_percentile(reports, 0.5):.0f}")
     print(f"report_latency_p99_ms={_percentile(reports, 0.99):.0f}")

@@ -128,21 +128,37 @@ class VerdictPass:
         return StoreDatabase(self._lane.store)
 
     async def run_once(self) -> int:
-        """Classify what has settled, chunk by chunk: DNS, then web follow-ups,
-        then sites; returns DNS measurements done.
+        """Classify what has settled, a chunk of each layer in turn (DNS, then
+        the web follow-ups caught up, then sites) until none has work left;
+        returns DNS measurements done.
+
+        In turn, not each layer to the end: under sustained load there is
+        always another DNS chunk, and a pass that drained DNS first wrote no
+        site verdict (what reports read) for as long as the load lasted.
 
         The server runs it under supervision (blockwatch.runtime.supervise): any error is
         logged, counted, shown in health and retried after a backoff (verdicts
         are derived data: nothing is lost, only late)."""
         done = 0
+        version = layers_version(self.fingerprints, self.http_fingerprints)
         while True:
             async with self._lock:
                 result: PassResult = await self._lane.call(functools.partial(
                     store_pending_verdicts, self._database(), self.fingerprints,
                     settle_s=self.settle_s, floor_us=self._floor_us))
             done += result.measurements
-            if not result.measurements:
-                break
+            frontier_us = await self._web_caught_up()
+            async with self._lock:
+                sites: int = await self._lane.call(functools.partial(
+                    store_pending_site_verdicts, self._database(), version,
+                    cutoff_us=site_cutoff_us(frontier_us, self.web_settle_s),
+                    floor_us=self._site_floor_us))
+            if not result.measurements and not sites:
+                return done
+
+    async def _web_caught_up(self) -> int:
+        """Web verdicts for every settled follow-up (they are few next to DNS
+        measurements); returns the web frontier the site cutoff derives from."""
         while True:
             async with self._lock:
                 web: WebPass = await self._lane.call(functools.partial(
@@ -153,16 +169,7 @@ class VerdictPass:
                 if self._on_late is not None:
                     self._on_late(web.late)
             if not web.observations:
-                break
-        version = layers_version(self.fingerprints, self.http_fingerprints)
-        while True:
-            async with self._lock:
-                sites: int = await self._lane.call(functools.partial(
-                    store_pending_site_verdicts, self._database(), version,
-                    cutoff_us=site_cutoff_us(web.frontier_us, self.web_settle_s),
-                    floor_us=self._site_floor_us))
-            if not sites:
-                return done
+                return web.frontier_us
 
     async def reclassify(self, since: dt.date | None) -> PassResult:
         """Delete and write again the verdicts from `since` (DNS, web, site),
