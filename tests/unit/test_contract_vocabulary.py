@@ -343,6 +343,24 @@ def test_a_hand_spelled_word_in_sql_is_seen() -> None:
     assert sql_spelled_words("q = \"r.purpose = \" + TARGET\n") == set()
 
 
+@pytest.mark.parametrize("module", [
+    "blockwatch.analysis.queries", "blockwatch.analysis.compliancequeries",
+    "blockwatch.analysis.mirrors", "blockwatch.analysis.webview.evidence",
+    "blockwatch.collector.discovery", "blockwatch.analysis.webobservation",
+    "blockwatch.probe.cli"])
+def test_these_modules_spell_no_transport_or_failure(module: str) -> None:
+    """Where a transport or failure is a Python value (the probe CLI's
+    --resolver transports, the web view's transport filter, the web rules'
+    failure classes), it comes from the contract's enum."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None
+    words = {w.label for e in (Transport, Failure) for w in e}
+    assert set(_string_texts(Path(spec.origin).read_text())) & words == set()
+
+
 def test_the_probes_columnar_form_fills_every_contract_column() -> None:
     """probe/wire.py spells each column to fill it: none may be left out."""
     from blockwatch.probe.observation import (

@@ -1,18 +1,22 @@
 """A web follow-up as analysis reads it: one row of `web_observations`
 (migration 0006_web.sql, docs/web.md) reduced to what the web rules use.
 Plain values, no I/O; failure classes are the probe's closed taxonomy
-(docs/failures.md) spelled as stored ("none", "timeout", ...).
+(docs/failures.md, the contract's Failure) spelled as stored ("none",
+"timeout", ...).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-NONE = "none"
-TIMEOUT = "timeout"
-REFUSED = "connection_refused"
-RESET = "connection_reset"
-TLS_ERROR = "tls_error"
+from blockwatch.contract.vocabulary import Failure
+
+# the failure classes the web rules tell apart, as the Enum8 columns store them
+NONE = Failure.NONE.label
+TIMEOUT = Failure.TIMEOUT.label
+REFUSED = Failure.CONNECTION_REFUSED.label
+RESET = Failure.CONNECTION_RESET.label
+TLS_ERROR = Failure.TLS_ERROR.label
 
 
 @dataclass(frozen=True, slots=True)

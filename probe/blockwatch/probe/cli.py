@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import msgspec
 import typer
 
+from blockwatch.contract.vocabulary import Transport
 from blockwatch.probe import __version__
 from blockwatch.probe.agent import Agent, Progress, once
 from blockwatch.probe.config import ProbeConfig, ResolverConfig, load_config, parse_config
@@ -55,6 +56,13 @@ CaOption = Annotated[
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Same as --log-level debug.")]
 
 
+# --resolver's transports as configs spell them; DoT and DoH verify a
+# certificate (--ca-file), DoH's endpoint is a URL
+_TRANSPORTS = Transport.labels()
+_DOH = Transport.DOH.label
+_TLS = frozenset((Transport.DOT.label, _DOH))
+
+
 class Format(StrEnum):
     table = "table"
     json = "json"
@@ -74,10 +82,11 @@ def parse_resolver_option(text: str, ca_file: str = "") -> ResolverConfig:
     """NAME=TRANSPORT:ENDPOINT as given on the command line."""
     name, sep, rest = text.partition("=")
     transport, sep2, endpoint = rest.partition(":")
-    if not sep or not sep2 or transport not in {"udp", "tcp", "dot", "doh"}:
-        raise ConfigError(f"{text!r}: expected NAME=udp|tcp|dot|doh:ENDPOINT", field="--resolver")
+    if not sep or not sep2 or transport not in _TRANSPORTS:
+        raise ConfigError(f"{text!r}: expected NAME={'|'.join(_TRANSPORTS)}:ENDPOINT",
+                          field="--resolver")
     fields: dict[str, object] = {"name": name, "transport": transport}
-    if transport == "doh":
+    if transport == _DOH:
         fields["url"] = endpoint
     else:
         endpoint, _, tls_name = endpoint.partition("@")
@@ -95,7 +104,7 @@ def parse_resolver_option(text: str, ca_file: str = "") -> ResolverConfig:
             fields["port"] = int(port)
         if tls_name:
             fields["tls_name"] = tls_name
-    if ca_file and transport in {"dot", "doh"}:
+    if ca_file and transport in _TLS:
         fields["ca_file"] = ca_file
     try:
         config = parse_config({"resolvers": [fields]}, source="--resolver")
@@ -140,10 +149,10 @@ def _load(config_path: Path | None, resolvers: list[str] | None, ca_file: Path |
             raise ConfigError(f"{twice!r} is given twice", field="--resolver")
         if ca_file:
             parsed = [msgspec.structs.replace(r, ca_file=str(ca_file))
-                      if r.transport in {"dot", "doh"} else r for r in parsed]
+                      if r.transport in _TLS else r for r in parsed]
         config = msgspec.structs.replace(config, resolvers=parsed)
     chosen = config.resolvers if resolvers else []
-    if ca_file and not any(r.transport in {"dot", "doh"} for r in chosen):
+    if ca_file and not any(r.transport in _TLS for r in chosen):
         # a flag that would change nothing is refused, not silently ignored
         raise ConfigError("only used with a DoT or DoH --resolver", field="--ca-file")
     return config

@@ -24,7 +24,7 @@ from blockwatch.analysis.filters import Filters, country_code, parse_day
 from blockwatch.analysis.queries import CONCLUSIVE
 from blockwatch.analysis.reports import Column, Kind, QueryFn, Report, Value, iso_time
 from blockwatch.analysis.structurederrors import StructuredError, parse_extra_text
-from blockwatch.contract.vocabulary import Purpose
+from blockwatch.contract.vocabulary import Purpose, Transport
 
 MAX_LIMIT = 500
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -51,7 +51,7 @@ _LAYER_COLUMNS = {"site": ("verdict", "method", "if(layer IN ('', 'dns'), dns_ru
 # compliance: ordered countries from the due day; spillover: elsewhere)
 SCOPES = ("all", "ordered", "due", "outside")
 # a path's transport and address family, as leakage groups them ('': any)
-TRANSPORTS = ("", "udp", "tcp", "dot", "doh")
+TRANSPORTS = ("", *Transport.labels())
 FAMILIES = ("", "4", "6")
 # the contract's purposes, as the SQL compares them
 _TARGET = f"'{Purpose.TARGET.label}'"
