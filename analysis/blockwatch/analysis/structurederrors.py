@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from blockwatch.analysis.errors import AnalysisError
+
 MAX_TEXT_CHARS = 4096      # EXTRA-TEXT can be ~64 KiB; a real one is far smaller
 MAX_FIELD_CHARS = 512
 MAX_CONTACTS = 8
@@ -45,7 +47,7 @@ class StructuredError:
         return f"blocked by {who}{why}"
 
 
-class _Refused(ValueError):
+class _Refused(AnalysisError, ValueError):
     """The text is JSON-like but not acceptable structured data."""
 
 

@@ -27,6 +27,7 @@ import dns.name
 import dns.rdataclass
 import dns.rdatatype
 
+from blockwatch.probe.errors import ProbeError
 from blockwatch.probe.observation import ExtendedError, Record, Response
 
 EDNS_PAYLOAD = 1232  # DNS Flag Day 2020: avoids IP fragmentation
@@ -43,8 +44,9 @@ _PLAIN_LABEL = re.compile(rb"[A-Za-z0-9_*-]+")
 _MAX_POINTERS = 128  # a name has at most 127 labels: more jumps mean a loop
 
 
-class WireError(ValueError):
-    """The bytes are not a well-formed DNS message; says where and why."""
+class WireError(ProbeError, ValueError):
+    """The bytes are not a well-formed DNS message; says where and why.
+    (Still a ValueError: what malformed input raises in Python.)"""
 
 
 # --- names --------------------------------------------------------------------

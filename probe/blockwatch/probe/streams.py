@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from blockwatch.probe.errors import ProbeError
 from blockwatch.probe.failures import describe, failure_of
 from blockwatch.probe.observation import Failure
 
@@ -88,7 +89,7 @@ async def _wait_closed(writer: asyncio.StreamWriter) -> None:
         await asyncio.wait_for(writer.wait_closed(), 1.0)
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(ProbeError):
     """A DoH body over the bound: reading stopped there."""
 
 

@@ -46,7 +46,9 @@ _HEADERS = {
 }
 
 
-class HttpError(Exception):
+class HttpError(AnalysisError):
+    """A request the web view answers with `status` (an unknown report: 404)."""
+
     def __init__(self, status: int, message: str) -> None:
         self.status = status
         super().__init__(message)
