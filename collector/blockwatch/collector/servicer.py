@@ -46,7 +46,7 @@ from blockwatch.collector.webvalidation import (
     validate_web,
 )
 from blockwatch.collector.writer import IngestWriter, Outcome
-from blockwatch.contract.vocabulary import Transport
+from blockwatch.contract.vocabulary import RejectionCode, Transport
 from blockwatch.v1 import probe_pb2 as pb
 from blockwatch.v1 import probe_pb2_grpc as pb_grpc
 
@@ -314,9 +314,8 @@ class ProbeServicer(pb_grpc.ProbeServiceServicer):
 
     def _reject(self, batch_id: str, origin: Origin, exc: ValidationError,
                 size: int) -> pb.SubmitResponse:
-        too_large = isinstance(exc, BatchTooLarge)
-        code = pb.Rejection.CODE_TOO_LARGE if too_large else pb.Rejection.CODE_INVALID
-        reason = "too_large" if too_large else "invalid"
+        code = RejectionCode.TOO_LARGE if isinstance(exc, BatchTooLarge) else RejectionCode.INVALID
+        reason = code.label
         self._metrics.batches.labels("rejected").inc()
         self._metrics.measurements.labels("rejected").inc(size)
         self._metrics.rejections.labels(reason).inc()
@@ -325,19 +324,21 @@ class ProbeServicer(pb_grpc.ProbeServiceServicer):
                     "reason=%r", origin.probe_name, batch_id, reason, exc.record_index,
                     exc.field, exc.reason)
         return pb.SubmitResponse(batch_id=batch_id, rejection=pb.Rejection(
-            code=code, reason=exc.reason, record_index=exc.record_index, field=exc.field))
+            code=cast("pb.Rejection.Code", int(code)), reason=exc.reason,
+            record_index=exc.record_index, field=exc.field))
 
     async def _answer(self, batch_id: str, origin: Origin, future: asyncio.Future[Outcome]
                       ) -> pb.SubmitResponse:
         try:
             outcome = await future
         except StorageUnavailable as exc:
-            self._metrics.batches.labels("unavailable").inc()
-            self._metrics.rejections.labels("unavailable").inc()
+            unavailable = RejectionCode.UNAVAILABLE
+            self._metrics.batches.labels(unavailable.label).inc()
+            self._metrics.rejections.labels(unavailable.label).inc()
             self._activity.seen(origin.probe_name, error=str(exc))
             return pb.SubmitResponse(batch_id=batch_id, rejection=pb.Rejection(
-                code=pb.Rejection.CODE_UNAVAILABLE, reason=f"not stored, retry: {exc}",
-                record_index=-1))
+                code=cast("pb.Rejection.Code", int(unavailable)),
+                reason=f"not stored, retry: {exc}", record_index=-1))
         self._metrics.batches.labels("duplicate" if outcome.duplicates else "stored").inc()
         self._metrics.measurements.labels("stored").inc(outcome.stored)
         self._metrics.measurements.labels("duplicate").inc(outcome.duplicates)

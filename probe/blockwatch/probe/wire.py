@@ -3,13 +3,14 @@ generated protobuf classes."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter
 from typing import Any, cast
 
+# why a batch was refused: the contract's word, which the collector answers with
+from blockwatch.contract.vocabulary import RejectionCode as RejectionCode  # noqa: PLC0414
 from blockwatch.probe.dnsmessage import normalize_domain
 from blockwatch.probe.observation import (
     ExtendedError,
@@ -314,16 +315,6 @@ def encode_columnar_submit_request(batch_id: str, payloads: list[bytes],
 _ASSIGNED = frozenset(int(p) for p in (Purpose.TARGET, Purpose.CONTROL, Purpose.CANDIDATE))
 SUBMIT_METHOD = "/blockwatch.v1.ProbeService/Submit"
 CHECKIN_METHOD = "/blockwatch.v1.ProbeService/CheckIn"
-
-
-class RejectionCode(enum.IntEnum):
-    """Why the collector refused a batch: probe.proto's Rejection.Code, numbered by
-    the generated descriptor (tests/unit/test_wire.py checks no code is missing)."""
-
-    UNSPECIFIED = pb.Rejection.CODE_UNSPECIFIED
-    INVALID = pb.Rejection.CODE_INVALID          # malformed: retrying cannot help
-    UNAVAILABLE = pb.Rejection.CODE_UNAVAILABLE  # storage down: keep it, retry
-    TOO_LARGE = pb.Rejection.CODE_TOO_LARGE      # over the collector's limits: split it
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,6 +141,17 @@ _SSL_VERSIONS = {"SSLv3": TlsVersion.SSL3, "TLSv1": TlsVersion.TLS1_0,
                  "TLSv1.3": TlsVersion.TLS1_3}
 
 
+@_mirrors(pb.Rejection.Code.DESCRIPTOR, "CODE_", unspecified=True)
+class RejectionCode(Word):
+    """Why the collector refused a batch (Rejection.code). UNSPECIFIED: a code
+    this side does not know, or an answer that is neither ack nor rejection."""
+
+    UNSPECIFIED = pb.Rejection.CODE_UNSPECIFIED
+    INVALID = pb.Rejection.CODE_INVALID          # malformed: retrying cannot help
+    UNAVAILABLE = pb.Rejection.CODE_UNAVAILABLE  # storage down: keep it, retry
+    TOO_LARGE = pb.Rejection.CODE_TOO_LARGE      # over the collector's limits: split it
+
+
 class StrayReason(enum.StrEnum):
     """Why a datagram that raced a UDP query was not its reply (StrayReply.reason,
     a string on the wire; docs/failures.md)."""
