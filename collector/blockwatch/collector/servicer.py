@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import grpc
@@ -65,16 +65,16 @@ STREAM_WINDOW = 64   # batches read ahead of their acks on one stream
 MAX_STREAMS_PER_PROBE = 4
 
 
-def _lists(message: Any, kind: type[Columns]) -> dict[str, list[object]]:
-    """Each repeated field of a columnar message as a list (the collector's
-    column names are the contract's, by construction)."""
-    return {name: list(getattr(message, name)) for name in kind.fields}
+def _fields(message: Any, kind: type[Columns]) -> dict[str, Sequence[Any]]:
+    """Each repeated field of a columnar message (the collector's column names
+    are the contract's, by construction)."""
+    return {name: getattr(message, name) for name in kind.fields}
 
 
 def columnar_to_columns(columns: pb.MeasurementColumns) -> MeasurementColumns:
     """Columnar form -> columns: each repeated field goes to Arrow in one
     C-level call."""
-    return MeasurementColumns.from_lists(fill_absent(_lists(columns, MeasurementColumns)))
+    return fill_absent(MeasurementColumns.from_sequences(_fields(columns, MeasurementColumns)))
 
 
 def _reserved_numbers(message: Any) -> frozenset[int]:
@@ -116,7 +116,7 @@ def web_columns(batch: pb.Batch, limits: WebLimits) -> WebColumns | None:
     if not batch.HasField("web"):
         return None
     check_web_batch_size(len(batch.web.observation_id), limits)
-    columns = WebColumns.from_lists(_lists(batch.web, WebColumns))
+    columns = WebColumns.from_sequences(_fields(batch.web, WebColumns))
     check_web_structure(columns)
     return columns if len(columns) else None
 

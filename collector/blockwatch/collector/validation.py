@@ -1,7 +1,7 @@
 """Batch validation: pure functions over MeasurementColumns.
 
 A batch is accepted or rejected as a whole. Checks run column by column with
-Arrow compute kernels (min/max, lengths, a regular expression over the distinct
+numpy and Arrow kernels (min/max, lengths, a regular expression over the distinct
 domains) so a good batch costs a few C-level passes whatever its size; only
 when a check fails is the first offending item located and mapped back through
 the count columns to its record, so the rejection can name it: `record_index`
@@ -14,8 +14,8 @@ import bisect
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from blockwatch.collector.columnchecks import (
     DAY_US,
@@ -25,7 +25,7 @@ from blockwatch.collector.columnchecks import (
     binary_lengths,
     rollup,
 )
-from blockwatch.collector.columns import COUNTS, FIELDS, Level, MeasurementColumns, offsets
+from blockwatch.collector.columns import COUNTS, FIELDS, Ints, Level, MeasurementColumns
 from blockwatch.collector.errors import BatchTooLarge, ValidationError
 from blockwatch.contract.vocabulary import Failure, Purpose, Transport
 
@@ -102,7 +102,7 @@ class _Locator:
     def _parent(self, count: str, index: int) -> tuple[int, int]:
         """(parent index, position within the parent) of item `index`."""
         if count not in self._starts:
-            self._starts[count] = offsets(self._c[count]).to_pylist()
+            self._starts[count] = self._c.ends(count).tolist()
         starts = self._starts[count]
         parent = bisect.bisect_right(starts, index) - 1
         return parent, index - starts[parent]
@@ -136,6 +136,11 @@ class _Checker(ColumnChecker):
         return self.where.locate(level, index, item)
 
 
+# Each level's fields, and one of them (the level's length).
+_LEVEL_FIELDS = {level: [n for n, (lv, _) in FIELDS.items() if lv is level] for level in Level}
+_FIRST_FIELD = {level: names[0] for level, names in _LEVEL_FIELDS.items()}
+
+
 def check_structure(c: MeasurementColumns) -> None:
     """Every field as long as its level, and each count column summing to the
     length of the level it splits. Levels are checked parents first, so a
@@ -144,23 +149,24 @@ def check_structure(c: MeasurementColumns) -> None:
     for level in Level:
         if level in COUNTS:
             count, parent = COUNTS[level]
-            ends = offsets(c[count])
-            total = ends[-1].as_py()
-            actual = len(c[next(n for n, (lv, _) in FIELDS.items() if lv is level)])
+            ends = c.ends(count)
+            total = int(ends[-1])
+            actual = len(c[_FIRST_FIELD[level]])
             message = f"counts sum to {total} but there are {actual} items"
             if total > actual:
                 # name the first parent whose items run past the end of the level
-                index = pc.index(pc.greater(ends[1:], actual), True).as_py()
+                index = int(np.argmax(ends[1:] > actual))
                 record = _Locator(c).locate(parent, index, "")[0]
                 raise ValidationError(message, record_index=record, field=f"columns.{count}")
             if total < actual:
                 raise ValidationError(message, field=f"columns.{count}")
             lengths[level] = actual
-        for name, (lv, _) in FIELDS.items():
-            if lv is level and len(c[name]) != lengths[level]:
+        for name in _LEVEL_FIELDS[level]:
+            if len(c[name]) != lengths[level]:
                 raise ValidationError(
                     f"has {len(c[name])} values, its level has {lengths[level]}",
                     field=f"columns.{name}")
+
 
 
 def validate_batch(batch_id: str, c: MeasurementColumns, limits: Limits, now_us: int) -> None:
@@ -192,9 +198,8 @@ def validate_batch(batch_id: str, c: MeasurementColumns, limits: Limits, now_us:
     check.length("failure_text", limits.max_text)
     check.range("response_count", 0, limits.max_responses,
                 f"more than {limits.max_responses} responses")
-    answered = pc.and_(pc.equal(c["failure"], int(Failure.NONE)),
-                       pc.equal(c["response_count"], 0))
-    if pc.any(answered).as_py():
+    answered = (c.numbers("failure") == int(Failure.NONE)) & (c.numbers("response_count") == 0)
+    if answered.any():
         check.fail("failure", answered, "FAILURE_NONE needs at least one response")
     # Every response alike, first or later: the Measurement path names it.
     check.range("rcode", 0, 4095)
@@ -223,9 +228,9 @@ def _strays_and_size(check: _Checker, limits: Limits) -> None:
                 f"more than {limits.max_strays} stray replies")
     check.range("stray_size", 0, 65535)
     check.length("stray_reason", limits.max_stray_reason)
-    sizes = measurement_bytes(check.c)
-    if pc.max(sizes).as_py() > limits.max_measurement_bytes:
-        index = pc.index(pc.greater(sizes, limits.max_measurement_bytes), True).as_py()
+    sizes = _measurement_bytes(check.c)
+    if int(sizes.max()) > limits.max_measurement_bytes:
+        index = int(np.argmax(sizes > limits.max_measurement_bytes))
         raise ValidationError(f"content over {limits.max_measurement_bytes} bytes",
                               record_index=index, field="measurement")
 
@@ -233,18 +238,19 @@ def _strays_and_size(check: _Checker, limits: Limits) -> None:
 def measurement_bytes(c: MeasurementColumns) -> pa.Array:
     """Each measurement's content in bytes (strings, bytes, a few per item):
     each level's sizes summed into its parent's through the count columns."""
-    def strings(*names: str) -> pa.Array:
+    return pa.array(_measurement_bytes(c))
+
+
+def _measurement_bytes(c: MeasurementColumns) -> Ints:
+    def strings(*names: str) -> Ints:
         return binary_lengths(c.arrays, list(names))
 
-    answers = pc.add(strings("answer_name", "answer_data"), 8)
-    cnames = pc.add(strings("cname_chain"), 2)
-    errors = pc.add(strings("extended_error_text"), 4)
-    strays = pc.add(strings("stray_reason"), 8)
-    responses = pc.add(strings("nsid", "wire", "parse_error"), 24)
-    for child, count in ((answers, "answer_count"), (cnames, "cname_count"),
-                         (errors, "extended_error_count")):
-        responses = pc.add(responses, rollup(child, c[count]))
+    responses = strings("nsid", "wire", "parse_error") + 24
+    for child, count in ((strings("answer_name", "answer_data") + 8, "answer_count"),
+                         (strings("cname_chain") + 2, "cname_count"),
+                         (strings("extended_error_text") + 4, "extended_error_count")):
+        responses += rollup(child, c.ends(count))
     own = strings("measurement_id", "round_id", "domain", "failure_text", "resolver_name",
                   "resolver_address", "resolver_tls_name", "resolver_url")
-    return pc.add(pc.add(own, rollup(responses, c["response_count"])),
-                  rollup(strays, c["stray_kept_count"]))
+    return (own + rollup(responses, c.ends("response_count"))
+            + rollup(strings("stray_reason") + 8, c.ends("stray_kept_count")))

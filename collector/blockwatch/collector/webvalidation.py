@@ -10,11 +10,12 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from blockwatch.collector.columnchecks import ColumnChecker, binary_lengths, rollup
-from blockwatch.collector.columns import offsets
+from blockwatch.collector.columns import Ints
 from blockwatch.collector.errors import BatchTooLarge, ValidationError
 from blockwatch.collector.validation import Limits
 from blockwatch.collector.webcolumns import WEB_COUNTS, WEB_FIELDS, WebColumns, WebLevel
@@ -82,7 +83,7 @@ def check_web_structure(c: WebColumns) -> None:
     """Every field as long as its level; each count column summing to its level."""
     lengths = {WebLevel.OBSERVATION: len(c)}
     for level, count in WEB_COUNTS.items():
-        lengths[level] = int(pc.sum(c[count].cast(pa.int64())).as_py() or 0)
+        lengths[level] = int(c.ends(count)[-1])
     for name, (level, _) in WEB_FIELDS.items():
         if len(c[name]) != lengths[level]:
             why = (f"has {len(c[name])} values, its level has {lengths[level]}"
@@ -104,7 +105,7 @@ class _WebChecker(ColumnChecker):
             return index, f"web[{index}].{_PATHS.get(name, name)}"
         count = WEB_COUNTS[level]
         if count not in self._starts:
-            self._starts[count] = offsets(self.c[count]).to_pylist()
+            self._starts[count] = self.c.ends(count).tolist()
         starts = self._starts[count]
         record = bisect.bisect_right(starts, index) - 1
         k = index - starts[record]
@@ -139,10 +140,9 @@ def validate_web(c: WebColumns, limits: WebLimits, now_us: int,
         check.range(name, 0, FAILURES, f"is not in the failure taxonomy (0-{FAILURES})")
     check.range("tls_version", 0, TLS_VERSIONS, f"is not a TLS version (0-{TLS_VERSIONS})")
     _lengths(check, limits)
-    sizes = web_observation_bytes(c)
-    if pc.max(sizes).as_py() > limits.max_observation_bytes:
-        bad = pc.greater(sizes, limits.max_observation_bytes)
-        index = pc.index(bad, True).as_py()
+    sizes = _observation_bytes(c)
+    if int(sizes.max()) > limits.max_observation_bytes:
+        index = int(np.argmax(sizes > limits.max_observation_bytes))
         raise ValidationError(f"content over {limits.max_observation_bytes} bytes",
                               record_index=index, field=f"web[{index}]")
 
@@ -178,11 +178,16 @@ def _lengths(check: _WebChecker, limits: WebLimits) -> None:
 
 def web_observation_bytes(c: WebColumns) -> pa.Array:
     """Each observation's content in bytes (strings and bytes of every level)."""
-    own = binary_lengths(c.arrays, [
-        n for n, (lv, kind) in WEB_FIELDS.items()
-        if lv is WebLevel.OBSERVATION and kind in (pa.string(), pa.binary())])
+    return pa.array(_observation_bytes(c))
+
+
+def _observation_bytes(c: WebColumns) -> Ints:
+    own = binary_lengths(c.arrays, _TEXTS[WebLevel.OBSERVATION])
     for level, count in WEB_COUNTS.items():
-        names = [n for n, (lv, kind) in WEB_FIELDS.items()
-                 if lv is level and kind in (pa.string(), pa.binary())]
-        own = pc.add(own, rollup(pc.add(binary_lengths(c.arrays, names), 8), c[count]))
+        own += rollup(binary_lengths(c.arrays, _TEXTS[level]) + 8, c.ends(count))
     return own
+
+
+# Each level's string and bytes fields.
+_TEXTS = {level: [n for n, (lv, kind) in WEB_FIELDS.items()
+                  if lv is level and kind in (pa.string(), pa.binary())] for level in WebLevel}
