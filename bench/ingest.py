@@ -1,6 +1,10 @@
 """Ingest benchmark: probe-style batches over gRPC into a collector with
 embedded chDB, measured until acked; then the engine's own INSERT ... SELECT
-rate on the same data, for the ratio. Prints name=value lines.
+rate on the same data, for the ratio. Prints name=value lines, among them
+`collector_cpu_us_per_measurement`: the collector process's CPU (user +
+system, /proc/<pid>/stat) over the timed run, per measurement acked: decode,
+validation, the event loop's gRPC work and the chDB insert together
+(bench/decode.py times the decode path alone).
 
     python bench/ingest.py [--measurements 400000] [--batch-size 5000]
                            [--streams 2] [--window 8]
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -77,6 +82,13 @@ def prepare(measurements: int, batch_size: int, streams: int
     return per_stream
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the ")"
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--measurements", type=int, default=400_000)
@@ -105,15 +117,19 @@ def main() -> None:
                                              for reqs in per_stream))
             return sum(results)
 
+        cpu0 = cpu_seconds(server.pid)
         t0 = time.perf_counter()
         acked = asyncio.run(run_all())
         elapsed = time.perf_counter() - t0
+        cpu = cpu_seconds(server.pid) - cpu0
         print(f"measurements={acked}")
         print(f"batch_size={args.batch_size}")
         print(f"streams={args.streams}")
         print(f"end_to_end_seconds={elapsed:.3f}")
         e2e = acked / elapsed
         print(f"end_to_end_measurements_per_s={e2e:.0f}")
+        print(f"collector_cpu_seconds={cpu:.2f}")
+        print(f"collector_cpu_us_per_measurement={cpu * 1e6 / acked:.2f}")
     finally:
         server.terminate()
         server.wait(timeout=60)
