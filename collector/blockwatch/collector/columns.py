@@ -71,13 +71,21 @@ def column(values: Sequence[Any], kind: pa.DataType) -> pa.Array:
     takes the numpy array without copying. Strings and bytes go through a
     list, which pyarrow converts in one C-level call (numpy's fixed-width
     string types would drop trailing NULs; and pyarrow reads a repeated field
-    itself through a slower generic path). An empty column costs nothing."""
+    itself through a slower generic path). An empty column costs nothing, and
+    one value throughout (an unset field's "", a batch's round) is repeated
+    rather than converted item by item."""
     if not len(values):
         return _EMPTY[kind]
     dtype = NUMPY_TYPES.get(kind)
     if dtype is not None:
         return pa.array(np.asarray(values, dtype=dtype), type=kind)
-    return pa.array(list(values), type=kind)
+    items = list(values)
+    first = items[0]
+    # the two probes first: a column that varies rarely pays the full count
+    if items[-1] == first and items[len(items) // 2] == first and (
+            items.count(first) == len(items)):
+        return pa.repeat(pa.scalar(first, kind), len(items))
+    return pa.array(items, type=kind)
 
 
 def ends(counts: npt.NDArray[Any]) -> Ints:
@@ -215,11 +223,22 @@ _U16 = pa.uint16()
 _U32 = pa.uint32()
 
 
+def take(values: pa.Array, items: Ints) -> pa.Array:
+    """values[items] for increasing, distinct `items` (so as many as there are
+    values means all of them: the common batch, one response a measurement,
+    costs no copy)."""
+    if len(items) == len(values):
+        return values
+    if not len(items):
+        return values.slice(0, 0)
+    return values.take(pa.array(items))
+
+
 class _Shaper:
     """What storage_table needs of one batch: which response is each
     measurement's first (or none), which are later, and the items (answers,
     names, errors) of each, as numpy indices; each column then costs one
-    numpy gather or one Arrow `take`."""
+    numpy gather or one Arrow `take` (none when it keeps every item)."""
 
     def __init__(self, c: MeasurementColumns) -> None:
         self.c = c
@@ -230,7 +249,8 @@ class _Shaper:
         later = np.ones(int(resp_ends[-1]), np.bool_)
         later[self.first[self.has]] = False
         self.later = np.flatnonzero(later)
-        self.later_ends = ends(c.numbers("response_count") - self.has)
+        self.later_offsets = pa.array(
+            ends(c.numbers("response_count") - self.has).astype(np.int32))
         self.all_present = bool(self.has.all())
         self._spans: dict[tuple[str, str], tuple[pa.Array, Ints]] = {}
 
@@ -255,7 +275,7 @@ class _Shaper:
     def first_value(self, name: str, neutral: object) -> pa.Array:
         """The first response's string or bytes, `neutral` where there is none."""
         if self.all_present:
-            return self.c[name].take(pa.array(self.first))
+            return take(self.c[name], self.first)
         taken = self.c[name].take(pa.array(self.first, mask=~self.has))
         return taken.fill_null(neutral)
 
@@ -263,7 +283,7 @@ class _Shaper:
         """Items `items` of the column `name`, as `kind` (values validated to fit)."""
         dtype = NUMPY_TYPES.get(kind) or _NARROW.get(kind)
         if dtype is None:   # strings and bytes
-            return self.c[name].take(pa.array(items))
+            return take(self.c[name], items)
         return pa.array(self.c.numbers(name)[items].astype(dtype), type=kind)
 
     def first_list(self, name: str, count: str, kind: pa.DataType) -> pa.ListArray:
@@ -273,14 +293,13 @@ class _Shaper:
 
     def later_value(self, name: str, kind: pa.DataType) -> pa.ListArray:
         """Per measurement, the value of each response after the first."""
-        return pa.ListArray.from_arrays(pa.array(self.later_ends.astype(np.int32)),
-                                        self._gather(name, self.later, kind))
+        return pa.ListArray.from_arrays(self.later_offsets, self._gather(name, self.later, kind))
 
     def later_list(self, name: str, count: str, kind: pa.DataType) -> pa.ListArray:
         """Per measurement, the items of each response after the first."""
         list_offsets, items = self._items(count, "later")
         inner = pa.ListArray.from_arrays(list_offsets, self._gather(name, items, kind))
-        return pa.ListArray.from_arrays(pa.array(self.later_ends.astype(np.int32)), inner)
+        return pa.ListArray.from_arrays(self.later_offsets, inner)
 
     def narrow(self, name: str, kind: pa.DataType) -> pa.Array:
         """A measurement-level number in its stored (narrower) type."""
