@@ -274,6 +274,11 @@ def _answer_column() -> str:
             "if(notEmpty(addrs), addrs, cnames), [])")
 
 
+# Read more than once by the query below: computed once where the engine can
+# (materialize.py).
+MATERIALIZED_CTES = ("targets", "points", "checks", "cpoints", "npoints")
+
+
 def classify_sql(fps: FingerprintSet, version: str) -> tuple[str, dict[str, Any]]:
     """The INSERT ... SELECT for measurements matching `{where}` (formatted in
     by the caller, with its parameters), with `{lo:Int64}`, `{hi:Int64}` the

@@ -42,6 +42,7 @@ from collections import defaultdict
 from typing import Any
 
 from blockwatch.analysis.database import Database
+from blockwatch.analysis.materialize import engine_materializes, materialized
 from blockwatch.analysis.siteverdict import (
     LAYER_ORDER,
     WEB_LAYER,
@@ -60,6 +61,9 @@ log = logging.getLogger(__name__)
 
 SITE_RULES_VERSION = "site.1"
 SITE_CHUNK_ROWS = 200_000
+# Read more than once by site_sql: computed once where the engine can
+# (materialize.py).
+MATERIALIZED_CTES = ("dns", "drops", "key_rounds")
 TLS_CONSISTENT_RULE = "tls_consistent_answer"
 NO_FOLLOW_UP_RULE = "no_follow_up"
 REACHED_RULE = "follow_up_got_through"
@@ -374,7 +378,10 @@ def write_sites(db: Database, where: str, params: dict[str, Any], version: str) 
                    {**params, "slo": slo, "shi": shi})
     skipped = int(done[0][0]) if done else 0
     if skipped < ids:
-        db.command(site_sql().replace("{where}", where).replace("{already}", already),
+        sql = site_sql()
+        if engine_materializes(db):
+            sql = materialized(sql, MATERIALIZED_CTES)
+        db.command(sql.replace("{where}", where).replace("{already}", already),
                    {**params, "slo": slo, "shi": shi, "flo": slo,
                     "fhi": shi + FOLLOW_UP_SPAN_US, "hlo": slo - STRENGTH_SPAN_US,
                     "hhi": shi + STRENGTH_SPAN_US, "version": version})
