@@ -265,12 +265,14 @@ class _Shaper:
 
     def first_number(self, name: str, kind: pa.DataType, neutral: int | None) -> pa.Array:
         """The first response's value, `neutral` where there is none (NULL if None)."""
-        out = np.zeros(len(self.has), NUMPY_TYPES.get(kind, _NARROW.get(kind)))
+        values = self.c.numbers(name)
+        if self.all_present:
+            return pa.array(values[self.first].astype(_NUMPY_OF[kind]), type=kind)
+        out = np.zeros(len(self.has), _NUMPY_OF[kind])
         if neutral:
             out[:] = neutral
-        out[self.has] = self.c.numbers(name)[self.first[self.has]]
-        mask = None if neutral is not None or self.all_present else ~self.has
-        return pa.array(out, type=kind, mask=mask)
+        out[self.has] = values[self.first[self.has]]
+        return pa.array(out, type=kind, mask=None if neutral is not None else ~self.has)
 
     def first_value(self, name: str, neutral: object) -> pa.Array:
         """The first response's string or bytes, `neutral` where there is none."""
@@ -281,7 +283,7 @@ class _Shaper:
 
     def _gather(self, name: str, items: Ints, kind: pa.DataType) -> pa.Array:
         """Items `items` of the column `name`, as `kind` (values validated to fit)."""
-        dtype = NUMPY_TYPES.get(kind) or _NARROW.get(kind)
+        dtype = _NUMPY_OF.get(kind)
         if dtype is None:   # strings and bytes
             return take(self.c[name], items)
         return pa.array(self.c.numbers(name)[items].astype(dtype), type=kind)
@@ -314,6 +316,7 @@ class _Shaper:
 _NARROW: dict[pa.DataType, type[np.generic]] = {
     pa.uint8(): np.uint8, _U16: np.uint16, _U32: np.uint32, pa.int8(): np.int8,
 }
+_NUMPY_OF = {**NUMPY_TYPES, **_NARROW}
 
 
 def storage_table(c: MeasurementColumns) -> pa.Table:
