@@ -128,13 +128,15 @@ class VerdictPass:
         return StoreDatabase(self._lane.store)
 
     async def run_once(self) -> int:
-        """Classify what has settled, a chunk of each layer in turn (DNS, then
-        the web follow-ups caught up, then sites) until none has work left;
-        returns DNS measurements done.
+        """Classify what has settled, a chunk of each layer in turn (DNS, web
+        follow-ups, sites) until none has work left; returns DNS measurements
+        done.
 
         In turn, not each layer to the end: under sustained load there is
         always another DNS chunk, and a pass that drained DNS first wrote no
-        site verdict (what reports read) for as long as the load lasted.
+        site verdict (what reports read) for as long as the load lasted. One
+        turn holds the lane as one bounded slice (three chunks): a reclassify's
+        chunk runs between turns, not before each layer.
 
         The server runs it under supervision (blockwatch.runtime.supervise): any error is
         logged, counted, shown in health and retried after a backoff (verdicts
@@ -146,30 +148,22 @@ class VerdictPass:
                 result: PassResult = await self._lane.call(functools.partial(
                     store_pending_verdicts, self._database(), self.fingerprints,
                     settle_s=self.settle_s, floor_us=self._floor_us))
-            done += result.measurements
-            frontier_us = await self._web_caught_up()
-            async with self._lock:
-                sites: int = await self._lane.call(functools.partial(
-                    store_pending_site_verdicts, self._database(), version,
-                    cutoff_us=site_cutoff_us(frontier_us, self.web_settle_s),
-                    floor_us=self._site_floor_us))
-            if not result.measurements and not sites:
-                return done
-
-    async def _web_caught_up(self) -> int:
-        """Web verdicts for every settled follow-up (they are few next to DNS
-        measurements); returns the web frontier the site cutoff derives from."""
-        while True:
-            async with self._lock:
+                # the site cutoff derives from the web frontier: every follow-up
+                # received up to it has a verdict, caught up or not
                 web: WebPass = await self._lane.call(functools.partial(
                     store_pending_web_verdicts, self._database(), self.http_fingerprints,
                     settle_s=self.settle_s, now_us=_now_us(), floor_us=self._web_floor_us))
+                sites: int = await self._lane.call(functools.partial(
+                    store_pending_site_verdicts, self._database(), version,
+                    cutoff_us=site_cutoff_us(web.frontier_us, self.web_settle_s),
+                    floor_us=self._site_floor_us))
             if web.late:
                 self.late_follow_ups += web.late
                 if self._on_late is not None:
                     self._on_late(web.late)
-            if not web.observations:
-                return web.frontier_us
+            done += result.measurements
+            if not (result.measurements or web.observations or sites):
+                return done
 
     async def reclassify(self, since: dt.date | None) -> PassResult:
         """Delete and write again the verdicts from `since` (DNS, web, site),
