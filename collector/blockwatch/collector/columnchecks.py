@@ -12,7 +12,6 @@ level's strings and bytes, rolled up into their parents through the counts.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import numpy as np
@@ -20,7 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from blockwatch.collector.columns import Ints
+from blockwatch.collector.columns import Columns, Ints
 from blockwatch.collector.errors import ValidationError
 
 # Labels of [a-z0-9_-], 1-63 long, not starting or ending with '-'. RE2 (Arrow)
@@ -35,10 +34,11 @@ DAY_US = 86_400_000_000
 
 
 class ColumnChecker(ABC):
-    """Checks over one batch's columns (`arrays`: name -> Arrow array)."""
+    """Checks over one batch's columns."""
 
-    def __init__(self, arrays: Mapping[str, pa.Array]) -> None:
-        self.arrays = arrays
+    def __init__(self, columns: Columns) -> None:
+        self.columns = columns
+        self.arrays = columns.arrays
 
     @abstractmethod
     def locate(self, name: str, index: int) -> tuple[int, str]:
@@ -65,7 +65,7 @@ class ColumnChecker(ABC):
         values = self.arrays[name]
         if not len(values):
             return
-        lengths = pc.binary_length(values).to_numpy()
+        lengths = self.columns.lengths(name)
         if int(lengths.min()) < minimum or int(lengths.max()) > limit:
             self.fail(name, (lengths < minimum) | (lengths > limit),
                       f"length must be in {minimum}..{limit}")
@@ -119,11 +119,11 @@ _GOOD_NAMES: set[str] = set()
 _GOOD_NAMES_MAX = 100_000
 
 
-def binary_lengths(arrays: Mapping[str, pa.Array], names: list[str]) -> Ints:
+def binary_lengths(columns: Columns, names: list[str]) -> Ints:
     """Item by item, the summed lengths of these string/bytes columns of one level."""
-    total: Ints = pc.binary_length(arrays[names[0]]).to_numpy().astype(np.int64)
+    total: Ints = columns.lengths(names[0]).astype(np.int64)
     for name in names[1:]:
-        total += pc.binary_length(arrays[name]).to_numpy()
+        total += columns.lengths(name)
     return total
 
 

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Self, TypeVar
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from blockwatch.contract.errors import ContractError
 from blockwatch.contract.vocabulary import MEASUREMENT_COLUMNS, ColumnKind
@@ -154,6 +155,8 @@ class Columns:
     # count column -> its `ends`, computed once: validation and storage_table
     # walk the same levels.
     _ends: dict[str, Ints] = field(default_factory=dict, repr=False, compare=False)
+    _lengths: dict[str, npt.NDArray[np.int32]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.arrays[self.root])
@@ -177,6 +180,15 @@ class Columns:
         found = self._ends.get(count)
         if found is None:
             found = self._ends[count] = ends(self.numbers(count))
+        return found
+
+    def lengths(self, name: str) -> npt.NDArray[np.int32]:
+        """Each item's length in bytes of the string or bytes column `name`,
+        computed once (length checks and content sizes both read them)."""
+        found = self._lengths.get(name)
+        if found is None:
+            found = self._lengths[name] = np.asarray(pc.binary_length(self.arrays[name])
+                                                     .to_numpy())
         return found
 
 

@@ -126,7 +126,7 @@ class _Locator:
 
 class _Checker(ColumnChecker):
     def __init__(self, c: MeasurementColumns) -> None:
-        super().__init__(c.arrays)
+        super().__init__(c)
         self.c = c
         self.where = _Locator(c)
 
@@ -169,6 +169,13 @@ def check_structure(c: MeasurementColumns) -> None:
 
 
 
+# (lowest, highest, message) of each contract enum's column.
+_PURPOSES = (int(min(Purpose)), int(max(Purpose)), f"must be {Purpose.spelled()}")
+_TRANSPORTS = (int(min(Transport)), int(max(Transport)), f"must be {Transport.spelled()}")
+_FAILURES = (int(min(Failure)), int(max(Failure)),
+             f"is not in the failure taxonomy ({int(min(Failure))}-{int(max(Failure))})")
+
+
 def validate_batch(batch_id: str, c: MeasurementColumns, limits: Limits, now_us: int) -> None:
     """Raise ValidationError for the first problem found; return None when clean.
     The columns must be structurally sound (`check_structure`)."""
@@ -185,16 +192,14 @@ def validate_batch(batch_id: str, c: MeasurementColumns, limits: Limits, now_us:
     check.domains("domain", root=True)
     check.range("qtype", 1, 65535)
     check.range("qclass", 1, 65535)
-    check.range("purpose", int(min(Purpose)), int(max(Purpose)), f"must be {Purpose.spelled()}")
+    check.range("purpose", *_PURPOSES)
     check.length("resolver_name", limits.max_name, minimum=1)
     check.length("resolver_address", limits.max_address)
     check.range("resolver_port", 0, 65535)
-    check.range("resolver_transport", int(min(Transport)), int(max(Transport)),
-                f"must be {Transport.spelled()}")
+    check.range("resolver_transport", *_TRANSPORTS)
     check.length("resolver_tls_name", MAX_DOMAIN)
     check.length("resolver_url", limits.max_url)
-    check.range("failure", int(min(Failure)), int(max(Failure)),
-                f"is not in the failure taxonomy ({int(min(Failure))}-{int(max(Failure))})")
+    check.range("failure", *_FAILURES)
     check.length("failure_text", limits.max_text)
     check.range("response_count", 0, limits.max_responses,
                 f"more than {limits.max_responses} responses")
@@ -243,7 +248,7 @@ def measurement_bytes(c: MeasurementColumns) -> pa.Array:
 
 def _measurement_bytes(c: MeasurementColumns) -> Ints:
     def strings(*names: str) -> Ints:
-        return binary_lengths(c.arrays, list(names))
+        return binary_lengths(c, list(names))
 
     responses = strings("nsid", "wire", "parse_error") + 24
     for child, count in ((strings("answer_name", "answer_data") + 8, "answer_count"),

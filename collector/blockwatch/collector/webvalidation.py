@@ -95,7 +95,7 @@ def check_web_structure(c: WebColumns) -> None:
 
 class _WebChecker(ColumnChecker):
     def __init__(self, c: WebColumns) -> None:
-        super().__init__(c.arrays)
+        super().__init__(c)
         self.c = c
         self._starts: dict[str, list[int]] = {}
 
@@ -182,9 +182,9 @@ def web_observation_bytes(c: WebColumns) -> pa.Array:
 
 
 def _observation_bytes(c: WebColumns) -> Ints:
-    own = binary_lengths(c.arrays, _TEXTS[WebLevel.OBSERVATION])
+    own = binary_lengths(c, _TEXTS[WebLevel.OBSERVATION])
     for level, count in WEB_COUNTS.items():
-        own += rollup(binary_lengths(c.arrays, _TEXTS[level]) + 8, c.ends(count))
+        own += rollup(binary_lengths(c, _TEXTS[level]) + 8, c.ends(count))
     return own
 
 
