@@ -54,15 +54,20 @@ def probe_measurement(i: int, now_us: int) -> bytes:
         addresses=(f"203.0.113.{i % 250}", f"198.51.100.{i % 250}"))
 
 
-async def send(address: str, token: str, requests: list[tuple[str, bytes]], window: int) -> int:
-    """Measurements acked on one stream; any other answer ends the benchmark."""
+async def send(address: str, token: str, requests: list[tuple[str, bytes]], window: int,
+               latencies: list[float]) -> int:
+    """Measurements acked on one stream (each ack's latency in seconds, from
+    the batch's write, appended to `latencies`); any other answer ends the
+    benchmark."""
     acked = 0
 
-    def answered(answer: Answer, _sent_at: float | None) -> None:
+    def answered(answer: Answer, sent_at: float | None) -> None:
         nonlocal acked
         if not isinstance(answer, BatchAck):
             raise SystemExit(f"batch not acked: {answer}")
         acked += answer.stored + answer.duplicates
+        if sent_at is not None:
+            latencies.append(time.monotonic() - sent_at)
 
     await submit_stream(address, token, listed(requests), window, answered)
     return acked
@@ -89,6 +94,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def print_collector(cpu: float, acked: int, latencies: list[float]) -> None:
+    print(f"collector_cpu_seconds={cpu:.2f}")
+    print(f"collector_cpu_us_per_measurement={cpu * 1e6 / acked:.2f}")
+    # With `--window` batches in flight per stream, an ack waits for the group
+    # inserts ahead of it: the probes' view of a full pipe, not of an idle one.
+    latencies.sort()
+    print(f"ack_latency_p50_ms={latencies[len(latencies) // 2] * 1000:.1f}")
+    print(f"ack_latency_p99_ms={latencies[int(len(latencies) * 0.99)] * 1000:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--measurements", type=int, default=400_000)
@@ -112,8 +127,10 @@ def main() -> None:
     try:
         asyncio.run(wait_ready(address, token, time.monotonic() + 60, "bench-probe"))
 
+        latencies: list[float] = []
+
         async def run_all() -> int:
-            results = await asyncio.gather(*(send(address, token, reqs, args.window)
+            results = await asyncio.gather(*(send(address, token, reqs, args.window, latencies)
                                              for reqs in per_stream))
             return sum(results)
 
@@ -128,8 +145,7 @@ def main() -> None:
         print(f"end_to_end_seconds={elapsed:.3f}")
         e2e = acked / elapsed
         print(f"end_to_end_measurements_per_s={e2e:.0f}")
-        print(f"collector_cpu_seconds={cpu:.2f}")
-        print(f"collector_cpu_us_per_measurement={cpu * 1e6 / acked:.2f}")
+        print_collector(cpu, acked, latencies)
     finally:
         server.terminate()
         server.wait(timeout=60)
