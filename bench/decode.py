@@ -72,7 +72,7 @@ def main() -> None:
 
     requests = [data for stream in prepare(args.batches * args.batch_size, args.batch_size, 1)
                 for _, data in stream]
-    measurements = args.batches * args.batch_size
+    measurements = int(args.batches * args.batch_size)
     limits = Limits()
     now_us = time.time_ns() // 1000
     servicer.warm_up(limits)
