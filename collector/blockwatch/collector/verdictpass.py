@@ -21,7 +21,6 @@ wait `web_settle_s` after the DNS measurement arrived, for its follow-ups
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import functools
 import json
@@ -47,6 +46,7 @@ from blockwatch.analysis.storage import (
 from blockwatch.analysis.webstorage import WebPass, store_pending_web_verdicts
 from blockwatch.collector.lane import AnalysisLane
 from blockwatch.collector.store import Store
+from blockwatch.collector.turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,9 @@ class VerdictPass:
         # follow-ups found late (after their site verdicts): counted, logged, shown
         self.late_follow_ups = 0
         self._on_late = on_late
-        self._lock = asyncio.Lock()   # one chunk at a time: a pass's or a reclassify's
+        # one turn at a time on the lane: the pass's first, a reclassify's chunk
+        # after at most a few of them (turns.py)
+        self._turns = Turns()
         # a reclassify in progress owns what is older (DNS, web, site marks)
         self._floor_us = self._web_floor_us = self._site_floor_us = 0
 
@@ -144,7 +146,7 @@ class VerdictPass:
         done = 0
         version = layers_version(self.fingerprints, self.http_fingerprints)
         while True:
-            async with self._lock:
+            async with self._turns.turn(live=True):
                 result: PassResult = await self._lane.call(functools.partial(
                     store_pending_verdicts, self._database(), self.fingerprints,
                     settle_s=self.settle_s, floor_us=self._floor_us))
@@ -170,22 +172,22 @@ class VerdictPass:
         one chunk per lane call; then catch up as the pass would."""
         started = time.perf_counter()
         db = self._database()
-        async with self._lock:
+        async with self._turns.turn(live=False):
             plan = await self._lane.call(lambda: begin_reclassify(db, since))
             self._floor_us = plan.mark_us
             self._web_floor_us, self._site_floor_us = plan.web_mark_us, plan.site_mark_us
         total = 0
         try:
             for chunk in plan.chunks:
-                async with self._lock:
+                async with self._turns.turn(live=False):
                     total += await self._lane.call(functools.partial(
                         reclassify_chunk, db, self.fingerprints, plan, chunk))
             for chunk in plan.web_chunks:
-                async with self._lock:
+                async with self._turns.turn(live=False):
                     await self._lane.call(functools.partial(
                         reclassify_web_chunk, db, self.http_fingerprints, plan, chunk))
             for chunk in plan.site_chunks:
-                async with self._lock:
+                async with self._turns.turn(live=False):
                     await self._lane.call(functools.partial(
                         reclassify_site_chunk, db, self.fingerprints, self.http_fingerprints,
                         plan, chunk))
