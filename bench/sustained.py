@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.ingest import cpu_seconds
 from bench.submit import Answer, spooled_measurement, start_collector, submit_stream, wait_ready
 from blockwatch.analysis.errors import RemoteError
 from blockwatch.analysis.filters import Filters
@@ -284,6 +285,7 @@ def main() -> None:  # noqa: PLR0915 - one sequence of steps, printed as it goes
         load, control_load, analysts = Load(), Load(), Analysts()
 
         window: dict[str, int] = {"start_us": time.time_ns() // 1000}
+        cpu0, own0 = cpu_seconds(server.pid), time.process_time()
 
         async def run() -> float:
             start = time.monotonic()
@@ -300,6 +302,8 @@ def main() -> None:  # noqa: PLR0915 - one sequence of steps, printed as it goes
             return time.monotonic() - start
 
         elapsed = asyncio.run(run())
+        collector_cpu = cpu_seconds(server.pid) - cpu0
+        own_cpu = time.process_time() - own0
     finally:
         stop_us = time.time_ns() // 1000
         server.terminate()
@@ -346,6 +350,11 @@ def main() -> None:  # noqa: PLR0915 - one sequence of steps, printed as it goes
     print(f"report_latency_p99_ms={_percentile(reports, 0.99):.0f}")
     print(f"reports={len(analysts.report_latencies)}")
     print(f"reports_refused={analysts.refused}")
+    # what the 2 cores went to over the run (load and the Reclassify after it)
+    print(f"collector_cores_busy={collector_cpu / elapsed:.2f}")
+    # everything the collector did (ingest, the pass, reports, the Reclassify) per one acked
+    print(f"collector_cpu_us_per_acked={collector_cpu * 1e6 / max(1, acked):.1f}")
+    print(f"load_generator_cores_busy={own_cpu / elapsed:.2f}")
     print(f"load_average_end={os.getloadavg()[0]:.2f}")
     print(f"cores={os.cpu_count()}")
 
