@@ -99,3 +99,22 @@ def test_a_batch_sent_during_a_reclassify_is_acked_at_once(
             assert int(result["measurements"]) >= PRELOADED
 
     asyncio.run(scenario())
+
+
+def test_the_lanes_engine_threads_run_below_ingest_priority(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    """Not only each lane's own thread: the engine's query threads of a report
+    (two by default) and of classification are niced too, ingest's are not."""
+    query = "SELECT getSetting('os_thread_priority')"
+
+    async def scenario() -> tuple[int, int, int]:
+        async with running(settings_for(chdb_dsn(tmp_path_factory), tmp_path)) as collector:
+            levels = []
+            for lane_call, store in ((collector.writer.call, collector.writer.store),
+                                     (collector.lane.call, collector.lane.store),
+                                     (collector.reports_lane.call, collector.reports_lane.store)):
+                rows = await lane_call(store.rows, query)
+                levels.append(int(str(rows[0][0])))
+            return levels[0], levels[1], levels[2]
+
+    assert asyncio.run(scenario()) == (0, 10, 5)

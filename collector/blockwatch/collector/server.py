@@ -51,6 +51,12 @@ from blockwatch.schema.principals import Role
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_S = 2.0
+# The background lane's engine threads and CPU priority (nice), and the
+# reports lane's: one thread at nice 10 for classification was measured to
+# leave ingest its core on 2 cores (docs/design-notes.md, "Ingest never waits").
+BACKGROUND_THREADS = 1
+BACKGROUND_NICE = 10
+REPORTS_NICE = 5
 # Health service names of the supervised background tasks (blockwatch.runtime's
 # supervise.py): NOT_SERVING while the task is failing; the overall ("") status
 # stays about ingest.
@@ -150,12 +156,18 @@ class Collector:
                                    max_rows=settings.max_group_rows)
         self.activity = ProbeActivity(self.metrics)
         # Everything but ingest on other engine clients and threads (lane.py):
-        # classification and the other background jobs on one, with one core
-        # at most so ingest keeps the other; analysts' reports on another, so
-        # a report never waits for a classification chunk.
-        self.lane = AnalysisLane(lambda: self._open_analysis_store({"max_threads": 1}),
-                                 nice=10)
-        self.reports_lane = AnalysisLane(lambda: self._open_analysis_store({}), nice=5)
+        # classification and the other background jobs on one, analysts'
+        # reports on another, so a report never waits for a classification
+        # chunk. Both below ingest's CPU priority: the lane's own thread by
+        # its nice value, the engine's query threads by os_thread_priority
+        # (ClickHouse applies it with CAP_SYS_NICE, as root; without it only
+        # the lane's own thread is lowered: a report's second engine thread
+        # then competed with ingest at equal priority).
+        self.lane = AnalysisLane(lambda: self._open_analysis_store(
+            {"max_threads": BACKGROUND_THREADS, "os_thread_priority": BACKGROUND_NICE}),
+            nice=BACKGROUND_NICE)
+        self.reports_lane = AnalysisLane(lambda: self._open_analysis_store(
+            {"os_thread_priority": REPORTS_NICE}), nice=REPORTS_NICE)
         self.gate = AnalystGate()
         self.verdict_pass = VerdictPass(self.lane, settle_s=settings.settle_s,
                                        web_settle_s=settings.web_settle_s,
