@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
 import signal
 import time
@@ -30,7 +31,12 @@ from blockwatch.collector.assignment import Assignment, build_assignment
 from blockwatch.collector.auth import AuthInterceptor
 from blockwatch.collector.discovery import DiscoveryState, discover
 from blockwatch.collector.errors import ConfigError
-from blockwatch.collector.lane import AnalysisLane, AnalystGate
+from blockwatch.collector.lane import (
+    AnalysisLane,
+    AnalystGate,
+    background_threads,
+    can_lower_engine_threads,
+)
 from blockwatch.collector.metrics import Metrics
 from blockwatch.collector.orders import OrderSet
 from blockwatch.collector.registry import Principal, Registry
@@ -51,10 +57,8 @@ from blockwatch.schema.principals import Role
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_S = 2.0
-# The background lane's engine threads and CPU priority (nice), and the
-# reports lane's: one thread at nice 10 for classification was measured to
-# leave ingest its core on 2 cores (docs/design-notes.md, "Ingest never waits").
-BACKGROUND_THREADS = 1
+# CPU priority (nice) of the background lane and of the reports lane: below
+# ingest's (docs/design-notes.md, "Ingest never waits").
 BACKGROUND_NICE = 10
 REPORTS_NICE = 5
 # Health service names of the supervised background tasks (blockwatch.runtime's
@@ -164,7 +168,9 @@ class Collector:
         # the lane's own thread is lowered: a report's second engine thread
         # then competed with ingest at equal priority).
         self.lane = AnalysisLane(lambda: self._open_analysis_store(
-            {"max_threads": BACKGROUND_THREADS, "os_thread_priority": BACKGROUND_NICE}),
+            {"max_threads": background_threads(niceable=can_lower_engine_threads(),
+                                               cores=os.cpu_count()),
+             "os_thread_priority": BACKGROUND_NICE}),
             nice=BACKGROUND_NICE)
         self.reports_lane = AnalysisLane(lambda: self._open_analysis_store(
             {"os_thread_priority": REPORTS_NICE}), nice=REPORTS_NICE)
