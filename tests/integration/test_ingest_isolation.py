@@ -104,8 +104,10 @@ def test_a_batch_sent_during_a_reclassify_is_acked_at_once(
 def test_the_lanes_engine_threads_run_below_ingest_priority(
         tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     """Not only each lane's own thread: the engine's query threads of a report
-    (two by default) and of classification are niced too, ingest's are not."""
-    query = "SELECT getSetting('os_thread_priority')"
+    (two by default) and of classification are niced too, ingest's are not;
+    the background lane feeds the rollup views side by side."""
+    query = ("SELECT getSetting('os_thread_priority') * 10 "
+             "+ getSetting('parallel_view_processing')")
 
     async def scenario() -> tuple[int, int, int]:
         async with running(settings_for(chdb_dsn(tmp_path_factory), tmp_path)) as collector:
@@ -117,4 +119,4 @@ def test_the_lanes_engine_threads_run_below_ingest_priority(
                 levels.append(int(str(rows[0][0])))
             return levels[0], levels[1], levels[2]
 
-    assert asyncio.run(scenario()) == (0, 10, 5)
+    assert asyncio.run(scenario()) == (0, 101, 50)

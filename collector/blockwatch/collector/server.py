@@ -170,7 +170,10 @@ class Collector:
         self.lane = AnalysisLane(lambda: self._open_analysis_store(
             {"max_threads": background_threads(niceable=can_lower_engine_threads(),
                                                cores=os.cpu_count()),
-             "os_thread_priority": BACKGROUND_NICE}),
+             "os_thread_priority": BACKGROUND_NICE,
+             # a site verdict chunk feeds four rollup views: side by side, not
+             # one after another (200k verdicts on 2 threads: 2.66 -> 1.72 s)
+             "parallel_view_processing": 1}),
             nice=BACKGROUND_NICE)
         self.reports_lane = AnalysisLane(lambda: self._open_analysis_store(
             {"os_thread_priority": REPORTS_NICE}), nice=REPORTS_NICE)
