@@ -290,9 +290,6 @@ def test_a_spelled_word_is_seen() -> None:
 _CONTRACT_COMPARISON = re.compile(
     r"\b\w*(?:purpose|transport|failure)\)?\s*(?:=|!=|<>|\bIN\b|\bNOT\s+IN\b)\s*"
     r"(\([^()]*\)|'[^']*')", re.IGNORECASE)
-# The lead's modules in progress (issue 15): flagged, to be fixed there.
-_SQL_EXEMPT = {"blockwatch.analysis.storage",     # purpose = 'control'
-               "blockwatch.analysis.webstorage"}  # connect_failure = 'none'
 
 
 def sql_spelled_words(source: str) -> set[str]:
@@ -327,8 +324,7 @@ def test_no_query_compares_a_contract_column_with_a_hand_spelled_word() -> None:
     import or here, not silently as an empty report)."""
     sources = _sources("blockwatch.analysis", "blockwatch.collector", "blockwatch.probe")
     assert "blockwatch.analysis.webview.evidence" in sources
-    spelled = {name: sorted(sql_spelled_words(text)) for name, text in sources.items()
-               if name not in _SQL_EXEMPT}
+    spelled = {name: sorted(sql_spelled_words(text)) for name, text in sources.items()}
     assert {name: words for name, words in spelled.items() if words} == {}
 
 

@@ -49,6 +49,7 @@ from blockwatch.analysis.webstorage import (
     web_watermark_us,
 )
 from blockwatch.analysis.webverdicts import web_classifier_version
+from blockwatch.contract.vocabulary import Purpose
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def oracle_verdicts(db: Database, where: str, params: dict[str, Any], fps: Finge
             "AND fromUnixTimestamp64Micro({hi:Int64}, 'UTC')")
     refs = [observation(r) for r in db.rows(f"{_SELECT} WHERE probe_control AND {when}", span)]
     health = [observation(r) for r in db.rows(
-        f"{_SELECT} WHERE purpose = 'control' AND {when}", span)]
+        f"{_SELECT} WHERE purpose = '{Purpose.CONTROL.label}' AND {when}", span)]
     index = ControlIndex(refs, health, window_us)
     now = dt.datetime.now(dt.UTC)
     return [verdict_row(o, classify(o, index.context(o), fps), now) for o in targets]

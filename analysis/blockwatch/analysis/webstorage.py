@@ -167,7 +167,7 @@ class ContextLoader:
             rows = self.db.rows(
                 "SELECT probe_name, round_id, groupUniqArrayIf(address, connected), "
                 "groupUniqArrayIf(name, connected) FROM (SELECT probe_name, round_id, address, "
-                "name, connect_failure = 'none' AS connected FROM web_observations WHERE "
+                f"name, connect_failure = '{NONE}' AS connected FROM web_observations WHERE "
                 "concat(probe_name, {sep:String}, round_id) IN {keys:Array(String)}) "
                 "GROUP BY probe_name, round_id",
                 {"sep": _SEP, "keys": [f"{p}{_SEP}{r}" for p, r in keys]})
