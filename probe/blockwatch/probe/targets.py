@@ -115,16 +115,22 @@ def read_target_file(path: Path) -> list[Target]:
     return targets
 
 
+# A target file's second column: the contract's own words (no kind: a target).
+_KINDS = {"": Purpose.TARGET, Purpose.TARGET.label: Purpose.TARGET,
+          Purpose.CONTROL.label: Purpose.CONTROL}
+
+
 def _target_line(text: str, number: int, path: Path) -> Target:
     name, _, kind = (part.strip() for part in text.partition(","))
-    if kind not in {"", "target", "control"}:
-        raise ConfigError(f"line {number}: unknown kind {kind!r} (target or control)",
-                          source=str(path))
+    purpose = _KINDS.get(kind)
+    if purpose is None:
+        raise ConfigError(f"line {number}: unknown kind {kind!r} "
+                          f"({Purpose.TARGET.label} or {Purpose.CONTROL.label})", source=str(path))
     try:
         domain = target_domain(name)
     except ValueError as exc:
         raise ConfigError(f"line {number}: {exc}", source=str(path)) from None
-    return Target(domain, Purpose.CONTROL if kind == "control" else Purpose.TARGET)
+    return Target(domain, purpose)
 
 
 def plan_queries(
