@@ -15,12 +15,25 @@ from typing import TypeVar
 
 CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
+# The namespace the test run was started in, as a /proc path, recorded by the
+# first process that seals itself (pytest's main process) for its children:
+# pytest-xdist's workers are started by that process, already sealed, and seal
+# themselves again, so their parent's namespace is not the one to build in.
+STARTED_NETNS_ENV = "BLOCKWATCH_STARTED_NETNS"
+
+
+def started_netns() -> str:
+    """/proc path of the network namespace the test run was started in."""
+    return os.environ.get(STARTED_NETNS_ENV) or f"/proc/{os.getppid()}/ns/net"
 
 
 def enter_private_netns() -> str:
     """Unshare the network namespace; returns "" on success, else why not."""
     if os.geteuid() != 0:
         return "not root"
+    # the caller's parent is in the namespace the run was started in (a shell,
+    # scripts/test.sh): kept for the one step that needs the network
+    os.environ.setdefault(STARTED_NETNS_ENV, f"/proc/{os.getppid()}/ns/net")
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNET) != 0:
         return f"unshare failed: {os.strerror(ctypes.get_errno())}"

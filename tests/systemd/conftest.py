@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab.netns import started_netns
 from tests.systemd.machine import Machine
 from tests.systemd.rootfs import Root, ensure_root
 
@@ -62,8 +63,8 @@ def systemd_root() -> Root:
     """The cached Debian root, built first when missing.
 
     Building downloads from the Debian mirror and PyPI, like scripts/setup.sh,
-    so it runs in the network namespace pytest was started in (its parent's;
-    tests/conftest.py moved the session out of it). Only the build runs there:
+    so it runs in the network namespace pytest was started in (tests/conftest.py
+    moved the session out of it; netns.started_netns). Only the build runs there:
     the session stays sealed, and the container has only its own loopback.
     """
     if reason := _skip_reason():
@@ -71,7 +72,7 @@ def systemd_root() -> Root:
     if shutil.which("debootstrap") is None:
         pytest.fail("debootstrap is not installed: run scripts/setup.sh")
     argv = [sys.executable, "-m", "tests.systemd.rootfs"]
-    started_in = f"/proc/{os.getppid()}/ns/net"
+    started_in = started_netns()
     if os.stat(started_in).st_ino != os.stat("/proc/self/ns/net").st_ino:
         argv = ["nsenter", f"--net={started_in}", *argv]
     started = time.monotonic()
