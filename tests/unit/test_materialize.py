@@ -12,7 +12,12 @@ from blockwatch.analysis import rules_sql, sitesql
 from blockwatch.analysis.database import ClickHouseDatabase
 from blockwatch.analysis.errors import QueryError
 from blockwatch.analysis.fingerprints import load_fingerprints
-from blockwatch.analysis.materialize import SETTING, engine_materializes, materialized
+from blockwatch.analysis.materialize import (
+    SETTING,
+    engine_materializes,
+    for_engine,
+    materialized,
+)
 
 
 def test_each_listed_cte_is_marked_once_and_the_setting_is_on() -> None:
@@ -35,9 +40,10 @@ def test_the_embedded_engine_materializes(tmp_path: Path) -> None:
     db = ClickHouseDatabase(f"chdb://{tmp_path / 'db'}", "default")
     try:
         assert engine_materializes(db)
-        sql = materialized("WITH\nt AS (\nSELECT number FROM numbers(10))\n"
-                           "SELECT count() FROM t WHERE number IN (SELECT number FROM t)\n"
-                           "SETTINGS max_threads = 1", ["t"])
+        sql = for_engine(db, "WITH\nt AS (\nSELECT number FROM numbers(10))\n"
+                         "SELECT count() FROM t WHERE number IN (SELECT number FROM t)\n"
+                         "SETTINGS max_threads = 1", ["t"])
+        assert "t AS MATERIALIZED (" in sql
         assert db.rows(sql) == [(10,)]
     finally:
         db.close()

@@ -42,3 +42,8 @@ def materialized(sql: str, names: Iterable[str]) -> str:
     if sql.count("\nSETTINGS ") != 1:
         raise QueryError("the query has no single SETTINGS clause to turn materialized CTEs on")
     return sql.replace("\nSETTINGS ", f"\nSETTINGS {SETTING} = 1, ")
+
+
+def for_engine(db: Database, sql: str, names: Iterable[str]) -> str:
+    """`sql` with `names` materialized where `db`'s engine can, else as is."""
+    return materialized(sql, names) if engine_materializes(db) else sql

@@ -42,7 +42,7 @@ from collections import defaultdict
 from typing import Any
 
 from blockwatch.analysis.database import Database
-from blockwatch.analysis.materialize import engine_materializes, materialized
+from blockwatch.analysis.materialize import for_engine
 from blockwatch.analysis.siteverdict import (
     LAYER_ORDER,
     WEB_LAYER,
@@ -378,9 +378,7 @@ def write_sites(db: Database, where: str, params: dict[str, Any], version: str) 
                    {**params, "slo": slo, "shi": shi})
     skipped = int(done[0][0]) if done else 0
     if skipped < ids:
-        sql = site_sql()
-        if engine_materializes(db):
-            sql = materialized(sql, MATERIALIZED_CTES)
+        sql = for_engine(db, site_sql(), MATERIALIZED_CTES)
         db.command(sql.replace("{where}", where).replace("{already}", already),
                    {**params, "slo": slo, "shi": shi, "flo": slo,
                     "fhi": shi + FOLLOW_UP_SPAN_US, "hlo": slo - STRENGTH_SPAN_US,

@@ -32,7 +32,7 @@ from blockwatch.analysis.database import Database
 from blockwatch.analysis.dnsverdicts import classifier_version, classify
 from blockwatch.analysis.fingerprints import FingerprintSet
 from blockwatch.analysis.httpfingerprints import HttpFingerprintSet, load_http_fingerprints
-from blockwatch.analysis.materialize import engine_materializes, materialized
+from blockwatch.analysis.materialize import for_engine
 from blockwatch.analysis.observation import Answer, LaterResponse, Observation
 from blockwatch.analysis.rules_sql import MATERIALIZED_CTES, classify_sql
 from blockwatch.analysis.sitesql import (
@@ -167,8 +167,7 @@ def _judge(db: Database, where: str, params: dict[str, Any], fps: FingerprintSet
     skipped = int(done[0][0]) if done else 0
     if skipped < ids:
         sql, constants = classify_sql(fps, classifier_version(fps))
-        if engine_materializes(db):
-            sql = materialized(sql, MATERIALIZED_CTES)
+        sql = for_engine(db, sql, MATERIALIZED_CTES)
         db.command(sql.replace("{where}", where).replace("{already}", already),
                    {**constants, **span})
     return _Judged(ids - skipped, skipped)
