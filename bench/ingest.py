@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.submit import (
     Answer,
+    cpu_seconds,
     listed,
     spooled_measurement,
     start_collector,
@@ -85,13 +85,6 @@ def prepare(measurements: int, batch_size: int, streams: int
         per_stream[n % streams].append((batch_id, encode_columnar_submit_request(
             batch_id, payloads[start:start + batch_size])))
     return per_stream
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process `pid` so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the ")"
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def print_collector(cpu: float, acked: int, latencies: list[float]) -> None:

@@ -46,6 +46,13 @@ def spooled_measurement(domain: str, resolver: ResolverRef, *, round_id: str,
             Record(domain, 1, 300, address) for address in addresses), edns=True, size=90)]))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the ")"
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_collector(tmp: Path, *options: str) -> tuple[subprocess.Popen[bytes], str]:
     """`blockwatch-collector serve` on a unix socket in `tmp`, its data and
     database there too; the process and the address to reach it."""

@@ -46,8 +46,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.ingest import cpu_seconds
-from bench.submit import Answer, spooled_measurement, start_collector, submit_stream, wait_ready
+from bench.submit import (
+    Answer,
+    cpu_seconds,
+    spooled_measurement,
+    start_collector,
+    submit_stream,
+    wait_ready,
+)
 from blockwatch.analysis.errors import RemoteError
 from blockwatch.analysis.filters import Filters
 from blockwatch.analysis.remote import Endpoint, fetch_answer, reclassify_remote
