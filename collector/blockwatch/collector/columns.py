@@ -97,9 +97,14 @@ def ends(counts: npt.NDArray[Any]) -> Ints:
     return out
 
 
+def list_offsets(item_ends: Ints) -> pa.Array:
+    """`ends` as Arrow list offsets (int32: a batch is far below 2**31 items)."""
+    return pa.array(item_ends.astype(np.int32))
+
+
 def offsets(counts: pa.Array) -> pa.Array:
-    """[0, c0, c0+c1, ...] as int32 list offsets (a batch is far below 2**31 items)."""
-    return pa.array(ends(counts.to_numpy(zero_copy_only=False)).astype(np.int32))
+    """[0, c0, c0+c1, ...] as list offsets."""
+    return list_offsets(ends(counts.to_numpy(zero_copy_only=False)))
 
 
 def leveled(columns: Mapping[str, ColumnKind], levels: Mapping[L, tuple[str, ...]],
@@ -261,8 +266,8 @@ class _Shaper:
         later = np.ones(int(resp_ends[-1]), np.bool_)
         later[self.first[self.has]] = False
         self.later = np.flatnonzero(later)
-        self.later_offsets = pa.array(
-            ends(c.numbers("response_count") - self.has).astype(np.int32))
+        self.later_offsets = list_offsets(
+            ends(c.numbers("response_count") - self.has))
         self.all_present = bool(self.has.all())
         self._spans: dict[tuple[str, str], tuple[pa.Array, Ints]] = {}
 
@@ -272,7 +277,7 @@ class _Shaper:
         if key not in self._spans:
             parents = self.first if which == "first" else self.later
             list_ends, items = spans(self.c.ends(count), parents)
-            self._spans[key] = (pa.array(list_ends.astype(np.int32)), items)
+            self._spans[key] = (list_offsets(list_ends), items)
         return self._spans[key]
 
     def first_number(self, name: str, kind: pa.DataType, neutral: int | None) -> pa.Array:
@@ -302,8 +307,8 @@ class _Shaper:
 
     def first_list(self, name: str, count: str, kind: pa.DataType) -> pa.ListArray:
         """The first response's items ([] where there is none)."""
-        list_offsets, items = self._items(count, "first")
-        return pa.ListArray.from_arrays(list_offsets, self._gather(name, items, kind))
+        item_offsets, items = self._items(count, "first")
+        return pa.ListArray.from_arrays(item_offsets, self._gather(name, items, kind))
 
     def later_value(self, name: str, kind: pa.DataType) -> pa.ListArray:
         """Per measurement, the value of each response after the first."""
@@ -311,8 +316,8 @@ class _Shaper:
 
     def later_list(self, name: str, count: str, kind: pa.DataType) -> pa.ListArray:
         """Per measurement, the items of each response after the first."""
-        list_offsets, items = self._items(count, "later")
-        inner = pa.ListArray.from_arrays(list_offsets, self._gather(name, items, kind))
+        item_offsets, items = self._items(count, "later")
+        inner = pa.ListArray.from_arrays(item_offsets, self._gather(name, items, kind))
         return pa.ListArray.from_arrays(self.later_offsets, inner)
 
     def narrow(self, name: str, kind: pa.DataType) -> pa.Array:
@@ -321,7 +326,7 @@ class _Shaper:
 
     def per_stray(self, name: str) -> pa.ListArray:
         return pa.ListArray.from_arrays(
-            pa.array(self.c.ends("stray_kept_count").astype(np.int32)), self.c[name])
+            list_offsets(self.c.ends("stray_kept_count")), self.c[name])
 
 
 # The narrow stored types' numpy types (validation bounds every value to fit).
