@@ -54,6 +54,7 @@ from blockwatch.analysis.siteverdict import (
 from blockwatch.analysis.strength import Attempt, strengthen
 from blockwatch.analysis.tlsconsistency import tls_evidence
 from blockwatch.analysis.verdict import Evidence, Method, Rule, Status, Verdict
+from blockwatch.analysis.watermark import newest_received_us
 from blockwatch.analysis.webobservation import WebObservation
 from blockwatch.analysis.webverdicts import WebEvidence, WebMethod, WebRule, WebVerdict
 
@@ -359,8 +360,7 @@ def oracle_site_rows(db: Database, where: str, params: dict[str, Any]
 
 
 def site_watermark_us(db: Database) -> int:
-    rows = db.rows("SELECT toUnixTimestamp64Micro(max(received_at)), count() FROM site_verdicts")
-    return int(rows[0][0]) if rows and int(rows[0][1]) else 0
+    return newest_received_us(db, "site_verdicts")
 
 
 def write_sites(db: Database, where: str, params: dict[str, Any], version: str) -> int:

@@ -42,6 +42,7 @@ from blockwatch.analysis.sitesql import (
     store_pending_site_verdicts,
 )
 from blockwatch.analysis.verdict import Verdict
+from blockwatch.analysis.watermark import newest_received_us
 from blockwatch.analysis.webstorage import (
     WEB_CHUNK_ROWS,
     store_pending_web_verdicts,
@@ -175,8 +176,7 @@ def _judge(db: Database, where: str, params: dict[str, Any], fps: FingerprintSet
 
 def watermark_us(db: Database) -> int:
     """Newest `received_at` already classified (0: nothing yet)."""
-    rows = db.rows("SELECT toUnixTimestamp64Micro(max(received_at)), count() FROM verdicts")
-    return int(rows[0][0]) if rows and int(rows[0][1]) else 0
+    return newest_received_us(db, "verdicts")
 
 
 def store_pending_verdicts(db: Database, fps: FingerprintSet, *, settle_s: float = 0.0,

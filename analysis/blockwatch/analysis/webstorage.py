@@ -34,6 +34,7 @@ from blockwatch.analysis.httpfingerprints import HttpFingerprintSet
 from blockwatch.analysis.sitesql import FOLLOW_UP_SPAN_US
 from blockwatch.analysis.strength import SILENT_METHODS, Attempt, strengthen
 from blockwatch.analysis.verdict import Status
+from blockwatch.analysis.watermark import newest_received_us
 from blockwatch.analysis.webobservation import NONE, WebContext, WebObservation
 from blockwatch.analysis.webverdicts import WebVerdict, classify_web, web_classifier_version
 
@@ -329,8 +330,7 @@ def late_follow_ups(db: Database, items: Sequence[StoredWeb]) -> set[str]:
 
 
 def web_watermark_us(db: Database) -> int:
-    rows = db.rows("SELECT toUnixTimestamp64Micro(max(received_at)), count() FROM web_verdicts")
-    return int(rows[0][0]) if rows and int(rows[0][1]) else 0
+    return newest_received_us(db, "web_verdicts")
 
 
 @dataclass(frozen=True, slots=True)
