@@ -22,6 +22,7 @@ from blockwatch.analysis.database import ClickHouseDatabase
 from blockwatch.analysis.fingerprints import load_fingerprints
 from blockwatch.analysis.storage import oracle_verdicts, reclassify, store_pending_verdicts
 from blockwatch.analysis.verdict import Rule
+from blockwatch.schema.migrate import load_migrations
 from tests.integration.analysis_world import build_world, create_schema
 from tests.integration.collector_harness import chdb_dsn
 
@@ -115,7 +116,9 @@ def world(seed: int, size: int) -> list[dict[str, Any]]:
 
 
 def _store(db: ClickHouseDatabase, rows: list[dict[str, Any]]) -> None:
-    for table in ("measurements", "verdicts", "verdicts_daily"):
+    # the control tables are filled from measurements (0016): cleared with them
+    for table in ("measurements", "control_resolutions", "health_checks", "verdicts",
+                  "verdicts_daily"):
         db.command(f"TRUNCATE TABLE {table}")
     columns = list(rows[0])
     db.insert("measurements", columns, [[r[c] for c in columns] for r in rows])
@@ -181,6 +184,37 @@ def test_production_verdicts_equal_the_rules_on_small_generated_worlds(
     _store(db, world(seed, size))
     store_pending_verdicts(db, FPS, window_us=WINDOW_US, max_rows=100_000)
     _compare(db, WINDOW_US)
+
+
+def test_controls_stored_before_their_tables_existed_are_still_used(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """An upgrade: measurements stored under migrations 1-15, then 0016 adds the
+    control tables the rules read. Its copy of what was stored must give the
+    same verdicts as the rules, or every chunk within the control window of
+    the upgrade would judge without its controls."""
+    dsn = chdb_dsn(tmp_path_factory)
+    name = f"upgrade{time.monotonic_ns()}"
+    ClickHouseDatabase(dsn, "default").command(f"CREATE DATABASE {name}")
+    handle = ClickHouseDatabase(dsn, name)
+    try:
+        migrations = load_migrations()
+        for migration in migrations:
+            if migration.version < 16:
+                for statement in migration.statements():
+                    handle.command(statement)
+        rows = world(seed=5, size=1500)
+        columns = list(rows[0])
+        handle.insert("measurements", columns, [[r[c] for c in columns] for r in rows])
+        for migration in migrations:
+            if migration.version == 16:
+                for statement in migration.statements():
+                    handle.command(statement)
+        store_pending_verdicts(handle, FPS, window_us=WINDOW_US, max_rows=100_000)
+        rules = _compare(handle, WINDOW_US)
+        # the world reaches the rules that need a control and a health check
+        assert rules[Rule.MATCHES_CONTROL.value] and rules[Rule.RESOLVER_FAILS.value]
+    finally:
+        handle.close()
 
 
 def test_production_verdicts_equal_the_rules_on_the_hand_built_world(

@@ -26,7 +26,8 @@ def test_cluster_rewrite_shards_measurements_and_replicates_orders() -> None:
     assert "non_replicated_deduplication_window" not in text
     assert "TO ingest_batches_local AS" in text and "FROM measurements_local" in text
     assert "'/clickhouse/tables/all/{database}/orders', '{shard}-{replica}'" in text
-    assert all("ON CLUSTER c1" in s for s in statements)
+    ddl = [s for s in statements if not s.startswith("INSERT INTO ")]
+    assert all("ON CLUSTER c1" in s for s in ddl)
 
 
 def test_cluster_rewrite_puts_indexes_on_the_local_tables_only() -> None:
@@ -36,6 +37,16 @@ def test_cluster_rewrite_puts_indexes_on_the_local_tables_only() -> None:
         "received_at_minmax received_at TYPE minmax GRANULARITY 1" in indexes
     # a Distributed table has no indexes: ClickHouse refuses ADD INDEX on it
     assert indexes and all(s.split()[2].endswith("_local") for s in indexes)
+
+
+def test_cluster_backfills_run_once_through_the_distributed_tables() -> None:
+    statements = [s for m in load_migrations() for s in m.statements("c1")]
+    copies = [s for s in statements if s.startswith("INSERT INTO ")]
+    # once (ON CLUSTER would copy every shard's rows to every shard), by the
+    # tables' own names: the Distributed ones read and write every shard
+    assert copies and not any("ON CLUSTER" in s or "_local" in s for s in copies)
+    assert "CREATE TABLE IF NOT EXISTS control_resolutions_local ON CLUSTER c1" in "\n".join(
+        statements)
 
 
 def test_cluster_name_must_be_an_identifier() -> None:

@@ -64,7 +64,7 @@ def _strs(values: Any) -> str:
 
 # The words the rules compare with, as SQL literals: from their enums, never
 # spelled here (the stored Enum8 columns use the same words).
-_IDENTITY, _CONTROL = f"'{Purpose.IDENTITY.label}'", f"'{Purpose.CONTROL.label}'"
+_IDENTITY = f"'{Purpose.IDENTITY.label}'"
 _UDP = f"'{Transport.UDP.label}'"
 _ANSWERS, _FAILS, _UNKNOWN = (f"'{h.value}'" for h in (Health.ANSWERS, Health.FAILS,
                                                       Health.UNKNOWN))
@@ -313,22 +313,22 @@ targets AS (
     WHERE measurement_id NOT IN (
         SELECT measurement_id FROM verdicts WHERE {{already}})),
 -- Control vantages' resolutions of the targets' names, and every health
--- check (a control domain) of the targets' (probe, resolver, transport).
+-- check (a control domain) of the targets' (probe, resolver, transport): the
+-- control tables (migration 0016), keyed for these lookups; `measurements`
+-- would be read whole over the window to find them.
 points AS (
     SELECT domain AS p_domain, qtype AS p_qtype, toUnixTimestamp64Micro(started_at) AS p_t,
         measurement_id AS p_id, {_OUTCOME} AS p_out, {_ADDRS} AS p_addrs,
         toUInt8(1) AS p_found
-    FROM measurements
-    WHERE probe_control AND {span}
-      AND (domain, qtype) IN (SELECT domain, qtype FROM measurements WHERE {{where}})),
+    FROM control_resolutions
+    WHERE {span} AND (domain, qtype) IN (SELECT domain, qtype FROM targets)),
 checks AS (
     SELECT probe_name AS c_probe, resolver_name AS c_resolver, transport AS c_transport,
         toUnixTimestamp64Micro(started_at) AS c_t, {_OUTCOME} IN ({_WORKING}) AS c_ok,
         toUInt8(1) AS c_found
-    FROM measurements
-    WHERE purpose = {_CONTROL} AND {span}
-      AND (probe_name, resolver_name, transport) IN
-          (SELECT probe_name, resolver_name, transport FROM measurements WHERE {{where}})),
+    FROM health_checks
+    WHERE {span} AND (probe_name, resolver_name, transport) IN
+          (SELECT probe_name, resolver_name, transport FROM targets)),
 -- What the control vantages got within the window, as existence checks (a
 -- CDN answers differently per vantage: one control with the same address, or
 -- the same /24 or /48, is enough). One row per (control, address) and per

@@ -37,6 +37,9 @@ SHARDING_KEYS = {
     "web_verdicts": "cityHash64(probe_name, observation_id)",
     "site_verdicts": "cityHash64(probe_name, measurement_id)",
     "layers_daily": "cityHash64(probe_country, domain)",
+    # the controls of the DNS rules (0016): derived per row, like verdicts
+    "control_resolutions": "cityHash64(measurement_id)",
+    "health_checks": "cityHash64(measurement_id)",
     "layers_sites_daily": "cityHash64(probe_country, domain)",
     "sources_daily": "cityHash64(probe_country, domain)",   # 0013
     "layers_sites_monthly": "cityHash64(probe_country, domain)",   # 0014
@@ -96,6 +99,7 @@ def split_statements(sql: str) -> list[str]:
 
 _CREATE_TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)")
 _ALTER_TABLE = re.compile(r"^ALTER TABLE (\w+)\b")
+_INSERT = re.compile(r"^INSERT INTO \w+\b")
 _INDEX_CHANGE = re.compile(r"^\s+(ADD|MATERIALIZE|DROP|CLEAR) INDEX\b")
 _CREATE_VIEW = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS")
 _ENGINE = re.compile(r"ENGINE = (\w*)MergeTree(\([^)]*\))?")
@@ -132,6 +136,9 @@ def clusterize(statement: str, cluster: str) -> list[str]:
         if name in SHARDING_KEYS and _INDEX_CHANGE.match(rest):
             names = [f"{name}_local"]
         return [f"ALTER TABLE {n} {on}{rest}" for n in names]
+    if _INSERT.match(statement):
+        # a copy between tables (a backfill): once, through the Distributed tables
+        return [statement]
     view = _CREATE_VIEW.match(statement)
     if view:
         target = f"{view[2]}_local" if view[2] in SHARDING_KEYS else view[2]
