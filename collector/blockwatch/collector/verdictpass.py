@@ -50,6 +50,16 @@ from blockwatch.collector.turns import Turns
 
 log = logging.getLogger(__name__)
 
+# The most a live DNS or site chunk takes. A chunk's engine query costs about
+# 0.7 s to analyse and plan whatever its size (a 16 KB query of a dozen CTEs
+# and joins), then 4-5 µs a measurement, so under sustained load the pass
+# must take what piled up in few large chunks, not many small ones: at 50k/s
+# a 200k cap spent half the lane planning and fell behind; with the cap above
+# the backlog a turn takes, the chunks grow with the load until the pass
+# keeps up. Reclassify chunks stay at storage.CHUNK_ROWS (its slices of the
+# lane are what a live turn waits behind).
+LIVE_CHUNK_ROWS = 800_000
+
 
 def _json_value(value: Any) -> Any:
     if isinstance(value, dt.datetime):
@@ -101,8 +111,10 @@ class VerdictPass:
                  settle_s: float = 60.0, fingerprints: FingerprintSet | None = None,
                  web_settle_s: float | None = None,
                  http_fingerprints: HttpFingerprintSet | None = None,
-                 on_late: Callable[[int], None] | None = None) -> None:
+                 on_late: Callable[[int], None] | None = None,
+                 chunk_rows: int = LIVE_CHUNK_ROWS) -> None:
         self.interval_s = interval_s
+        self.chunk_rows = chunk_rows
         self.settle_s = settle_s
         self._web_settle_s = web_settle_s
         self.fingerprints = fingerprints or load_fingerprints()
@@ -149,7 +161,7 @@ class VerdictPass:
             async with self._turns.turn(live=True):
                 result: PassResult = await self._lane.call(functools.partial(
                     store_pending_verdicts, self._database(), self.fingerprints,
-                    settle_s=self.settle_s, floor_us=self._floor_us))
+                    settle_s=self.settle_s, floor_us=self._floor_us, max_rows=self.chunk_rows))
                 # the site cutoff derives from the web frontier: every follow-up
                 # received up to it has a verdict, caught up or not
                 web: WebPass = await self._lane.call(functools.partial(
@@ -158,7 +170,7 @@ class VerdictPass:
                 sites: int = await self._lane.call(functools.partial(
                     store_pending_site_verdicts, self._database(), version,
                     cutoff_us=site_cutoff_us(web.frontier_us, self.web_settle_s),
-                    floor_us=self._site_floor_us))
+                    floor_us=self._site_floor_us, max_rows=self.chunk_rows))
             if web.late:
                 self.late_follow_ups += web.late
                 if self._on_late is not None:
