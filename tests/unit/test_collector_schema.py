@@ -30,13 +30,16 @@ def test_cluster_rewrite_shards_measurements_and_replicates_orders() -> None:
     assert all("ON CLUSTER c1" in s for s in ddl)
 
 
-def test_cluster_rewrite_puts_indexes_on_the_local_tables_only() -> None:
+def test_cluster_rewrite_puts_indexes_and_settings_on_the_local_tables_only() -> None:
     statements = [s for m in load_migrations() for s in m.statements("c1")]
     indexes = [s for s in statements if " INDEX " in s]
     assert "ALTER TABLE measurements_local ON CLUSTER c1 ADD INDEX IF NOT EXISTS " \
         "received_at_minmax received_at TYPE minmax GRANULARITY 1" in indexes
     # a Distributed table has no indexes: ClickHouse refuses ADD INDEX on it
     assert indexes and all(s.split()[2].endswith("_local") for s in indexes)
+    # nor MergeTree settings
+    tuned = [s for s in statements if " MODIFY SETTING " in s]
+    assert tuned and all(s.split()[2].endswith("_local") for s in tuned)
 
 
 def test_cluster_backfills_run_once_through_the_distributed_tables() -> None:

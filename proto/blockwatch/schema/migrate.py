@@ -100,7 +100,7 @@ def split_statements(sql: str) -> list[str]:
 _CREATE_TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)")
 _ALTER_TABLE = re.compile(r"^ALTER TABLE (\w+)\b")
 _INSERT = re.compile(r"^INSERT INTO \w+\b")
-_INDEX_CHANGE = re.compile(r"^\s+(ADD|MATERIALIZE|DROP|CLEAR) INDEX\b")
+_LOCAL_ONLY = re.compile(r"^\s+((ADD|MATERIALIZE|DROP|CLEAR) INDEX|MODIFY SETTING)\b")
 _CREATE_VIEW = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS")
 _ENGINE = re.compile(r"ENGINE = (\w*)MergeTree(\([^)]*\))?")
 _NON_REPLICATED = re.compile(r"\nSETTINGS non_replicated_deduplication_window = \d+")
@@ -130,10 +130,10 @@ def clusterize(statement: str, cluster: str) -> list[str]:
     alter = _ALTER_TABLE.match(statement)
     if alter:
         # a sharded table's columns change on its local tables and its Distributed
-        # one; its indexes live on the local tables only (a Distributed has none)
+        # one; its indexes and storage settings belong to the local tables only
         name, rest = alter[1], statement[alter.end():]
         names = [f"{name}_local", name] if name in SHARDING_KEYS else [name]
-        if name in SHARDING_KEYS and _INDEX_CHANGE.match(rest):
+        if name in SHARDING_KEYS and _LOCAL_ONLY.match(rest):
             names = [f"{name}_local"]
         return [f"ALTER TABLE {n} {on}{rest}" for n in names]
     if _INSERT.match(statement):
