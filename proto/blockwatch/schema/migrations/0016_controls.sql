@@ -13,7 +13,9 @@
 -- twice (a replay) collapses on merge, as in `measurements`; a copy read
 -- before that changes no verdict (the nearest control is the same instant).
 -- Additive; the INSERTs copy what was stored before the views existed (a row
--- that arrives in between is copied twice and collapses the same way).
+-- that arrives in between is copied twice and collapses the same way). They
+-- take a part per ingest insert like `measurements`, so they merge as wide
+-- (0017).
 CREATE TABLE IF NOT EXISTS control_resolutions
 (
     domain              LowCardinality(String),
@@ -29,7 +31,8 @@ CREATE TABLE IF NOT EXISTS control_resolutions
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(started_at)
-ORDER BY (domain, qtype, started_at, measurement_id);
+ORDER BY (domain, qtype, started_at, measurement_id)
+SETTINGS merge_selector_base = 20;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS control_resolutions_mv TO control_resolutions AS
 SELECT domain, qtype, started_at, measurement_id, rcode, `answers.type`, `answers.data`
@@ -51,7 +54,8 @@ CREATE TABLE IF NOT EXISTS health_checks
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(started_at)
-ORDER BY (probe_name, resolver_name, transport, started_at, measurement_id);
+ORDER BY (probe_name, resolver_name, transport, started_at, measurement_id)
+SETTINGS merge_selector_base = 20;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS health_checks_mv TO health_checks AS
 SELECT probe_name, resolver_name, transport, started_at, measurement_id, rcode, `answers.type`
