@@ -54,3 +54,24 @@ def test_an_idle_lane_is_taken_at_once_and_a_cancelled_waiter_is_skipped() -> No
         return log
 
     assert asyncio.run(scenario()) == ["alone", "holder", "later", "after"]
+
+
+def test_a_pass_that_asks_again_at_once_keeps_its_turns_over_a_reclassify() -> None:
+    """As the server runs them: the live pass is one task that asks for its
+    next turn right after releasing one, and so is a reclassify. The live pass
+    still gets `live_per_batch` turns to each reclassify chunk, not one (the
+    release used to find no live turn waiting yet and handed the lane over)."""
+    async def loop(turns: Turns, name: str, live: bool, times: int, log: list[str]) -> None:
+        for _ in range(times):
+            async with turns.turn(live=live):
+                log.append(name)
+                await asyncio.sleep(0.001)
+
+    async def scenario() -> list[str]:
+        turns, log = Turns(live_per_batch=3), list[str]()
+        live = asyncio.create_task(loop(turns, "L", True, 9, log))
+        await asyncio.sleep(0)
+        await asyncio.gather(live, loop(turns, "R", False, 3, log))
+        return log
+
+    assert "".join(asyncio.run(scenario())) == "LLLRLLLRLLLR"

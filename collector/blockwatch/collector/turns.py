@@ -52,6 +52,15 @@ class Turns:
     def _release(self, live: bool) -> None:
         self._live_in_a_row = self._live_in_a_row + 1 if live else 0
         self._busy = False
+        # Hand over on the loop's next round, not now: the pass and a
+        # reclassify are each one task that asks for its next turn right after
+        # releasing this one (no await in between). Decided now, a live turn
+        # was never waiting yet, and the lane alternated one to one.
+        asyncio.get_running_loop().call_soon(self._hand_over)
+
+    def _hand_over(self) -> None:
+        if self._busy:   # taken meanwhile by a newcomer to an idle lane
+            return
         batch_due = self._live_in_a_row >= self.live_per_batch
         order = (False, True) if batch_due or not self._waiting[True] else (True, False)
         for kind in order:
