@@ -24,9 +24,15 @@ from blockwatch.analysis.controls import DEFAULT_WINDOW_US
 from blockwatch.analysis.database import ClickHouseDatabase
 from blockwatch.analysis.fingerprints import load_fingerprints
 from blockwatch.analysis.httpfingerprints import load_http_fingerprints
-from blockwatch.analysis.sitesql import oracle_site_rows
+from blockwatch.analysis.sitesql import oracle_site_rows, store_pending_site_verdicts
 from blockwatch.analysis.storage import (
+    begin_reclassify,
+    layers_version,
     reclassify,
+    reclassify_chunk,
+    reclassify_site_chunk,
+    reclassify_web_chunk,
+    rejudge_web_before_sites,
     store_pending_layer_verdicts,
     store_pending_verdicts,
 )
@@ -494,6 +500,59 @@ def test_production_equals_the_pure_rules_on_generated_observations(
             "SELECT toString(observation_id), toString(verdict), toString(method), rule, "
             "fingerprint FROM web_verdicts FINAL")} == want_web
         assert sites(db) == got
+
+
+def test_a_reclassify_beside_the_live_pass_leaves_no_measurement_without_its_site_verdict(
+        db: ClickHouseDatabase) -> None:
+    """As the collector interleaves them (verdictpass.py): a reclassify begins
+    while the latest round has DNS and web verdicts but no site verdict yet
+    (its follow-ups had `web_settle_s` to come); the live pass goes on above
+    the reclassify's marks meanwhile. Every measurement ends with the site
+    verdict the rules give. Before, that round's DNS verdicts were the
+    reclassify's to write again and its site verdicts the live pass's, which
+    had moved past them by then: they never got one."""
+    w = World()
+    rounds = [("r1", T0), ("r2", T0 + dt.timedelta(minutes=2)),
+              ("r3", T0 + dt.timedelta(minutes=4))]
+    for rnd, at in rounds:
+        for name, address in ((KAT, EDGE), (FOOTY, DROPPED)):
+            ctl = w.dns(CH, "cloudflare", "udp", name, (address,), round_id=f"c-{rnd}", at=at)
+            w.follow(CH, name, address, [ctl], round_id=f"c-{rnd}", at=at)
+        mine = w.dns(IT, "cloudflare", "udp", KAT, (EDGE,), round_id=rnd, at=at)
+        w.follow(IT, KAT, EDGE, [mine], round_id=rnd, at=at, status=451, headers=CF451)
+        mine = w.dns(IT, "isp", "udp", FOOTY, (DROPPED,), round_id=rnd, at=at)
+        w.follow(IT, FOOTY, DROPPED, [mine], round_id=rnd, at=at, connect="timeout")
+        if rnd == "r2":
+            w.store(db)
+    version = layers_version(FPS, HFPS)
+    now_us = int(dt.datetime.now(dt.UTC).timestamp() * 1e6)
+    r1_received = int((T0 + dt.timedelta(seconds=40)).timestamp() * 1e6)
+    # r1 and r2 judged DNS and web; sites only for r1 (r2's follow-ups may still come)
+    store_pending_verdicts(db, FPS, now_us=now_us)
+    store_pending_web_verdicts(db, HFPS, settle_s=0, now_us=now_us)
+    store_pending_site_verdicts(db, version, cutoff_us=r1_received)
+    plan = begin_reclassify(db, None)
+    w.store(db)   # r3 arrives; the live pass takes it above the marks
+    store_pending_verdicts(db, FPS, now_us=now_us, floor_us=plan.mark_us)
+    store_pending_web_verdicts(db, HFPS, settle_s=0, now_us=now_us, floor_us=plan.web_mark_us)
+    store_pending_site_verdicts(db, version, cutoff_us=now_us, floor_us=plan.site_mark_us)
+    for chunk in plan.chunks:
+        reclassify_chunk(db, FPS, plan, chunk)
+    for chunk in plan.web_chunks:
+        reclassify_web_chunk(db, HFPS, plan, chunk)
+    while not rejudge_web_before_sites(db, HFPS, plan):
+        pass
+    for chunk in plan.site_chunks:
+        reclassify_site_chunk(db, FPS, HFPS, plan, chunk)
+    run_pass(db)   # the reclassify's catch-up, floors gone
+    n = int(db.rows("SELECT count() FROM measurements")[0][0])
+    got = sites(db)
+    assert len(got) == n == 12
+    want = oracle_site_rows(db, "1", {})
+    assert set(got) == set(want)
+    for mid, row in want.items():
+        assert {k: got[mid][k] for k in row if k != "measurement_id"} == \
+            {k: v for k, v in row.items() if k != "measurement_id"}, mid
 
 
 # -- in the collector: the background pass and a reclassify, on the lane ----

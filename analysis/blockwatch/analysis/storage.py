@@ -282,7 +282,17 @@ class Reclassification:
     (`web_chunks`: follow-ups received up to `web_mark_us`; `site_chunks`: DNS
     verdicts received up to `site_mark_us`, written after the other two).
     Later ones are the background pass's (its floors meanwhile are the marks,
-    so nothing is judged twice)."""
+    so nothing is judged twice).
+
+    Every mark is at most the site watermark when it began: what had DNS or
+    web verdicts but no site verdict yet is judged again by the pass, in
+    order, so its site step finds each DNS verdict before passing it. (With
+    the DNS mark at the DNS watermark, those DNS verdicts were the
+    reclassify's to write, late, and the pass's site step had moved past them
+    by then: they never got a site verdict.) Follow-ups received after the
+    web mark and judged before it began (up to `web_judged_us`) may belong to
+    measurements of the site chunks: `rejudge_web_before_sites` makes sure
+    they have web verdicts again first."""
 
     day: dt.date
     mark_us: int
@@ -291,6 +301,7 @@ class Reclassification:
     web_chunks: tuple[tuple[int, int], ...] = ()
     site_mark_us: int = 0
     site_chunks: tuple[tuple[int, int], ...] = ()
+    web_judged_us: int = 0
 
 
 _RECLASSIFY_WHERE = ("toDate(started_at) >= {day:Date} AND "
@@ -349,7 +360,8 @@ def begin_reclassify(db: Database, since: dt.date | None, *, max_rows: int = CHU
     web and site, with their rollups, and plan the chunks that write them
     again (`reclassify_chunk`, `reclassify_web_chunk`, `reclassify_site_chunk`,
     in that order)."""
-    mark, web_mark, site_mark = watermark_us(db), web_watermark_us(db), site_watermark_us(db)
+    site_mark, web_judged = site_watermark_us(db), web_watermark_us(db)
+    mark, web_mark = min(watermark_us(db), site_mark), min(web_judged, site_mark)
     day = since or dt.date(1970, 1, 1)
     stamp = f"started_at >= toDateTime64('{day.isoformat()}', 6, 'UTC')"
     _delete(db, "verdicts", stamp)
@@ -365,7 +377,8 @@ def begin_reclassify(db: Database, since: dt.date | None, *, max_rows: int = CHU
                                         min(max_rows, WEB_CHUNK_ROWS)))
     site_chunks = tuple(_hour_chunks(db, _RECLASSIFY_WHERE, {"day": day, "mark": site_mark},
                                      max_rows))
-    return Reclassification(day, mark, chunks, web_mark, web_chunks, site_mark, site_chunks)
+    return Reclassification(day, mark, chunks, web_mark, web_chunks, site_mark, site_chunks,
+                            web_judged)
 
 
 def reclassify_chunk(db: Database, fps: FingerprintSet, plan: Reclassification,
@@ -382,6 +395,19 @@ def reclassify_web_chunk(db: Database, hfps: HttpFingerprintSet, plan: Reclassif
                          max_rows: int = WEB_CHUNK_ROWS) -> int:
     return web_reclassify_chunk(db, hfps, plan.day, plan.web_mark_us, chunk,
                                 window_us=window_us, max_rows=max_rows)
+
+
+def rejudge_web_before_sites(db: Database, hfps: HttpFingerprintSet, plan: Reclassification,
+                             *, window_us: int = DEFAULT_WINDOW_US) -> bool:
+    """Before the site chunks: one chunk of the follow-ups received after the
+    web mark that had web verdicts when the reclassify began (the pass judges
+    them again from its floor; this does it if the pass has not yet). True
+    once none is left."""
+    if plan.web_judged_us <= plan.web_mark_us:
+        return True
+    web = store_pending_web_verdicts(db, hfps, settle_s=0.0, now_us=plan.web_judged_us,
+                                     window_us=window_us, floor_us=plan.web_mark_us)
+    return web.frontier_us >= plan.web_judged_us
 
 
 def reclassify_site_chunk(db: Database, fps: FingerprintSet, hfps: HttpFingerprintSet,
@@ -405,6 +431,8 @@ def reclassify(db: Database, fps: FingerprintSet, since: dt.date | None = None, 
     web = sum(reclassify_web_chunk(db, hfps, plan, c, window_us=window_us,
                                    max_rows=min(max_rows, WEB_CHUNK_ROWS))
               for c in plan.web_chunks)
+    while not rejudge_web_before_sites(db, hfps, plan, window_us=window_us):
+        pass
     sites = sum(reclassify_site_chunk(db, fps, hfps, plan, c) for c in plan.site_chunks)
     while True:
         caught = store_pending_verdicts(db, fps, settle_s=settle_s, window_us=window_us,

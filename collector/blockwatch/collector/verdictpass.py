@@ -40,6 +40,7 @@ from blockwatch.analysis.storage import (
     reclassify_chunk,
     reclassify_site_chunk,
     reclassify_web_chunk,
+    rejudge_web_before_sites,
     site_cutoff_us,
     store_pending_verdicts,
 )
@@ -198,6 +199,11 @@ class VerdictPass:
                 async with self._turns.turn(live=False):
                     await self._lane.call(functools.partial(
                         reclassify_web_chunk, db, self.http_fingerprints, plan, chunk))
+            ready = False
+            while not ready:
+                async with self._turns.turn(live=False):
+                    ready = await self._lane.call(functools.partial(
+                        rejudge_web_before_sites, db, self.http_fingerprints, plan))
             for chunk in plan.site_chunks:
                 async with self._turns.turn(live=False):
                     await self._lane.call(functools.partial(
