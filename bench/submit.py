@@ -53,14 +53,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_collector(tmp: Path, *options: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_collector(tmp: Path, *options: str, log: Path | None = None
+                    ) -> tuple[subprocess.Popen[bytes], str]:
     """`blockwatch-collector serve` on a unix socket in `tmp`, its data and
-    database there too; the process and the address to reach it."""
+    database there too; the process and the address to reach it. With `log`:
+    its log at info level goes to that file (else warnings to stderr)."""
     socket = tmp / "collector.sock"
+    level = "info" if log is not None else "warning"
     server = subprocess.Popen(
         [sys.executable, "-m", "blockwatch.collector", "serve", "--data-dir", str(tmp),
-         "--db", f"chdb://{tmp / 'db'}", "--unix", str(socket), "--log-level", "warning",
-         *options], env={**os.environ})
+         "--db", f"chdb://{tmp / 'db'}", "--unix", str(socket), "--log-level", level,
+         *options], env={**os.environ},
+        stderr=log.open("ab") if log is not None else None)
     return server, f"unix:{socket}"
 
 

@@ -17,13 +17,16 @@ pre-loaded) and a stream of report calls run. Prints name=value lines.
 - offered_per_s: what the streams were paced at; ingested_per_s: acked;
   ack_latency_*: send to ack per batch (`_during_reclassify`: batches sent
   while the Reclassify ran); for the live measurements received after the
-  Reclassify began (only the background pass judges them), in DNS verdicts and
+  Reclassify was asked for and after its marks (only the background pass
+  judges them: the Reclassify rewrites what had no site verdict yet when its
+  first turn came, read from the collector's log), in DNS verdicts and
   in site verdicts (what reports read by default; they wait `web_settle_s` =
   2 x settle for follow-ups):
   classified_per_s: the lower of the two passes' rates, each its verdicts after
-  its first chunk of them over the time from that chunk to its last (the
-  offered rate when the pass keeps up, its capacity when it falls behind; a
-  steady lag does not lower it, a growing one does);
+  its first chunk of them over the time from that chunk to its last, of those
+  received until 30 s before the load ended (the offered rate when the pass
+  keeps up, its capacity when it falls behind; a steady lag does not lower it,
+  a growing one does);
   verdict_lag_*: receipt to verdict written (visible to reports) minus the
   settle time of that layer, read from the database after the run (a
   measurement never judged counts until the collector stopped);
@@ -36,6 +39,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -194,8 +198,10 @@ async def _ended(until: float, window: dict[str, int]) -> None:
 
 
 _LAG = """SELECT count(), countIf(classified_at <= fromUnixTimestamp64Micro({end:Int64}, 'UTC')),
-    countIf(classified_at > first), toUnixTimestamp64Micro(max(classified_at))
-        - toUnixTimestamp64Micro(any(first)),
+    countIf(classified_at > first AND received_at <= fromUnixTimestamp64Micro({rate_end:Int64},
+                                                                              'UTC')),
+    toUnixTimestamp64Micro(maxIf(classified_at, received_at <= fromUnixTimestamp64Micro(
+        {rate_end:Int64}, 'UTC'))) - toUnixTimestamp64Micro(any(first)),
     quantile(0.99)(lag), max(lag)
 FROM (
     SELECT m.received_at AS received_at, v.classified_at AS classified_at,
@@ -220,20 +226,29 @@ class Lag:
     max_s: float
 
 
+# The pass's rate is taken over what was received until this long before the
+# load ended: judged while the load lasted. Later ones wait out the settle
+# times and, once the pass has caught up, its idle interval (10 s): that end
+# is no measure of its capacity (it stretched the span by up to 10 s of ~110),
+# and it still counts in the lag.
+RATE_TAIL_S = 30.0
+
+
 def _verdict_lag(path: Path, table: str, since_us: int, end_us: int, *, stop_us: int,
                  settle: float) -> Lag:
     """Live measurements received from `since_us` (after the Reclassify began:
     only the background pass judges them) to the end of the load, and their
     verdicts in `table`: how many had one by the end, the pass's rate over them
-    (verdicts after its first chunk over the time from that chunk to its last:
-    the offered rate when it keeps up, its capacity when it falls behind, and
-    not lowered by a steady lag), and p99/max of receipt -> verdict minus the
-    settle time (not judged at all: until the collector stopped)."""
+    (verdicts after its first chunk over the time from that chunk to its last,
+    of those received until RATE_TAIL_S before the end: the offered rate when
+    it keeps up, its capacity when it falls behind, and not lowered by a steady
+    lag), and p99/max of receipt -> verdict minus the settle time (not judged
+    at all: until the collector stopped)."""
     from blockwatch.analysis.database import ClickHouseDatabase
 
     db = ClickHouseDatabase(f"chdb://{path}", "blockwatch")
     rows = db.rows(_LAG, {"table": table, "since": since_us, "end": end_us, "stop": stop_us,
-                          "settle": settle})
+                          "settle": settle, "rate_end": end_us - int(RATE_TAIL_S * 1e6)})
     db.close()
     n, judged, after_first, span_us, p99, worst = rows[0]
     rate = int(after_first) / (int(span_us) / 1e6) if int(span_us or 0) > 0 else 0.0
@@ -282,7 +297,8 @@ def main() -> None:  # noqa: PLR0915 - one sequence of steps, printed as it goes
     control = registry.add("probe", "nl-control", country="NL", asn=64499, control=True)
     analyst = registry.add("analyst", "bench")
     registry.close()
-    server, address = start_collector(tmp, "--settle", str(args.settle))
+    server, address = start_collector(tmp, "--settle", str(args.settle),
+                                      log=tmp / "collector.log")
     endpoint = Endpoint(address, analyst, timeout_s=900)
     try:
         asyncio.run(wait_ready(address, tokens[0], time.monotonic() + 120, "p0"))
@@ -315,6 +331,10 @@ def main() -> None:  # noqa: PLR0915 - one sequence of steps, printed as it goes
         server.terminate()
         server.wait(timeout=120)
     since_us = analysts.reclassify_wall_us or window["start_us"]
+    mark = re.search(r"event=reclassify_begun .*?\bmark_us=(\d+)",
+                     (tmp / "collector.log").read_text(errors="replace"))
+    if mark:   # the Reclassify's own: received up to its mark
+        since_us = max(since_us, int(mark.group(1)) + 1)
     web_settle = 2 * args.settle   # the collector's default web_settle_s
     dns = _verdict_lag(tmp / "db", "verdicts", since_us, window["end_us"], stop_us=stop_us,
                        settle=args.settle)
@@ -334,6 +354,8 @@ def main() -> None:  # noqa: PLR0915 - one sequence of steps, printed as it goes
     print(f"classified_per_s={min(dns.rate, site.rate):.0f}")
     print(f"dns_classified_per_s={dns.rate:.0f}")
     print(f"site_classified_per_s={site.rate:.0f}")
+    print(f"live_from_s_after_reclassify_asked="
+          f"{(since_us - (analysts.reclassify_wall_us or since_us)) / 1e6:.1f}")
     print(f"live_measurements_after_reclassify_start={dns.live}")
     print(f"live_dns_judged_by_end_of_load={dns.judged}")
     print(f"live_site_judged_by_end_of_load={site.judged}")

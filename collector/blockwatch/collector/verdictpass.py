@@ -6,7 +6,7 @@ Both run on the analysis lane (lane.py: its own engine client and thread), so
 ingest never waits for them. Each lane call handles at most one chunk, so a
 report waits for one chunk, not for a whole backlog; a reclassify yields the
 lane between its chunks, and the background pass goes on meanwhile above the
-reclassify's mark (what arrived since it began).
+reclassify's marks (what had no site verdict yet when it began).
 
 Classification waits `settle_s` after a measurement arrived: its verdict
 compares with the control resolution nearest in time, whose batch (from a
@@ -189,6 +189,10 @@ class VerdictPass:
             plan = await self._lane.call(lambda: begin_reclassify(db, since))
             self._floor_us = plan.mark_us
             self._web_floor_us, self._site_floor_us = plan.web_mark_us, plan.site_mark_us
+        # what it rewrites (received up to the marks) and what the pass judges meanwhile
+        log.info("event=reclassify_begun since=%s mark_us=%d web_mark_us=%d site_mark_us=%d "
+                 "chunks=%d", since, plan.mark_us, plan.web_mark_us, plan.site_mark_us,
+                 len(plan.chunks) + len(plan.web_chunks) + len(plan.site_chunks))
         total = 0
         try:
             for chunk in plan.chunks:
