@@ -22,11 +22,11 @@ pre-loaded) and a stream of report calls run. Prints name=value lines.
   first turn came, read from the collector's log), in DNS verdicts and
   in site verdicts (what reports read by default; they wait `web_settle_s` =
   2 x settle for follow-ups):
-  classified_per_s: the lower of the two passes' rates, each its verdicts after
-  its first chunk of them over the time from that chunk to its last, of those
-  received until 30 s before the load ended (the offered rate when the pass
-  keeps up, its capacity when it falls behind; a steady lag does not lower it,
-  a growing one does);
+  classified_per_s: the lower of the two passes' rates, each the verdicts of
+  its chunks after its first over the time from that chunk to its last with
+  what was received until 30 s before the load ended (the offered rate when
+  the pass keeps up, its capacity when it falls behind; a steady lag does not
+  lower it, a growing one does);
   verdict_lag_*: receipt to verdict written (visible to reports) minus the
   settle time of that layer, read from the database after the run (a
   measurement never judged counts until the collector stopped);
@@ -198,14 +198,14 @@ async def _ended(until: float, window: dict[str, int]) -> None:
 
 
 _LAG = """SELECT count(), countIf(classified_at <= fromUnixTimestamp64Micro({end:Int64}, 'UTC')),
-    countIf(classified_at > first AND received_at <= fromUnixTimestamp64Micro({rate_end:Int64},
-                                                                              'UTC')),
-    toUnixTimestamp64Micro(maxIf(classified_at, received_at <= fromUnixTimestamp64Micro(
-        {rate_end:Int64}, 'UTC'))) - toUnixTimestamp64Micro(any(first)),
+    countIf(classified_at > first AND classified_at <= last),
+    toUnixTimestamp64Micro(any(last)) - toUnixTimestamp64Micro(any(first)),
     quantile(0.99)(lag), max(lag)
 FROM (
     SELECT m.received_at AS received_at, v.classified_at AS classified_at,
         min(v.classified_at) OVER () AS first,
+        maxIf(v.classified_at, m.received_at <= fromUnixTimestamp64Micro({rate_end:Int64},
+                                                                         'UTC')) OVER () AS last,
         (if(v.measurement_id IS NULL, {stop:Int64}, toUnixTimestamp64Micro(v.classified_at))
          - toUnixTimestamp64Micro(m.received_at)) / 1e6 - {settle:Float64} AS lag
     FROM measurements AS m
@@ -226,11 +226,14 @@ class Lag:
     max_s: float
 
 
-# The pass's rate is taken over what was received until this long before the
-# load ended: judged while the load lasted. Later ones wait out the settle
-# times and, once the pass has caught up, its idle interval (10 s): that end
-# is no measure of its capacity (it stretched the span by up to 10 s of ~110),
-# and it still counts in the lag.
+# The pass's rate is taken over whole chunks (a chunk's verdicts share one
+# classified_at): those after its first, up to the last that judged what was
+# received until this long before the load ended, so judged while the load
+# lasted. Later ones wait out the settle times and, once the pass has caught
+# up, its idle interval (10 s): that end is no measure of its capacity (it
+# stretched the span by up to 10 s of ~110), and it still counts in the lag.
+# Whole chunks at both ends: each end is a chunk's start, so a steady lag
+# gives the offered rate.
 RATE_TAIL_S = 30.0
 
 
@@ -239,11 +242,11 @@ def _verdict_lag(path: Path, table: str, since_us: int, end_us: int, *, stop_us:
     """Live measurements received from `since_us` (after the Reclassify began:
     only the background pass judges them) to the end of the load, and their
     verdicts in `table`: how many had one by the end, the pass's rate over them
-    (verdicts after its first chunk over the time from that chunk to its last,
-    of those received until RATE_TAIL_S before the end: the offered rate when
-    it keeps up, its capacity when it falls behind, and not lowered by a steady
-    lag), and p99/max of receipt -> verdict minus the settle time (not judged
-    at all: until the collector stopped)."""
+    (verdicts of its chunks after its first, up to the last with what was
+    received until RATE_TAIL_S before the end, over the time between those
+    chunks: the offered rate when it keeps up, its capacity when it falls
+    behind, and not lowered by a steady lag), and p99/max of receipt -> verdict
+    minus the settle time (not judged at all: until the collector stopped)."""
     from blockwatch.analysis.database import ClickHouseDatabase
 
     db = ClickHouseDatabase(f"chdb://{path}", "blockwatch")
