@@ -218,6 +218,17 @@ def sites(db: ClickHouseDatabase) -> dict[str, dict[str, Any]]:
                    "web_observation_ids": list(r[-2]), "round_id": r[-1]} for r in rows}
 
 
+def assert_sites_are_the_oracles(db: ClickHouseDatabase, got: dict[str, dict[str, Any]]
+                                 ) -> None:
+    """Every stored site verdict (`sites`) is what siteverdict.py makes of the
+    stored DNS and web verdicts, and there is one for every DNS verdict."""
+    want = oracle_site_rows(db, "1", {})
+    assert set(got) == set(want)
+    for mid, row in want.items():
+        mine = {k: got[mid][k] for k in row if k != "measurement_id"}
+        assert mine == {k: v for k, v in row.items() if k != "measurement_id"}, mid
+
+
 def test_milan_edge_451_behind_a_normal_answer_is_the_edges_block(
         db: ClickHouseDatabase) -> None:
     w = World()
@@ -485,11 +496,7 @@ def test_production_equals_the_pure_rules_on_generated_observations(
     statuses = {v[0] for v in want_web.values()}
     assert {"ok", "blocked", "suspect"} <= statuses, statuses   # the generator reaches them
     got = sites(db)
-    want = oracle_site_rows(db, "1", {})
-    assert set(got) == set(want)
-    for mid, row in want.items():
-        mine = {k: got[mid][k] for k in row if k != "measurement_id"}
-        assert mine == {k: v for k, v in row.items() if k != "measurement_id"}, mid
+    assert_sites_are_the_oracles(db, got)
     layers = {r["layer"] for r in got.values() if r["verdict"] in ("blocked", "suspect")}
     assert {"dns", "http"} <= layers and layers & {"ip", "tcp", "tls"}, layers
     if seed == 1:
@@ -548,11 +555,7 @@ def test_a_reclassify_beside_the_live_pass_leaves_no_measurement_without_its_sit
     n = int(db.rows("SELECT count() FROM measurements")[0][0])
     got = sites(db)
     assert len(got) == n == 12
-    want = oracle_site_rows(db, "1", {})
-    assert set(got) == set(want)
-    for mid, row in want.items():
-        assert {k: got[mid][k] for k in row if k != "measurement_id"} == \
-            {k: v for k, v in row.items() if k != "measurement_id"}, mid
+    assert_sites_are_the_oracles(db, got)
 
 
 # -- in the collector: the background pass and a reclassify, on the lane ----
