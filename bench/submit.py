@@ -60,11 +60,15 @@ def start_collector(tmp: Path, *options: str, log: Path | None = None
     its log at info level goes to that file (else warnings to stderr)."""
     socket = tmp / "collector.sock"
     level = "info" if log is not None else "warning"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "blockwatch.collector", "serve", "--data-dir", str(tmp),
-         "--db", f"chdb://{tmp / 'db'}", "--unix", str(socket), "--log-level", level,
-         *options], env={**os.environ},
-        stderr=log.open("ab") if log is not None else None)
+    sink = log.open("ab") if log is not None else None
+    try:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "blockwatch.collector", "serve", "--data-dir", str(tmp),
+             "--db", f"chdb://{tmp / 'db'}", "--unix", str(socket), "--log-level", level,
+             *options], env={**os.environ}, stderr=sink)
+    finally:
+        if sink is not None:
+            sink.close()   # the child has its own descriptor
     return server, f"unix:{socket}"
 
 

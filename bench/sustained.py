@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import multiprocessing
 import os
 import re
@@ -222,6 +223,7 @@ class Lag:
     live: int            # live measurements received from `since` to the end of the load
     judged: int          # of them, with a verdict by the end of the load
     rate: float          # verdicts a second, from the pass's first chunk of them to its last
+                         # (nan: no chunk after its first to measure, a run too short)
     p99_s: float
     max_s: float
 
@@ -251,10 +253,13 @@ def _verdict_lag(path: Path, table: str, since_us: int, end_us: int, *, stop_us:
 
     db = ClickHouseDatabase(f"chdb://{path}", "blockwatch")
     rows = db.rows(_LAG, {"table": table, "since": since_us, "end": end_us, "stop": stop_us,
-                          "settle": settle, "rate_end": end_us - int(RATE_TAIL_S * 1e6)})
+                          "settle": settle,
+                          # a short run (--duration) keeps half its window for the rate
+                          "rate_end": end_us - min(int(RATE_TAIL_S * 1e6),
+                                                   (end_us - since_us) // 2)})
     db.close()
     n, judged, after_first, span_us, p99, worst = rows[0]
-    rate = int(after_first) / (int(span_us) / 1e6) if int(span_us or 0) > 0 else 0.0
+    rate = int(after_first) / (int(span_us) / 1e6) if int(span_us or 0) > 0 else float("nan")
     return Lag(int(n), int(judged), rate, float(p99 or 0.0), float(worst or 0.0))
 
 
@@ -354,7 +359,8 @@ def main() -> None:  # noqa: PLR0915 - one sequence of steps, printed as it goes
     print(f"elapsed_s={elapsed:.1f}")
     print(f"offered_per_s={args.rate:.0f}")
     print(f"ingested_per_s={acked / args.duration:.0f}")
-    print(f"classified_per_s={min(dns.rate, site.rate):.0f}")
+    rates = (dns.rate, site.rate)
+    print(f"classified_per_s={math.nan if any(map(math.isnan, rates)) else min(rates):.0f}")
     print(f"dns_classified_per_s={dns.rate:.0f}")
     print(f"site_classified_per_s={site.rate:.0f}")
     print(f"live_from_s_after_reclassify_asked="
