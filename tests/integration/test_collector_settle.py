@@ -75,3 +75,53 @@ def test_the_background_pass_judges_after_the_configured_settle_time(
             assert await verdicts() == 20
 
     asyncio.run(scenario())
+
+
+def test_the_pass_wakes_when_what_was_stored_is_due_not_on_its_interval(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    """Verdicts a settle time after receipt, site verdicts a settle and a web
+    settle time after: not whenever the pass's 10 s interval comes round (a
+    pass that had caught up slept 10 s, whatever arrived); and an idle pass
+    does not run at all."""
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        settings = settings_for(chdb_dsn(tmp_path_factory), tmp_path, settle_s=1.0)
+        async with running(settings) as c:
+            assert c.verdict_pass.interval_s == 10.0
+            assert c.verdict_pass.web_settle_s == 2.0      # site verdicts due after 3 s
+            passes = 0
+            run_once = c.verdict_pass.run_once
+
+            async def counted() -> int:
+                nonlocal passes
+                passes += 1
+                return await run_once()
+
+            c.verdict_pass.run_once = counted    # type: ignore[method-assign]
+            cli = Registry(c.settings.registry_path)
+            token = cli.add("probe", "probe-it", country="IT")
+            cli.close()
+            with Spool(tmp_path / "spool.db") as spool:
+                spool.add([encode_measurement(measurement(i)) for i in range(20)])
+                await drain(uploader(spool, f"unix:{c.settings.unix}", token))
+            stored = loop.time()
+
+            async def after(table: str) -> float:
+                while True:
+                    rows = await c.lane.call(c.lane.store.rows,
+                                             f"SELECT count() FROM {table} FINAL")
+                    if int(str(rows[0][0])) == 20:
+                        return loop.time() - stored
+                    assert loop.time() - stored < 30, table
+                    await asyncio.sleep(0.1)
+
+            dns, site = await after("verdicts"), await after("site_verdicts")
+            print(f"verdicts_after_s={dns:.2f} site_verdicts_after_s={site:.2f}")
+            # due at 1 s and 3 s; the margin is the passes' own time on a loaded
+            # machine (on the 10 s interval: at least 9 s, 13 s measured)
+            assert dns < 7.0 and site < 9.0, (dns, site)
+            idle = passes
+            await asyncio.sleep(3)
+            assert passes == idle
+
+    asyncio.run(scenario())

@@ -103,7 +103,10 @@ def test_a_measurement_stored_twice_is_counted_once(
             first.add(payloads)
             assert (await drain(uploader(first, address, token, name="dup-it"))
                     ).measurements_acked == n
-            assert await collector.verdict_pass.run_once() == n
+            # the background pass may have judged them first (it wakes when
+            # what was stored is due): either way, all of them once
+            await collector.verdict_pass.run_once()
+            assert await _verdicts(collector) == (n, n)
             counted["once"] = _counted(await _reports(collector))
 
             # The same measurements again under a new batch id: the ledger cannot

@@ -156,8 +156,6 @@ class Collector:
         self.settings = settings
         self.metrics = Metrics()
         self.registry = Registry(settings.registry_path)
-        self.writer = IngestWriter(self._open_store, self.metrics,
-                                   max_rows=settings.max_group_rows)
         self.activity = ProbeActivity(self.metrics)
         # Everything but ingest on other engine clients and threads (lane.py):
         # classification and the other background jobs on one, analysts'
@@ -181,6 +179,9 @@ class Collector:
         self.verdict_pass = VerdictPass(self.lane, settle_s=settings.settle_s,
                                        web_settle_s=settings.web_settle_s,
                                        on_late=self.metrics.late_follow_ups.inc)
+        self.writer = IngestWriter(self._open_store, self.metrics,
+                                   max_rows=settings.max_group_rows,
+                                   on_stored=self.verdict_pass.stored)
         self.closing = asyncio.Event()
         self.health = HealthServicer()
         self.tcp_ports: list[int] = []
@@ -191,9 +192,10 @@ class Collector:
         self._candidate_turns: dict[str, int] = {}   # per probe: its next candidate window
         self.discovery_s = settings.assignment.discovery_interval_s
         self.tasks: dict[str, Supervised] = {
+            # the pass sleeps until what was stored is due (interval_s at most)
             "classify": Supervised(
-                "classify", self.verdict_pass.run_once,
-                interval_s=lambda: self.verdict_pass.interval_s, metrics=self.metrics,
+                "classify", self.verdict_pass.run_when_due,
+                interval_s=lambda: 0.0, metrics=self.metrics,
                 set_health=lambda ok: self._set_health(CLASSIFY_HEALTH, ok)),
             "housekeeping": Supervised(
                 "housekeeping", self._housekeep_once, interval_s=lambda: self.housekeeping_s,

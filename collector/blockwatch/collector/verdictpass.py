@@ -21,6 +21,7 @@ wait `web_settle_s` after the DNS measurement arrived, for its follow-ups
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import json
@@ -46,6 +47,7 @@ from blockwatch.analysis.storage import (
 )
 from blockwatch.analysis.webstorage import WebPass, store_pending_web_verdicts
 from blockwatch.collector.lane import AnalysisLane
+from blockwatch.collector.receipts import Receipts
 from blockwatch.collector.store import Store
 from blockwatch.collector.turns import Turns
 
@@ -129,6 +131,11 @@ class VerdictPass:
         self._turns = Turns()
         # a reclassify in progress owns what is older (DNS, web, site marks)
         self._floor_us = self._web_floor_us = self._site_floor_us = 0
+        # what this collector stored, so the pass wakes when it is due
+        self._receipts = Receipts()
+        self._arrived = asyncio.Event()
+        self._began_us = 0        # when the pass's last round began
+        self._took_s = 0.0        # how long the last pass took
 
     @property
     def web_settle_s(self) -> float:
@@ -141,6 +148,48 @@ class VerdictPass:
 
     def _database(self) -> StoreDatabase:
         return StoreDatabase(self._lane.store)
+
+    def stored(self, received_us: int) -> None:
+        """The ingest writer stored a group received at `received_us`."""
+        self._receipts.add(received_us)
+        self._arrived.set()
+
+    def _waits_us(self) -> tuple[int, int]:
+        """How long after its receipt a measurement is due for its DNS verdict,
+        and for its site verdict (site_cutoff_us: web settle after the web
+        verdicts, which wait the settle time themselves)."""
+        settle = round(self.settle_s * 1e6)
+        return settle, settle + round(self.web_settle_s * 1e6)
+
+    async def wait_until_due(self) -> None:
+        """Sleep until something this collector stored is due for a verdict,
+        `interval_s` at most (what it does not see arrive: another collector's
+        inserts, late follow-ups), and at least as long as the last pass took
+        (up to `interval_s`): a chunk's fixed cost is about a second of
+        planning, so under load the pass gathers work between passes instead
+        of running a small chunk after every insert (no more than half the
+        lane's time on passes that find little)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + self.interval_s
+        earliest = started + min(self._took_s, self.interval_s)
+        while True:
+            self._arrived.clear()
+            now = loop.time()
+            timeout = deadline - now
+            if (due := self._receipts.next_due_us(self._began_us, self._waits_us())) is not None:
+                timeout = min(timeout, max((due - _now_us()) / 1e6, earliest - now))
+            if timeout <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+            except TimeoutError:
+                return
+
+    async def run_when_due(self) -> int:
+        """The server's step: wait until something is due, then `run_once`."""
+        await self.wait_until_due()
+        return await self.run_once()
 
     async def run_once(self) -> int:
         """Classify what has settled, a chunk of each layer in turn (DNS, web
@@ -157,8 +206,10 @@ class VerdictPass:
         logged, counted, shown in health and retried after a backoff (verdicts
         are derived data: nothing is lost, only late)."""
         done = 0
+        started = time.perf_counter()
         version = layers_version(self.fingerprints, self.http_fingerprints)
         while True:
+            began_us = _now_us()
             async with self._turns.turn(live=True):
                 result: PassResult = await self._lane.call(functools.partial(
                     store_pending_verdicts, self._database(), self.fingerprints,
@@ -178,6 +229,10 @@ class VerdictPass:
                     self._on_late(web.late)
             done += result.measurements
             if not (result.measurements or web.observations or sites):
+                # everything due when this round began is judged
+                self._began_us = began_us
+                self._receipts.passed(began_us, self._waits_us())
+                self._took_s = time.perf_counter() - started
                 return done
 
     async def reclassify(self, since: dt.date | None) -> PassResult:

@@ -44,10 +44,13 @@ class _Pending:
 
 class IngestWriter:
     def __init__(self, open_store: Callable[[], Store], metrics: Metrics,
-                 *, max_rows: int = 100_000) -> None:
+                 *, max_rows: int = 100_000,
+                 on_stored: Callable[[int], None] | None = None) -> None:
         self._open_store = open_store
         self._metrics = metrics
         self._max_rows = max_rows
+        # told the receipt time (µs) of every group that wrote rows
+        self._on_stored = on_stored
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._store: Store | None = None
@@ -121,9 +124,10 @@ class IngestWriter:
 
     async def _write(self, group: list[_Pending]) -> None:
         started = time.perf_counter()
+        received_us = time.time_ns() // 1000
         try:
             result = await self.call(self.store.insert, [(p.batch, p.origin) for p in group],
-                                     time.time_ns() // 1000)
+                                     received_us)
         except Exception as exc:  # anything at all: these batches are not stored
             error = exc if isinstance(exc, StorageUnavailable) else StorageUnavailable(
                 f"insert failed: {exc!r}")
@@ -133,6 +137,8 @@ class IngestWriter:
                     p.future.set_exception(error)
             return
         self._metrics.insert_seconds.observe(time.perf_counter() - started)
+        if self._on_stored is not None and (result.written or result.web_written):
+            self._on_stored(received_us)
         self._metrics.group_batches.observe(len(group))
         web_replayed = result.web_duplicate or tuple(False for _ in group)
         for p, replayed, web_seen in zip(group, result.duplicate, web_replayed, strict=True):
