@@ -237,6 +237,15 @@ def test_playbook_deploys_and_starts_both_hardened_services(deployment: Deployme
         assert props["User"] == user and props["UnitFileState"] == "enabled", props
         assert props["NoNewPrivileges"] == "yes" and props["ProtectSystem"] == "strict", props
         assert props["SystemCallFilter"].strip(), props
+    # the collector's engine lowers its analysis threads (CAP_SYS_NICE, nothing else)
+    caps = _show(machine, COLLECTOR_UNIT, "AmbientCapabilities", "CapabilityBoundingSet")
+    assert caps == {"AmbientCapabilities": "cap_sys_nice",
+                    "CapabilityBoundingSet": "cap_sys_nice"}, caps
+    journal = machine.run(["journalctl", "-u", COLLECTOR_UNIT, "-o", "cat", "--no-pager"]
+                          ).check().stdout
+    cores = machine.run(["python3", "-c", "import os; print(os.cpu_count())"]).check()
+    assert re.search(r"event=serving .*engine_threads_lowered=True background_threads="
+                     + cores.stdout.strip() + r"\b", journal), journal[-3000:]
     # the suspect lines are in force for the running probe, not only in its file
     probe = _show(machine, PROBE_UNIT, "MemoryDenyWriteExecute", "PrivateUsers")
     assert probe == {"MemoryDenyWriteExecute": "yes", "PrivateUsers": "yes"}, probe

@@ -165,9 +165,11 @@ class Collector:
         # (ClickHouse applies it with CAP_SYS_NICE, as root; without it only
         # the lane's own thread is lowered: a report's second engine thread
         # then competed with ingest at equal priority).
+        self.engine_threads_lowered = can_lower_engine_threads()
+        self.background_threads = background_threads(niceable=self.engine_threads_lowered,
+                                                      cores=os.cpu_count())
         self.lane = AnalysisLane(lambda: self._open_analysis_store(
-            {"max_threads": background_threads(niceable=can_lower_engine_threads(),
-                                               cores=os.cpu_count()),
+            {"max_threads": self.background_threads,
              "os_thread_priority": BACKGROUND_NICE,
              # a site verdict chunk feeds four rollup views: side by side, not
              # one after another (200k verdicts on 2 threads: 2.66 -> 1.72 s)
@@ -317,10 +319,11 @@ class Collector:
         self._running = [asyncio.create_task(job.run(), name=name)
                          for name, job in self.tasks.items()]
         log.info("event=serving listen=%s ports=%s unix=%s tls=%s mtls=%s db=%s nofile=%d "
-                 "max_connections=%d idle_timeout_s=%g",
+                 "max_connections=%d idle_timeout_s=%g engine_threads_lowered=%s "
+                 "background_threads=%d",
                  ",".join(s.listen), self.tcp_ports, s.unix or "-", credentials is not None,
                  s.client_ca is not None, s.db.split("@")[-1], nofile, connection_cap(nofile),
-                 s.idle_timeout_s)
+                 s.idle_timeout_s, self.engine_threads_lowered, self.background_threads)
 
     def _credentials(self) -> grpc.ServerCredentials | None:
         s = self.settings
