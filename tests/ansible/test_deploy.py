@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
+from blockwatch.collector.settings import build_settings
 from tests.ansible.harness import (
     REPO,
     PlaybookRun,
@@ -116,6 +117,8 @@ def _inventory(workdir: Path, lab: Lab, wheel: Path, collector_root: Path,
         "blockwatch_collector_listen": [f"127.0.0.1:{port}"],
         "blockwatch_collector_metrics": f"127.0.0.1:{metrics}",
         "blockwatch_collector_grace_s": 5,
+        "blockwatch_collector_settle_s": 2.5,
+        "blockwatch_collector_web_settle_s": 7,
         "blockwatch_collector_tls_cert": server.cert_path.read_text(),
         "blockwatch_collector_tls_key": server.key_path.read_text(),
         "blockwatch_collector_orders_files": [str(EXAMPLES / "milan-cloudflare.yaml"),
@@ -231,6 +234,9 @@ def test_first_run_deploys_both_roles(deployment: Deployment) -> None:
     assert stat.S_IMODE(deployment.probe_config.stat().st_mode) == 0o640
     key = deployment.collector_root / "etc/blockwatch/tls/collector.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o640
+    # the settle times the inventory set are the collector's
+    settings = build_settings(deployment.collector_config)
+    assert (settings.settle_s, settings.web_settle_s) == (2.5, 7.0)
 
 
 @pytest.mark.lab
