@@ -171,9 +171,12 @@ class Collector:
         self.lane = AnalysisLane(lambda: self._open_analysis_store(
             {"max_threads": self.background_threads,
              "os_thread_priority": BACKGROUND_NICE,
-             # a site verdict chunk feeds four rollup views: side by side, not
-             # one after another (200k verdicts on 2 threads: 2.66 -> 1.72 s)
-             "parallel_view_processing": 1}),
+             # a site verdict chunk feeds four rollup views one after another:
+             # side by side they were faster (200k verdicts idle: 1.72 s, not
+             # 2.66), but at 50k/s with a Reclassify ingest's ack p99 was
+             # 271 ms (median of 5 runs) against 248, the Reclassify 7 % faster
+             # (session 7, docs/design-notes.md)
+             "parallel_view_processing": 0}),
             nice=BACKGROUND_NICE)
         self.reports_lane = AnalysisLane(lambda: self._open_analysis_store(
             {"os_thread_priority": REPORTS_NICE}), nice=REPORTS_NICE)
