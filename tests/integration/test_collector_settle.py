@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from blockwatch.collector.registry import Registry
+from blockwatch.collector.server import Collector
 from blockwatch.collector.settings import build_settings
 from blockwatch.probe.spool import Spool
 from blockwatch.probe.wire import encode_measurement
@@ -48,6 +49,16 @@ def test_settle_time_from_the_file_and_the_flag(tmp_path: Path) -> None:
     assert build_settings(config, data_dir=tmp_path, settle_s=0.0).settle_s == 0.0
 
 
+async def _upload(c: Collector, tmp_path: Path, n: int) -> None:
+    """n measurements from a new probe, through the collector's unix socket."""
+    cli = Registry(c.settings.registry_path)
+    token = cli.add("probe", "probe-it", country="IT")
+    cli.close()
+    with Spool(tmp_path / "spool.db") as spool:
+        spool.add([encode_measurement(measurement(i)) for i in range(n)])
+        await drain(uploader(spool, f"unix:{c.settings.unix}", token))
+
+
 def test_the_background_pass_judges_after_the_configured_settle_time(
         tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     async def scenario() -> None:
@@ -55,12 +66,7 @@ def test_the_background_pass_judges_after_the_configured_settle_time(
         async with running(settings) as c:
             assert c.verdict_pass.settle_s == 2.0
             c.verdict_pass.interval_s = 0.2
-            cli = Registry(c.settings.registry_path)
-            token = cli.add("probe", "probe-it", country="IT")
-            cli.close()
-            with Spool(tmp_path / "spool.db") as spool:
-                spool.add([encode_measurement(measurement(i)) for i in range(20)])
-                await drain(uploader(spool, f"unix:{c.settings.unix}", token))
+            await _upload(c, tmp_path, 20)
 
             async def verdicts() -> int:
                 rows = await c.lane.call(c.lane.store.rows, "SELECT count() FROM verdicts")
@@ -98,12 +104,7 @@ def test_the_pass_wakes_when_what_was_stored_is_due_not_on_its_interval(
                 return await run_once()
 
             c.verdict_pass.run_once = counted    # type: ignore[method-assign]
-            cli = Registry(c.settings.registry_path)
-            token = cli.add("probe", "probe-it", country="IT")
-            cli.close()
-            with Spool(tmp_path / "spool.db") as spool:
-                spool.add([encode_measurement(measurement(i)) for i in range(20)])
-                await drain(uploader(spool, f"unix:{c.settings.unix}", token))
+            await _upload(c, tmp_path, 20)
             stored = loop.time()
 
             async def after(table: str) -> float:
