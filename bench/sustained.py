@@ -232,8 +232,9 @@ class Lag:
 # classified_at): those after its first, up to the last that judged what was
 # received until this long before the load ended, so judged while the load
 # lasted. Later ones wait out the settle times and, once the pass has caught
-# up, its idle interval (10 s): that end is no measure of its capacity (it
-# stretched the span by up to 10 s of ~110), and it still counts in the lag.
+# up, its wait between passes (up to 10 s): that end is no measure of its
+# capacity (it stretched the span by up to 10 s of ~110), and it still counts
+# in the lag.
 # Whole chunks at both ends: each end is a chunk's start, so a steady lag
 # gives the offered rate.
 RATE_TAIL_S = 30.0

@@ -2,12 +2,12 @@
 batches (pure: no clock, no I/O).
 
 A measurement is due for its DNS verdict a wait after its receipt (the settle
-time), for its site verdict a longer one (settle and web settle: the web
-follow-ups must have settled and had their verdicts). Waking the pass then, not on a fixed
-interval, takes the interval out of the verdict lag: a pass that has caught up
-used to sleep 10 s whatever arrived. The fixed interval stays as the longest
-sleep, for what this collector does not see arrive (another collector's
-inserts, follow-ups judged late).
+time), for its site verdict a longer one (settle and web settle: its web
+follow-ups must have settled and had their verdicts). Waking the pass then,
+not on a fixed interval, takes the interval out of the verdict lag: a pass
+that had caught up slept 10 s whatever arrived. The fixed interval stays as
+the longest sleep, for what this collector does not see arrive (another
+collector's inserts, follow-ups judged late).
 """
 
 from __future__ import annotations

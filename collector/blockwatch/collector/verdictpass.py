@@ -156,10 +156,11 @@ class VerdictPass:
 
     def _waits_us(self) -> tuple[int, int]:
         """How long after its receipt a measurement is due for its DNS verdict,
-        and for its site verdict (site_cutoff_us: web settle after the web
-        verdicts, which wait the settle time themselves)."""
-        settle = round(self.settle_s * 1e6)
-        return settle, settle + round(self.web_settle_s * 1e6)
+        and for its site verdict: the site cutoff's own rule applied to a web
+        frontier that is itself the settle time behind (a receipt at 0 is due
+        when the cutoff reaches 0)."""
+        settle = int(self.settle_s * 1e6)
+        return settle, settle - site_cutoff_us(0, self.web_settle_s)
 
     async def wait_until_due(self) -> None:
         """Sleep until something this collector stored is due for a verdict,
