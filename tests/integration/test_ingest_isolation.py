@@ -8,6 +8,8 @@ RESOURCE_EXHAUSTED saying why."""
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +18,9 @@ import pytest
 from blockwatch.analysis.errors import RemoteError
 from blockwatch.analysis.filters import Filters
 from blockwatch.analysis.remote import Endpoint, fetch_report, reclassify_remote
+from blockwatch.collector.enginethreads import MERGE_THREAD_NAME, threads
 from blockwatch.collector.registry import Registry
+from blockwatch.collector.server import BACKGROUND_NICE
 from blockwatch.probe.spool import Spool
 from blockwatch.probe.wire import encode_measurement
 from tests.integration.collector_harness import (
@@ -121,3 +125,21 @@ def test_the_lanes_engine_threads_run_below_ingest_priority(
             return levels[0], levels[1], levels[2]
 
     assert asyncio.run(scenario()) == (0, 100, 50)
+
+
+def test_the_engines_merge_threads_run_below_ingest_priority(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    """ClickHouse merges on its own executor threads, not the lanes' query
+    threads: a collector gives them the background lane's nice value, and
+    leaves ingest's thread as it was (merges took up to a core beside ingest
+    while classification wrote large chunks: the acks' slow bursts)."""
+    async def scenario() -> tuple[list[int], int]:
+        async with running(settings_for(chdb_dsn(tmp_path_factory), tmp_path)) as collector:
+            merges = [t.nice for t in threads() if t.name == MERGE_THREAD_NAME]
+            ingest = await collector.writer.call(threading.get_native_id)
+            return merges, os.getpriority(os.PRIO_PROCESS, ingest)
+
+    merges, ingest_nice = asyncio.run(scenario())
+    assert merges, "the embedded engine runs no merge thread: the test proves nothing"
+    assert merges == [BACKGROUND_NICE] * len(merges)
+    assert ingest_nice == 0

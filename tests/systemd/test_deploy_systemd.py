@@ -237,7 +237,8 @@ def test_playbook_deploys_and_starts_both_hardened_services(deployment: Deployme
         assert props["User"] == user and props["UnitFileState"] == "enabled", props
         assert props["NoNewPrivileges"] == "yes" and props["ProtectSystem"] == "strict", props
         assert props["SystemCallFilter"].strip(), props
-    # the collector's engine lowers its analysis threads (CAP_SYS_NICE, nothing else)
+    # the collector's engine lowers its analysis threads (CAP_SYS_NICE, nothing
+    # else) and its merge threads (no privilege, but the system call filter must let it)
     caps = _show(machine, COLLECTOR_UNIT, "AmbientCapabilities", "CapabilityBoundingSet")
     assert caps == {"AmbientCapabilities": "cap_sys_nice",
                     "CapabilityBoundingSet": "cap_sys_nice"}, caps
@@ -245,7 +246,8 @@ def test_playbook_deploys_and_starts_both_hardened_services(deployment: Deployme
                           ).check().stdout
     cores = machine.run(["python3", "-c", "import os; print(os.cpu_count())"]).check()
     assert re.search(r"event=serving .*engine_threads_lowered=True background_threads="
-                     + cores.stdout.strip() + r"\b", journal), journal[-3000:]
+                     + cores.stdout.strip() + r" merge_threads_lowered=[1-9]", journal
+                     ), journal[-3000:]
     # the suspect lines are in force for the running probe, not only in its file
     probe = _show(machine, PROBE_UNIT, "MemoryDenyWriteExecute", "PrivateUsers")
     assert probe == {"MemoryDenyWriteExecute": "yes", "PrivateUsers": "yes"}, probe

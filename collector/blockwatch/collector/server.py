@@ -30,6 +30,7 @@ from blockwatch.collector import reports_servicer
 from blockwatch.collector.assignment import Assignment, build_assignment
 from blockwatch.collector.auth import AuthInterceptor
 from blockwatch.collector.discovery import DiscoveryState, discover
+from blockwatch.collector.enginethreads import MergeThreads
 from blockwatch.collector.errors import ConfigError
 from blockwatch.collector.lane import (
     AnalysisLane,
@@ -181,6 +182,8 @@ class Collector:
         self.reports_lane = AnalysisLane(lambda: self._open_analysis_store(
             {"os_thread_priority": REPORTS_NICE}), nice=REPORTS_NICE)
         self.gate = AnalystGate()
+        # the engine's merges too (enginethreads.py): background work like the lane's
+        self.merge_threads = MergeThreads(BACKGROUND_NICE)
         self.verdict_pass = VerdictPass(self.lane, settle_s=settings.settle_s,
                                        web_settle_s=settings.web_settle_s,
                                        on_late=self.metrics.late_follow_ups.inc)
@@ -267,6 +270,9 @@ class Collector:
 
     async def _housekeep_once(self) -> None:
         self._record_activity()
+        if lowered := self.merge_threads.lower():
+            log.info("event=merge_threads_lowered threads=%d nice=%d", lowered,
+                     self.merge_threads.nice)
         await self._mirror_orders()
 
     async def _set_health(self, service: str, serving: bool) -> None:
@@ -282,6 +288,7 @@ class Collector:
         await self.writer.start()    # applies migrations first
         await self.lane.start()
         await self.reports_lane.start()
+        self.merge_threads.lower()
         await self._mirror_orders()
         server = grpc.aio.server(
             interceptors=[AuthInterceptor(self.registry, _ROLES, self.metrics,
@@ -323,10 +330,11 @@ class Collector:
                          for name, job in self.tasks.items()]
         log.info("event=serving listen=%s ports=%s unix=%s tls=%s mtls=%s db=%s nofile=%d "
                  "max_connections=%d idle_timeout_s=%g engine_threads_lowered=%s "
-                 "background_threads=%d",
+                 "background_threads=%d merge_threads_lowered=%d",
                  ",".join(s.listen), self.tcp_ports, s.unix or "-", credentials is not None,
                  s.client_ca is not None, s.db.split("@")[-1], nofile, connection_cap(nofile),
-                 s.idle_timeout_s, self.engine_threads_lowered, self.background_threads)
+                 s.idle_timeout_s, self.engine_threads_lowered, self.background_threads,
+                 self.merge_threads.lowered)
 
     def _credentials(self) -> grpc.ServerCredentials | None:
         s = self.settings
