@@ -33,26 +33,26 @@ _NICE_FIELD = 16   # /proc/<pid>/task/<tid>/stat: field 19, counted after "(comm
 
 
 @dataclass(frozen=True, slots=True)
-class EngineThread:
+class OsThread:
     tid: int
     name: str
     nice: int
 
 
-def parse_stat(tid: int, stat: str) -> EngineThread:
+def parse_stat(tid: int, stat: str) -> OsThread:
     """A task's stat line; the name sits between the first "(" and the last
     ")" (it may itself hold spaces or parentheses)."""
     name = stat[stat.index("(") + 1:stat.rindex(")")]
     fields = stat[stat.rindex(")") + 2:].split()
-    return EngineThread(tid, name, int(fields[_NICE_FIELD]))
+    return OsThread(tid, name, int(fields[_NICE_FIELD]))
 
 
-def to_lower(threads: Iterable[EngineThread], *, name: str, nice: int) -> list[int]:
+def to_lower(threads: Iterable[OsThread], *, name: str, nice: int) -> list[int]:
     """The threads called `name` still above `nice` (a lower nice value)."""
     return [t.tid for t in threads if t.name == name and t.nice < nice]
 
 
-def threads(tasks: Path = _TASKS) -> list[EngineThread]:
+def threads(tasks: Path = _TASKS) -> list[OsThread]:
     """This process's threads; one that ends while being read is skipped."""
     found = []
     for entry in tasks.iterdir():
