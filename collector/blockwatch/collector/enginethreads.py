@@ -67,10 +67,9 @@ class MergeThreads:
     """Lowers the engine's merge threads to `nice`, as often as asked; stops
     trying (one warning) if the system refuses."""
 
-    def __init__(self, nice: int, tasks: Path = _TASKS) -> None:
+    def __init__(self, nice: int) -> None:
         self.nice = nice
         self.lowered = 0          # threads lowered so far
-        self._tasks = tasks
         self._refused = False
 
     def lower(self) -> int:
@@ -78,7 +77,7 @@ class MergeThreads:
         if self._refused:
             return 0
         now = 0
-        for tid in to_lower(threads(self._tasks), name=MERGE_THREAD_NAME, nice=self.nice):
+        for tid in to_lower(threads(), name=MERGE_THREAD_NAME, nice=self.nice):
             try:
                 os.setpriority(os.PRIO_PROCESS, tid, self.nice)
             except ProcessLookupError:   # it ended meanwhile
